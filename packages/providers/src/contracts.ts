@@ -1,0 +1,177 @@
+/**
+ * Plugin contracts, version `v1`.
+ *
+ * A provider is a plain object: a `type` name, JSON schemas for its configuration and one
+ * or more functions. Built-in and custom providers have exactly the same shape and are
+ * added to a `ProviderRegistry` by the caller; nothing registers itself on import.
+ *
+ * Every provider kind may define an optional `validate(config)` hook for checks a JSON
+ * schema cannot express (a CIDR's prefix range, an IANA time zone). The cloud server calls
+ * it on admin writes after the schema accepted the value; it returns error messages
+ * (empty when valid) that name the offending field and never contain secret values.
+ */
+import type { TSchema } from 'typebox';
+
+export type SpecificationVersion = 'v1';
+
+// ---------------------------------------------------------------------------------------
+// Trust: evidence collection (workload side) and verification (cloud side)
+// ---------------------------------------------------------------------------------------
+
+/** Platform evidence sent by a workload, e.g. `{ type: 'jwt', token }`. */
+export interface Evidence {
+  type: string;
+  [key: string]: unknown;
+}
+
+/** What a trust provider vouches for once the evidence verified. */
+export interface VerifiedIdentity {
+  /** Verified claims, namespaced by provider: `kubernetes.namespace`, `github.repository` ... */
+  claims: Record<string, string>;
+  /** When the evidence stops being valid; the edge token never outlives it. */
+  expiresAt?: Date;
+  subject?: string;
+}
+
+export interface VerifyContext {
+  /** Audience the evidence must be bound to: this cloud. */
+  audience: string;
+  now: () => Date;
+  /** Fetch to use for outbound calls (JWKS, STS ...), only to configured URLs. */
+  fetch: typeof fetch;
+  signal?: AbortSignal;
+}
+
+export interface TrustProvider<C = unknown> {
+  readonly specificationVersion: SpecificationVersion;
+  /** Provider type, e.g. `kubernetes-service-account`. */
+  readonly type: string;
+  /** Evidence type this provider verifies, e.g. `jwt`. */
+  readonly evidenceType: string;
+  readonly configSchema: TSchema;
+  /** Verifies the evidence; throws `TrustError` when it does not verify. */
+  verify(evidence: Evidence, config: C, ctx: VerifyContext): Promise<VerifiedIdentity>;
+  validate?(config: C): string[];
+}
+
+export interface CollectContext {
+  /** Audience to request for the evidence: the cloud's URL. */
+  audience: string;
+  signal?: AbortSignal;
+}
+
+/** Workload-side half of a trust provider: gathers evidence from the runtime. */
+export interface EvidenceCollector {
+  readonly specificationVersion: SpecificationVersion;
+  /** Same name as the matching trust provider, e.g. `kubernetes-service-account`. */
+  readonly type: string;
+  readonly evidenceType: string;
+  /** Whether this collector can run here (the token file exists, the env var is set ...). */
+  detect(): Promise<boolean>;
+  collect(ctx: CollectContext): Promise<Evidence>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Credentials
+// ---------------------------------------------------------------------------------------
+
+export interface TokenCredential {
+  kind: 'token';
+  token: string;
+  /** `null`: does not expire (a static API key). */
+  expiresAt: Date | null;
+}
+
+export interface BasicCredential {
+  kind: 'basic';
+  username: string;
+  password: string;
+  expiresAt: Date | null;
+}
+
+export interface AwsCredential {
+  kind: 'aws';
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiresAt: Date | null;
+}
+
+export type Credential = TokenCredential | BasicCredential | AwsCredential;
+
+export interface ClientWorkloadInfo {
+  id: string;
+  name: string;
+  /** Claims verified when this workload attested. */
+  claims: Record<string, string>;
+}
+
+export interface ServerWorkloadInfo {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  scheme: string;
+}
+
+export interface CredentialRequest {
+  clientWorkload: ClientWorkloadInfo;
+  serverWorkload: ServerWorkloadInfo;
+  policyId: string;
+}
+
+export interface SignJwtOptions {
+  audience: string | string[];
+  subject: string;
+  lifetimeSeconds: number;
+}
+
+export interface CredentialContext {
+  /** The cloud's issuer URL. */
+  issuer: string;
+  now: () => Date;
+  fetch: typeof fetch;
+  /** Signs a JWT with the cloud's key (for providers that mint tokens, e.g. token exchange). */
+  signJwt?: (claims: Record<string, unknown>, options: SignJwtOptions) => Promise<string>;
+  signal?: AbortSignal;
+}
+
+export interface CredentialProvider<C = unknown, S = unknown> {
+  readonly specificationVersion: SpecificationVersion;
+  readonly type: string;
+  /** Non-secret configuration, returned by admin reads. */
+  readonly configSchema: TSchema;
+  /** Write-only secrets, encrypted at rest and never returned. */
+  readonly secretsSchema: TSchema;
+  /** Issues a credential; throws `CredentialError` when it cannot. */
+  issue(request: CredentialRequest, config: C, secrets: S, ctx: CredentialContext): Promise<Credential>;
+  validate?(config: C): string[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Access conditions
+// ---------------------------------------------------------------------------------------
+
+export interface ConditionContext {
+  now: Date;
+  /** Source address of the workload's request, as resolved by the cloud (trusted proxies). */
+  sourceIp: string;
+  clientWorkload: ClientWorkloadInfo;
+  serverWorkload: ServerWorkloadInfo;
+  claims: Record<string, string>;
+}
+
+export interface ConditionResult {
+  passed: boolean;
+  /** Short human sentence for audit and the denied caller; never a secret. */
+  reason?: string;
+}
+
+export interface AccessCondition<C = unknown> {
+  readonly specificationVersion: SpecificationVersion;
+  readonly type: string;
+  readonly configSchema: TSchema;
+  /** Returns the result; throws `ConditionError` only when it cannot decide. */
+  evaluate(ctx: ConditionContext, config: C): Promise<ConditionResult>;
+  validate?(config: C): string[];
+}

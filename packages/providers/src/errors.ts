@@ -1,0 +1,146 @@
+/**
+ * Typed errors shared by every Tessera package.
+ *
+ * Each error carries a stable `code` so callers can `switch (error.code)` and the
+ * cloud server can map it to an HTTP status and an audit reason. When an error is raised
+ * on behalf of a provider, `provider` holds that provider's type and the message is
+ * prefixed with it, SPIRE-style: `credential(api-key): secret apiKey is not set`.
+ *
+ * RULE: a message never contains a token, a secret, a password or a credential value —
+ * not even a prefix or a hash of one. Messages end up in logs, audit events and HTTP
+ * responses. Name the field ("secret apiKey is not set"), never its content. Pass the
+ * underlying error as `cause` only when it cannot carry secret material either.
+ *
+ * `instanceof` works across duplicate copies of this package (two versions in one
+ * `node_modules` tree): each class is branded with a `Symbol.for(...)` key and checks the
+ * brand in a static `Symbol.hasInstance`, as undici does in lib/core/errors.js.
+ */
+
+export type TesseraErrorCode =
+  | 'invalid_config'
+  | 'unknown_provider_type'
+  | 'duplicate_provider_type'
+  | 'evidence_invalid'
+  | 'evidence_expired'
+  | 'trust_provider_error'
+  | 'credential_provider_error'
+  | 'condition_error';
+
+export type TrustErrorCode = 'evidence_invalid' | 'evidence_expired' | 'trust_provider_error' | 'invalid_config';
+export type CredentialErrorCode = 'credential_provider_error' | 'invalid_config';
+export type ConditionErrorCode = 'condition_error' | 'invalid_config';
+export type ConfigErrorCode = 'invalid_config' | 'unknown_provider_type' | 'duplicate_provider_type';
+
+export interface TesseraErrorOptions {
+  /** Type of the provider on whose behalf the error is raised, e.g. `api-key`. */
+  provider?: string;
+  /** Underlying error. It must not hold secret material either. */
+  cause?: unknown;
+}
+
+const kTesseraError = Symbol.for('tessera.error');
+const kTrustError = Symbol.for('tessera.error.trust');
+const kCredentialError = Symbol.for('tessera.error.credential');
+const kConditionError = Symbol.for('tessera.error.condition');
+const kConfigError = Symbol.for('tessera.error.config');
+
+function hasBrand(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
+export class TesseraError extends Error {
+  /** Word placed before `(provider)` in messages; subclasses override it. */
+  static readonly prefix: string = 'tessera';
+
+  readonly code: TesseraErrorCode;
+  readonly provider?: string;
+
+  constructor(code: TesseraErrorCode, message: string, options: TesseraErrorOptions = {}) {
+    const prefix = (new.target as typeof TesseraError).prefix;
+    const text = options.provider === undefined ? message : `${prefix}(${options.provider}): ${message}`;
+    super(text, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    if (options.provider !== undefined) this.provider = options.provider;
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): instance is TesseraError {
+    return hasBrand(instance, kTesseraError);
+  }
+
+  get [kTesseraError](): true {
+    return true;
+  }
+}
+
+/** Evidence could not be verified (bad signature, wrong audience, expired ...). */
+export class TrustError extends TesseraError {
+  static override readonly prefix: string = 'trust';
+  declare readonly code: TrustErrorCode;
+
+  constructor(code: TrustErrorCode, message: string, options?: TesseraErrorOptions) {
+    super(code, message, options);
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): instance is TrustError {
+    return hasBrand(instance, kTrustError);
+  }
+
+  get [kTrustError](): true {
+    return true;
+  }
+}
+
+/** A credential provider could not issue a credential. */
+export class CredentialError extends TesseraError {
+  static override readonly prefix: string = 'credential';
+  declare readonly code: CredentialErrorCode;
+
+  constructor(code: CredentialErrorCode, message: string, options?: TesseraErrorOptions) {
+    super(code, message, options);
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): instance is CredentialError {
+    return hasBrand(instance, kCredentialError);
+  }
+
+  get [kCredentialError](): true {
+    return true;
+  }
+}
+
+/** An access condition could not be evaluated (not "the condition failed": that is a result). */
+export class ConditionError extends TesseraError {
+  static override readonly prefix: string = 'condition';
+  declare readonly code: ConditionErrorCode;
+
+  constructor(code: ConditionErrorCode, message: string, options?: TesseraErrorOptions) {
+    super(code, message, options);
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): instance is ConditionError {
+    return hasBrand(instance, kConditionError);
+  }
+
+  get [kConditionError](): true {
+    return true;
+  }
+}
+
+/** Invalid provider configuration or registration (unknown or duplicate type, bad schema ...). */
+export class ConfigError extends TesseraError {
+  static override readonly prefix: string = 'config';
+  declare readonly code: ConfigErrorCode;
+
+  constructor(code: ConfigErrorCode, message: string, options?: TesseraErrorOptions) {
+    super(code, message, options);
+  }
+
+  static override [Symbol.hasInstance](instance: unknown): instance is ConfigError {
+    return hasBrand(instance, kConfigError);
+  }
+
+  get [kConfigError](): true {
+    return true;
+  }
+}

@@ -1,0 +1,10 @@
+export * from './errors.js';
+export type * from './contracts.js';
+export * from './define.js';
+export * from './validate-config.js';
+export * from './registry.js';
+export * from './catalog.js';
+export * from './credential/api-key/index.js';
+export * from './credential/basic/index.js';
+export * from './condition/time-window/index.js';
+export * from './condition/source-ip/index.js';
