@@ -1,0 +1,163 @@
+/**
+ * The one storage contract of the control plane. Two backends implement it — embedded SQLite
+ * (`node:sqlite`) and PostgreSQL — over one schema and one migration set, and one test suite
+ * (`store.test.ts`) runs against both.
+ *
+ * Every control-plane object lives in one `objects` table: the common fields are columns, the
+ * kind-specific fields are a JSON `spec`, secrets are an opaque encrypted envelope. References
+ * between objects are rows of `object_refs` with real foreign keys, so the database itself
+ * refuses a dangling reference or the deletion of a referenced object, under any concurrency.
+ */
+
+export const OBJECT_KINDS = [
+  'resource-set',
+  'admin-key',
+  'client-workload',
+  'server-workload',
+  'trust-provider',
+  'credential-provider',
+  'access-condition',
+  'access-policy',
+  'log-stream',
+] as const;
+
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+
+/** Kinds that live outside any resource set (their `resourceSetId` is null). */
+export const GLOBAL_KINDS: ReadonlySet<ObjectKind> = new Set(['resource-set', 'admin-key']);
+
+export interface StoredObject {
+  id: string;
+  kind: ObjectKind;
+  /** null for global kinds (resource sets, admin keys). */
+  resourceSetId: string | null;
+  name: string;
+  description: string;
+  enabled: boolean;
+  /** Kind-specific fields, stored as JSON. Never holds a secret value. */
+  spec: Record<string, unknown>;
+  /** Encrypted secrets envelope (see crypto/secret-box.ts), or null when the object has none. */
+  secrets: string | null;
+  /** A unique lookup value (the hash of an admin key), or null. */
+  lookupKey: string | null;
+  /** Ids of the objects this one references (stored as `object_refs` rows). */
+  refs: string[];
+  createdAt: string; // ISO 8601, UTC, millisecond precision
+  updatedAt: string;
+}
+
+export interface ListObjectsQuery {
+  kind: ObjectKind;
+  /** Only objects in these resource sets; undefined means every set. */
+  resourceSetIds?: readonly string[];
+  /** Exact name match. */
+  name?: string;
+  /** Keyset pagination: only ids greater than this one. */
+  afterId?: string;
+  /** At most this many rows (the caller asks for one more to know whether a next page exists). */
+  limit: number;
+}
+
+export type AuditOutcome = 'allow' | 'deny' | 'error' | 'success';
+
+export interface AuditEvent {
+  id: string; // UUIDv7, so id order is time order
+  time: string; // ISO 8601
+  kind: string; // 'admin.change', 'edge.attest', 'edge.credential', ...
+  outcome: AuditOutcome;
+  reason: string | null;
+  resourceSetId: string | null;
+  /** Who acted: an admin key id, or a client workload id for edge events. */
+  actor: string | null;
+  clientWorkloadId: string | null;
+  serverWorkloadId: string | null;
+  /** The object an admin change touched. */
+  objectId: string | null;
+  /** Everything else about the event. Never a credential or secret value. */
+  data: Record<string, unknown>;
+}
+
+export interface ListAuditQuery {
+  /** Only events of these resource sets (events with no set are then excluded); undefined = all. */
+  resourceSetIds?: readonly string[];
+  since?: string; // inclusive ISO time
+  until?: string; // exclusive ISO time
+  kind?: string;
+  outcome?: AuditOutcome;
+  actor?: string;
+  clientWorkloadId?: string;
+  serverWorkloadId?: string;
+  objectId?: string;
+  /** Newest first: only ids smaller than this one. */
+  beforeId?: string;
+  limit: number;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: 'ES256';
+  /** Public JWK as JSON (kty, crv, x, y, kid, alg, use). */
+  publicJwk: Record<string, unknown>;
+  /** Encrypted private key envelope (PKCS#8), never plaintext. */
+  privateKey: string;
+  createdAt: string;
+  /** When this key stopped signing; null while it is the active key. */
+  retiredAt: string | null;
+  /** Until when its public half stays in the JWKS; null while active. */
+  publishUntil: string | null;
+}
+
+/** Operations available both inside and outside a transaction. */
+export interface StoreReader {
+  getObject(id: string): Promise<StoredObject | undefined>;
+  getObjectByName(kind: ObjectKind, resourceSetId: string | null, name: string): Promise<StoredObject | undefined>;
+  getObjectByLookupKey(lookupKey: string): Promise<StoredObject | undefined>;
+  listObjects(query: ListObjectsQuery): Promise<StoredObject[]>;
+  /** Ids and kinds of objects that reference `id` (for a helpful 409). */
+  listReferrers(id: string): Promise<Array<{ id: string; kind: ObjectKind; name: string }>>;
+  listAuditEvents(query: ListAuditQuery): Promise<AuditEvent[]>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  getMeta(key: string): Promise<string | undefined>;
+}
+
+export interface StoreWriter extends StoreReader {
+  /** Throws StoreError `unique_violation` or `foreign_key_violation`. */
+  insertObject(object: StoredObject): Promise<void>;
+  /** Replaces every column and the refs of the object with this id. Same errors as insert. */
+  updateObject(object: StoredObject): Promise<void>;
+  /** Throws StoreError `foreign_key_violation` when another object still references it. Returns false if absent. */
+  deleteObject(id: string): Promise<boolean>;
+  appendAuditEvent(event: AuditEvent): Promise<void>;
+  insertSigningKey(key: SigningKeyRecord): Promise<void>;
+  updateSigningKey(key: SigningKeyRecord): Promise<void>;
+  deleteSigningKey(kid: string): Promise<void>;
+  setMeta(key: string, value: string): Promise<void>;
+}
+
+export interface Store extends StoreReader {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Applies pending migrations; safe to call from several replicas at once. */
+  migrate(): Promise<void>;
+  /**
+   * Runs `fn` in one serializable-enough transaction: committed when it resolves, rolled back
+   * when it throws (the error is rethrown). Writes happen only inside transactions.
+   */
+  transaction<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
+  /** Cheap liveness probe for /readyz. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StoreErrorCode = 'unique_violation' | 'foreign_key_violation' | 'unavailable' | 'migration_failed';
+
+/** A backend-neutral storage error; the message never holds row values. */
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
