@@ -1,0 +1,69 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { ApiError } from './errors.js';
+import { errorResponses, principalOf } from './admin-routes.js';
+import { isGlobal, type Principal } from '../auth/roles.js';
+import type { KeyRing } from '../keys/key-ring.js';
+import type { Store } from '../store/types.js';
+
+const SigningKey = Type.Object({
+  kid: Type.String(),
+  alg: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('retired')]),
+  createdAt: Type.String({ format: 'date-time' }),
+  retiredAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  publishUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+function requireGlobalAdmin(principal: Principal): void {
+  if (principal.role !== 'admin' || !isGlobal(principal)) {
+    throw new ApiError('forbidden', 'Signing keys are managed by admin keys with access to all resource sets');
+  }
+}
+
+/** The control plane's token-signing keys: public metadata and rotation. Private halves never leave the store. */
+export function registerSigningKeyRoutes(app: FastifyInstance, store: Store, keyRing: KeyRing): void {
+  app.get(
+    '/api/v1/signing-keys',
+    {
+      schema: {
+        tags: ['Signing key'],
+        summary: 'List signing keys (public metadata only)',
+        response: { 200: Type.Object({ items: Type.Array(SigningKey) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      requireGlobalAdmin(principalOf(request));
+      const keys = await store.listSigningKeys();
+      return {
+        items: keys.map((key) => ({
+          kid: key.kid,
+          alg: key.alg,
+          status: key.retiredAt === null ? 'active' : 'retired',
+          createdAt: key.createdAt,
+          retiredAt: key.retiredAt,
+          publishUntil: key.publishUntil,
+        })),
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/signing-keys/rotate',
+    {
+      schema: {
+        tags: ['Signing key'],
+        summary: 'Rotate the signing key',
+        description: 'A new key signs from now on; the previous public key stays in the JWKS until every token it signed has expired.',
+        response: { 200: Type.Object({ kid: Type.String(), retiredKid: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      requireGlobalAdmin(principal);
+      const result = await keyRing.rotate();
+      request.log.info({ kid: result.kid, retiredKid: result.retiredKid, actor: principal.keyId }, 'signing key rotated');
+      return result;
+    },
+  );
+}

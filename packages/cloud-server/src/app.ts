@@ -1,0 +1,106 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import ajvFormats from 'ajv-formats';
+import type { ProviderRegistry } from '@tessera/providers';
+import { installErrorHandler, ErrorResponse } from './api/error-handler.js';
+import { registerObjectRoutes } from './api/admin-routes.js';
+import { registerAuditRoutes } from './api/audit-routes.js';
+import { registerSigningKeyRoutes } from './api/signing-key-routes.js';
+import { registerPublicRoutes } from './api/public-routes.js';
+import { authenticateAdmin } from './auth/authenticate.js';
+import type { Principal } from './auth/roles.js';
+import type { SecretBox } from './crypto/secret-box.js';
+import type { KeyRing } from './keys/key-ring.js';
+import { ObjectService } from './objects/service.js';
+import { typedSchemaLookup } from './objects/registry-schemas.js';
+import type { Store } from './store/types.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export const BODY_LIMIT = 1024 * 1024;
+
+// ajv-formats is CommonJS: under Node's ESM interop its plugin is the module's `default`.
+const formatsPlugin = ((ajvFormats as unknown as { default?: unknown }).default ?? ajvFormats) as never;
+
+export interface AppOptions {
+  store: Store;
+  box: SecretBox;
+  keyRing: KeyRing;
+  registry: ProviderRegistry;
+  /**
+   * The public URL of this control plane: OIDC issuer and audience of edge evidence. A function
+   * when it is known only once the server listens (port 0).
+   */
+  publicUrl: string | (() => string);
+  logger?: FastifyServerOptions['logger'];
+  now?: () => Date;
+}
+
+export interface TesseraApp {
+  app: FastifyInstance;
+  /** Flags the app as draining: /readyz answers 503 so load balancers stop routing to it. */
+  beginShutdown(): void;
+}
+
+/** Builds the control plane's HTTP application (not listening yet). */
+export async function buildApp(options: AppOptions): Promise<TesseraApp> {
+  const { store, box, keyRing, registry } = options;
+  const now = options.now ?? (() => new Date());
+  const publicUrl = options.publicUrl;
+  const issuer = () => (typeof publicUrl === 'string' ? publicUrl : publicUrl()).replace(/\/+$/, '');
+  let shuttingDown = false;
+
+  const app: FastifyInstance = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    // Request bodies are checked, never repaired: unknown fields and wrong types are errors.
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, strict: false },
+      plugins: [formatsPlugin],
+    },
+    routerOptions: { maxParamLength: 200 },
+  });
+  app.addSchema(ErrorResponse);
+  installErrorHandler(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tessera control plane API',
+        version: '1',
+        description: 'Admin API (`/api/v1`), OIDC issuer documents and health probes of the Tessera cloud server.',
+      },
+      components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer', description: 'An admin key (tsk_...)' } } },
+      security: [{ adminKey: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
+  });
+
+  const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry), now });
+  // The admin API is one encapsulated plugin: its hook authenticates every route registered in
+  // it, before the body is even parsed, whatever path spelling reached the route.
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (request) => {
+      request.principal = await authenticateAdmin(store, request.headers.authorization, now());
+    });
+    registerObjectRoutes(api, service);
+    registerAuditRoutes(api, store);
+    registerSigningKeyRoutes(api, store, keyRing);
+  });
+  registerPublicRoutes(app, { store, keyRing, issuer, isShuttingDown: () => shuttingDown });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.ready();
+  return {
+    app,
+    beginShutdown: () => {
+      shuttingDown = true;
+    },
+  };
+}

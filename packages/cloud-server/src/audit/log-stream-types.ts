@@ -1,0 +1,39 @@
+import { Type } from 'typebox';
+import type { TypedSchemas } from '../objects/kinds.js';
+
+/**
+ * Where audit events can be exported. A `file` stream writes only inside the data directory's
+ * `audit/` folder (a name, never a path), so an editor cannot make the server write elsewhere.
+ */
+export const LOG_STREAM_TYPES: Record<string, TypedSchemas> = {
+  file: {
+    configSchema: Type.Object(
+      {
+        fileName: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*\\.jsonl$' }),
+        maxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 10 * 1024 ** 3, default: 100 * 1024 ** 2 })),
+        maxFiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5 })),
+      },
+      { additionalProperties: false },
+    ),
+    secretsSchema: Type.Object({}, { additionalProperties: false }),
+  },
+  webhook: {
+    configSchema: Type.Object(
+      {
+        url: Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' }),
+        batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+        flushIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 })),
+        timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 })),
+      },
+      { additionalProperties: false },
+    ),
+    secretsSchema: Type.Object(
+      { authorization: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) },
+      { additionalProperties: false },
+    ),
+    validate(config) {
+      const url = URL.parse((config as { url: string }).url);
+      return url ? [] : ['url is not a valid URL'];
+    },
+  },
+};

@@ -1,0 +1,46 @@
+import { resolve } from 'node:path';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Explicit public URL; otherwise http://host:port once listening. */
+  publicUrl?: string;
+  dataDir: string;
+  databaseUrl?: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  bootstrapAdminKey?: string;
+  shutdownTimeoutMs: number;
+}
+
+export const DEFAULT_DATA_DIR = '.tessera';
+
+/** Flags win over TESSERA_* variables, which win over defaults. */
+export function resolveServerConfig(
+  flags: Partial<Record<'host' | 'port' | 'public-url' | 'data' | 'database-url' | 'log-level', string>>,
+  env: NodeJS.ProcessEnv,
+): ServerConfig {
+  const port = Number(flags.port ?? env.TESSERA_PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be an integer from 0 to 65535');
+  const publicUrl = flags['public-url'] ?? env.TESSERA_PUBLIC_URL;
+  if (publicUrl !== undefined) {
+    const url = URL.parse(publicUrl);
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash) {
+      throw new Error('--public-url must be an http(s) URL without query or fragment');
+    }
+  }
+  const logLevel = (flags['log-level'] ?? env.TESSERA_LOG_LEVEL ?? 'info') as ServerConfig['logLevel'];
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new Error('--log-level must be one of fatal, error, warn, info, debug, trace, silent');
+  }
+  const databaseUrl = flags['database-url'] ?? env.TESSERA_DATABASE_URL;
+  return {
+    host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
+    port,
+    ...(publicUrl !== undefined ? { publicUrl: publicUrl.replace(/\/+$/, '') } : {}),
+    dataDir: resolve(flags.data ?? env.TESSERA_DATA_DIR ?? DEFAULT_DATA_DIR),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    logLevel,
+    ...(env.TESSERA_BOOTSTRAP_ADMIN_KEY ? { bootstrapAdminKey: env.TESSERA_BOOTSTRAP_ADMIN_KEY } : {}),
+    shutdownTimeoutMs: 10_000,
+  };
+}

@@ -1,0 +1,53 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { ApiError } from '../api/errors.js';
+import { ALL_RESOURCE_SETS } from '../auth/roles.js';
+import type { StoreReader, StoredObject } from '../store/types.js';
+
+/** Admin keys are 256 random bits behind a recognisable prefix, so secret scanners can find leaked ones. */
+export const ADMIN_KEY_PREFIX = 'tsk_';
+
+export function generateAdminKey(): string {
+  return ADMIN_KEY_PREFIX + randomBytes(32).toString('base64url');
+}
+
+/**
+ * Keys are stored only as their SHA-256. A slow password hash buys nothing here: the keys are
+ * high-entropy random values, not passwords, and the hash is the unique lookup index.
+ */
+export function hashAdminKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+export function createAdminKeySecret(preset?: string): { key: string; lookupKey: string } {
+  const key = preset ?? generateAdminKey();
+  return { key, lookupKey: hashAdminKey(key) };
+}
+
+export function isActiveGlobalAdmin(object: StoredObject, now: Date): boolean {
+  const spec = object.spec as { role?: string; resourceSetIds?: string[]; expiresAt?: string | null };
+  return (
+    object.kind === 'admin-key' &&
+    object.enabled &&
+    spec.role === 'admin' &&
+    spec.resourceSetIds?.[0] === ALL_RESOURCE_SETS &&
+    (spec.expiresAt == null || Date.parse(spec.expiresAt) > now.getTime())
+  );
+}
+
+/** Refuses a change that would leave nobody able to administer the control plane. */
+export async function guardLastAdminKey(
+  reader: Pick<StoreReader, 'listObjects'>,
+  current: StoredObject,
+  next: StoredObject | undefined,
+  now: Date,
+): Promise<void> {
+  if (!isActiveGlobalAdmin(current, now) || (next && isActiveGlobalAdmin(next, now))) return;
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await reader.listObjects({ kind: 'admin-key', limit: 200, ...(afterId ? { afterId } : {}) });
+    if (page.some((key) => key.id !== current.id && isActiveGlobalAdmin(key, now))) return;
+    if (page.length < 200) break;
+    afterId = page[page.length - 1]!.id;
+  }
+  throw new ApiError('last_admin_key', 'This is the last active admin key with access to all resource sets');
+}

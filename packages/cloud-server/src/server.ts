@@ -1,0 +1,81 @@
+import { createProviderRegistry, type ProviderRegistry } from '@tessera/providers';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app.js';
+import { bootstrap } from './bootstrap.js';
+import type { ServerConfig } from './config.js';
+import { SecretBox, loadMasterKey, verifyMasterKey } from './crypto/secret-box.js';
+import { KeyRing } from './keys/key-ring.js';
+import { ObjectService } from './objects/service.js';
+import { typedSchemaLookup } from './objects/registry-schemas.js';
+import { openStore } from './store/index.js';
+import type { Store } from './store/types.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  /** The URL the server answers on (its public URL when one was configured). */
+  url: string;
+  /** The bootstrap admin key, when this start generated one. */
+  bootstrapAdminKey?: string;
+  /** Drains in-flight requests, then closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ServerConfig;
+  env?: NodeJS.ProcessEnv;
+  /** A registry with custom providers; defaults to the built-ins. */
+  registry?: ProviderRegistry;
+}
+
+/** Everything `tessera-cloud start` does short of installing signal handlers. */
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const { config } = options;
+  const env = options.env ?? process.env;
+  const embedded = config.databaseUrl === undefined;
+  const master = await loadMasterKey({ env, createIfMissing: embedded, ...(embedded ? { dataDir: config.dataDir } : {}) });
+  const box = new SecretBox(master.key);
+  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+  let app: FastifyInstance | undefined;
+  try {
+    await verifyMasterKey(store, box);
+    const registry = options.registry ?? createProviderRegistry();
+    const keyRing = new KeyRing({ store, box });
+    await keyRing.ensureActiveKey();
+    const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
+    const boot = await bootstrap(store, service, config.bootstrapAdminKey);
+
+    let listeningUrl = '';
+    const built = await buildApp({
+      store,
+      box,
+      keyRing,
+      registry,
+      publicUrl: () => config.publicUrl ?? listeningUrl,
+      logger: {
+        level: config.logLevel,
+        redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'], censor: '[redacted]' },
+      },
+    });
+    app = built.app;
+    const address = await app.listen({ host: config.host, port: config.port });
+    listeningUrl = address;
+    let closing: Promise<void> | undefined;
+    return {
+      app,
+      store,
+      url: config.publicUrl ?? address,
+      ...(boot.generatedKey ? { bootstrapAdminKey: boot.generatedKey } : {}),
+      close: () =>
+        (closing ??= (async () => {
+          built.beginShutdown();
+          await built.app.close();
+          await store.close();
+        })()),
+    };
+  } catch (error) {
+    await app?.close().catch(() => {});
+    await store.close().catch(() => {});
+    throw error;
+  }
+}
