@@ -12,6 +12,8 @@ export function packageConfig(entry: Options['entry'], overrides: Options = {}) 
     clean: true,
     splitting: true,
     treeshake: true,
+    // Keep `node:` specifiers: some built-ins (node:sqlite, node:test) exist only under that prefix.
+    removeNodeProtocol: false,
     ...overrides,
   });
 }

@@ -66,6 +66,12 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     routerOptions: { maxParamLength: 200 },
   });
   app.addSchema(ErrorResponse);
+  // While draining, every response closes its connection: an idle keep-alive socket would
+  // otherwise hold shutdown open until the client's own idle timeout.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (shuttingDown) void reply.header('connection', 'close');
+    return payload;
+  });
   installErrorHandler(app);
 
   await app.register(swagger, {

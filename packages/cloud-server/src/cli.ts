@@ -91,6 +91,10 @@ async function start(config: ServerConfig): Promise<number> {
         `Use it as:  Authorization: Bearer <key>   against ${server.url}/api/v1\n\n`,
     );
   }
+  const store = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
+  process.stdout.write(
+    `Tessera control plane listening on ${server.listeningUrl}\n  store: ${store}\n  issuer: ${server.url}\n`,
+  );
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;

@@ -33,6 +33,11 @@ export function resolveServerConfig(
     throw new Error('--log-level must be one of fatal, error, warn, info, debug, trace, silent');
   }
   const databaseUrl = flags['database-url'] ?? env.TESSERA_DATABASE_URL;
+  if (databaseUrl && !/^postgres(ql)?:\/\//i.test(databaseUrl)) {
+    // Name only the scheme: the rest of the URL may hold a password.
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(databaseUrl)?.[1] ?? '(none)';
+    throw new Error(`--database-url: unsupported scheme "${scheme}"; use postgres://… or leave it unset for the embedded store`);
+  }
   return {
     host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
     port,

@@ -13,8 +13,10 @@ import type { Store } from './store/types.js';
 export interface RunningServer {
   app: FastifyInstance;
   store: Store;
-  /** The URL the server answers on (its public URL when one was configured). */
+  /** The public URL: the OIDC issuer (the listening URL unless --public-url was given). */
   url: string;
+  /** Where the server listens. */
+  listeningUrl: string;
   /** The bootstrap admin key, when this start generated one. */
   bootstrapAdminKey?: string;
   /** Drains in-flight requests, then closes the store. Idempotent. */
@@ -65,6 +67,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       app,
       store,
       url: config.publicUrl ?? address,
+      listeningUrl: address,
       ...(boot.generatedKey ? { bootstrapAdminKey: boot.generatedKey } : {}),
       close: () =>
         (closing ??= (async () => {
