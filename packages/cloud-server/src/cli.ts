@@ -84,17 +84,6 @@ async function main(argv: string[]): Promise<number> {
 
 async function start(config: ServerConfig): Promise<number> {
   const server = await startServer({ config });
-  if (server.bootstrapAdminKey) {
-    // Printed once, to the terminal only: the store keeps nothing but its hash.
-    process.stdout.write(
-      `\nBootstrap admin key (shown once, store it now):\n\n  ${server.bootstrapAdminKey}\n\n` +
-        `Use it as:  Authorization: Bearer <key>   against ${server.url}/api/v1\n\n`,
-    );
-  }
-  const store = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
-  process.stdout.write(
-    `Tessera control plane listening on ${server.listeningUrl}\n  store: ${store}\n  issuer: ${server.url}\n`,
-  );
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
@@ -113,8 +102,20 @@ async function start(config: ServerConfig): Promise<number> {
       },
     );
   };
+  // Handlers go in before anything announces readiness: a prompt SIGTERM must still drain.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (server.bootstrapAdminKey) {
+    // Printed once, to the terminal only: the store keeps nothing but its hash.
+    process.stdout.write(
+      `\nBootstrap admin key (shown once, store it now):\n\n  ${server.bootstrapAdminKey}\n\n` +
+        `Use it as:  Authorization: Bearer <key>   against ${server.url}/api/v1\n\n`,
+    );
+  }
+  const store = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
+  process.stdout.write(
+    `Tessera control plane listening on ${server.listeningUrl}\n  store: ${store}\n  issuer: ${server.url}\n`,
+  );
   return new Promise<number>(() => {}); // runs until a signal ends the process
 }
 
