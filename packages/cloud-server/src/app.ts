@@ -14,6 +14,14 @@ import type { KeyRing } from './keys/key-ring.js';
 import { ObjectService } from './objects/service.js';
 import { typedSchemaLookup } from './objects/registry-schemas.js';
 import type { Store } from './store/types.js';
+import { AuditWriter } from './edge/audit-writer.js';
+import { DpopVerifier } from './edge/dpop.js';
+import { EdgeTokens } from './edge/edge-token.js';
+import { PolicyIndexHolder } from './edge/index-holder.js';
+import { createOutboundFetch } from './edge/outbound-fetch.js';
+import { ProviderConfigs } from './edge/provider-configs.js';
+import { registerEdgeRoutes } from './edge/routes.js';
+import { SourceAddressResolver } from './edge/source-ip.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -38,6 +46,12 @@ export interface AppOptions {
   publicUrl: string | (() => string);
   logger?: FastifyServerOptions['logger'];
   now?: () => Date;
+  /** Proxies (IPs or CIDRs) whose X-Forwarded-For is believed when resolving a caller's address. */
+  trustedProxies?: readonly string[];
+  /** How long the SDK may cache a credential that has no expiry of its own (a static API key). */
+  staticCredentialTtlSeconds?: number;
+  /** Outbound fetch for providers (JWKS, token endpoints); tests may pass their own. */
+  outboundFetch?: typeof fetch;
 }
 
 export interface TesseraApp {
@@ -89,16 +103,41 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
   });
 
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry), now });
+  const index = await PolicyIndexHolder.create(store);
+  const audit = new AuditWriter(store);
+  app.addHook('onClose', async () => audit.flush());
   // The admin API is one encapsulated plugin: its hook authenticates every route registered in
   // it, before the body is even parsed, whatever path spelling reached the route.
   await app.register(async (api) => {
     api.addHook('onRequest', async (request) => {
       request.principal = await authenticateAdmin(store, request.headers.authorization, now());
     });
+    // Decisions read a snapshot: a successful admin write answers only once the snapshot has it.
+    api.addHook('onSend', async (request, reply, payload) => {
+      if (request.method !== 'GET' && reply.statusCode < 400) await index.refresh();
+      return payload;
+    });
     registerObjectRoutes(api, service);
     registerAuditRoutes(api, store);
     registerSigningKeyRoutes(api, store, keyRing);
   });
+  await app.register(async (edgeApi) =>
+    registerEdgeRoutes(edgeApi, {
+      index,
+      registry,
+      configs: new ProviderConfigs(),
+      box,
+      keyRing,
+      tokens: new EdgeTokens(keyRing, issuer, now),
+      dpop: new DpopVerifier({ now }),
+      audit,
+      sources: new SourceAddressResolver(options.trustedProxies),
+      outboundFetch: options.outboundFetch ?? createOutboundFetch(),
+      issuer,
+      now,
+      staticCredentialTtlSeconds: options.staticCredentialTtlSeconds ?? 300,
+    }),
+  );
   registerPublicRoutes(app, { store, keyRing, issuer, isShuttingDown: () => shuttingDown });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

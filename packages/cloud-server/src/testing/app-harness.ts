@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from 'typebox';
-import { TrustError, createProviderRegistry, defineTrustProvider } from '@tessera/providers';
+import { CredentialError, TrustError, createProviderRegistry, defineCredentialProvider, defineTrustProvider } from '@tessera/providers';
 import { buildApp } from '../app.js';
 import { bootstrap } from '../bootstrap.js';
 import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
@@ -34,6 +34,17 @@ export const fixtureTrustProvider = defineTrustProvider({
   },
 });
 
+/** A credential provider whose upstream always refuses, for the `credential_provider_error` path. */
+export const fixtureFailingCredentialProvider = defineCredentialProvider({
+  specificationVersion: 'v1',
+  type: 'fixture-failing',
+  configSchema: Type.Object({}, { additionalProperties: false }),
+  secretsSchema: Type.Object({}, { additionalProperties: false }),
+  async issue() {
+    throw new CredentialError('credential_provider_error', 'upstream refused the request', { provider: 'fixture-failing' });
+  },
+});
+
 export interface TestApp {
   app: FastifyInstance;
   store: Store;
@@ -60,6 +71,7 @@ export async function createTestApp(backend: Backend): Promise<TestApp> {
   await verifyMasterKey(store, box);
   const registry = createProviderRegistry();
   registry.registerTrustProvider(fixtureTrustProvider);
+  registry.registerCredentialProvider(fixtureFailingCredentialProvider);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });

@@ -1,0 +1,143 @@
+import { TesseraError, type Credential, type ProviderRegistry, type SignJwtOptions } from '@tessera/providers';
+import type { SecretBox } from '../crypto/secret-box.js';
+import { openSecrets } from '../objects/secrets.js';
+import type { EdgeSession } from './edge-token.js';
+import { EdgeError } from './errors.js';
+import type { IndexedPolicy, IndexedServer, PolicyIndex, Target } from './policy-index.js';
+import type { ProviderConfigs } from './provider-configs.js';
+
+export interface DecisionContext {
+  index: PolicyIndex;
+  registry: ProviderRegistry;
+  configs: ProviderConfigs;
+  box: SecretBox;
+  issuer: string;
+  now: () => Date;
+  fetch: typeof fetch;
+  signJwt: (claims: Record<string, unknown>, options: SignJwtOptions) => Promise<string>;
+  sourceIp: string;
+}
+
+export interface ConditionOutcome {
+  id: string;
+  name: string;
+  type: string;
+  passed: boolean;
+  reason?: string;
+}
+
+/** What a decision found, allowed or not: the audit event is built from it. */
+export interface DecisionTrace {
+  server?: IndexedServer;
+  policy?: IndexedPolicy;
+  trustProviderId?: string;
+  conditions: ConditionOutcome[];
+}
+
+export interface Allowed {
+  credential: Credential;
+  server: IndexedServer;
+  policy: IndexedPolicy;
+}
+
+/**
+ * The access decision for one target: server workload, policy, trust, conditions, credential.
+ * Each policy linking client and server is tried in turn; the first that passes every check
+ * issues the credential. When none passes, the refusal of the last one tried is the answer.
+ * Throws EdgeError with the deny reason; `trace` records how far the decision got.
+ */
+export async function decide(session: EdgeSession, target: Target, ctx: DecisionContext, trace: DecisionTrace): Promise<Allowed> {
+  const client = ctx.index.client(session.clientWorkloadId);
+  if (!client) throw new EdgeError('invalid_edge_token', 'The client workload no longer exists or is disabled; attest again');
+  const server = ctx.index.resolveServer(session.resourceSetId, target);
+  if (!server) throw new EdgeError('no_server_workload', 'No server workload matches the target');
+  trace.server = server;
+  const policies = ctx.index.policiesFor(client.id, server.id);
+  if (policies.length === 0) throw new EdgeError('no_matching_policy', `No access policy lets this workload call ${server.name}`);
+
+  let refusal: EdgeError | undefined;
+  for (const policy of policies) {
+    trace.policy = policy;
+    trace.conditions = [];
+    const trustProviderId = session.trustProviderIds.find((id) => policy.trustProviderIds.has(id));
+    if (!trustProviderId) {
+      refusal = new EdgeError('trust_provider_mismatch', `Policy ${policy.name} requires a trust provider that did not verify this workload`);
+      continue;
+    }
+    trace.trustProviderId = trustProviderId;
+    refusal = await checkConditions(policy, server, session, ctx, trace);
+    if (refusal) continue;
+    return { credential: await issue(policy, server, session, client.name, ctx), server, policy };
+  }
+  throw refusal!;
+}
+
+async function checkConditions(
+  policy: IndexedPolicy,
+  server: IndexedServer,
+  session: EdgeSession,
+  ctx: DecisionContext,
+  trace: DecisionTrace,
+): Promise<EdgeError | undefined> {
+  const client = ctx.index.client(session.clientWorkloadId)!;
+  for (const conditionId of policy.accessConditionIds) {
+    const condition = ctx.index.condition(conditionId)!;
+    const provider = ctx.registry.getAccessCondition(condition.type);
+    let outcome: ConditionOutcome;
+    try {
+      if (!provider) throw new Error(`condition type "${condition.type}" is not installed`);
+      const result = await provider.evaluate(
+        {
+          now: ctx.now(),
+          sourceIp: ctx.sourceIp,
+          clientWorkload: { id: client.id, name: client.name, claims: session.claims },
+          serverWorkload: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
+          claims: session.claims,
+        },
+        ctx.configs.get(condition, provider),
+      );
+      outcome = { id: condition.id, name: condition.name, type: condition.type, passed: result.passed, ...(result.reason ? { reason: result.reason } : {}) };
+    } catch (error) {
+      // A condition that cannot be evaluated fails closed.
+      outcome = { id: condition.id, name: condition.name, type: condition.type, passed: false, reason: `could not be evaluated: ${(error as Error).message}` };
+    }
+    trace.conditions.push(outcome);
+    if (!outcome.passed) {
+      return new EdgeError('condition_failed', `Access condition ${condition.name} failed: ${outcome.reason ?? 'not satisfied'}`, {
+        condition: { id: outcome.id, name: outcome.name, type: outcome.type, reason: outcome.reason ?? 'not satisfied' },
+      });
+    }
+  }
+  return undefined;
+}
+
+async function issue(
+  policy: IndexedPolicy,
+  server: IndexedServer,
+  session: EdgeSession,
+  clientName: string,
+  ctx: DecisionContext,
+): Promise<Credential> {
+  const indexed = ctx.index.credentialProvider(policy.credentialProviderId);
+  const provider = indexed ? ctx.registry.getCredentialProvider(indexed.type) : undefined;
+  if (!indexed || !indexed.enabled || !provider) {
+    throw new EdgeError('credential_provider_error', 'The policy\'s credential provider is disabled or not installed');
+  }
+  try {
+    const secrets = openSecrets(ctx.box, indexed.id, indexed.secrets);
+    return await provider.issue(
+      {
+        clientWorkload: { id: session.clientWorkloadId, name: clientName, claims: session.claims },
+        serverWorkload: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
+        policyId: policy.id,
+      },
+      ctx.configs.get(indexed, provider),
+      secrets,
+      { issuer: ctx.issuer, now: ctx.now, fetch: ctx.fetch, signJwt: ctx.signJwt },
+    );
+  } catch (error) {
+    // Provider messages are written never to hold a secret; anything else is reported generically.
+    const message = error instanceof TesseraError ? error.message : 'the credential provider failed';
+    throw new EdgeError('credential_provider_error', `Credential provider ${indexed.name}: ${message}`);
+  }
+}

@@ -1,0 +1,187 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../store/test-backends.js';
+import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
+import { EdgeTestClient, type Send } from '../testing/edge-client.js';
+
+const ISSUER = 'https://tessera.test';
+
+/** A time-window that excludes now: it opens 12 hours from now (UTC) for one minute. */
+function closedWindow() {
+  const at = new Date(Date.now() + 12 * 3600_000);
+  const hhmm = (d: Date) => `${String(d.getUTCHours()).padStart(2, '0')}:${String(d.getUTCMinutes()).padStart(2, '0')}`;
+  return { timeZone: 'UTC', start: hhmm(at), end: hhmm(new Date(at.getTime() + 60_000)) };
+}
+
+describe.each(BACKENDS)('edge API ($name)', (backend) => {
+  let t: TestApp;
+  let send: Send;
+  let ids: Record<string, string>;
+  const apiKey = 'sk_live_edge_test_value_9d1e';
+
+  beforeAll(async () => {
+    t = await createTestApp(backend);
+    send = async (method, path, headers, body) => {
+      const response = await t.app.inject({ method: method as 'POST', url: path, headers, payload: body as object });
+      return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : undefined };
+    };
+    const client = await create(t, 'client-workloads', { name: 'payments', identities: [{ claim: 'fixture.subject', value: 'svc-*' }] });
+    const trust = await create(t, 'trust-providers', { name: 'fixture', type: 'fixture-static', config: { subjects: ['svc-a', 'other'] } });
+    const otherTrust = await create(t, 'trust-providers', { name: 'unused', type: 'fixture-static', config: { subjects: ['nobody'] } });
+    const injection = { kind: 'header', name: 'authorization' };
+    const api = await create(t, 'server-workloads', { name: 'api', host: 'api.example.com', port: 443, scheme: 'https', injection });
+    const apiV2 = await create(t, 'server-workloads', { name: 'api-v2', host: 'api.example.com', port: 443, scheme: 'https', pathPrefix: '/v2', injection: { kind: 'query', name: 'key' } });
+    const wildcard = await create(t, 'server-workloads', { name: 'buckets', host: '*.storage.example.com', port: 443, scheme: 'https', injection });
+    const noPolicy = await create(t, 'server-workloads', { name: 'no-policy', host: 'nopolicy.example.com', port: 443, scheme: 'https', injection });
+    const strict = await create(t, 'server-workloads', { name: 'strict', host: 'strict.example.com', port: 443, scheme: 'https', injection });
+    const closed = await create(t, 'server-workloads', { name: 'closed', host: 'closed.example.com', port: 443, scheme: 'https', injection });
+    const broken = await create(t, 'server-workloads', { name: 'broken', host: 'broken.example.com', port: 443, scheme: 'https', injection });
+    const key = await create(t, 'credential-providers', { name: 'key', type: 'api-key', secrets: { apiKey } });
+    const basic = await create(t, 'credential-providers', { name: 'basic', type: 'basic', config: { username: 'svc' }, secrets: { password: 'pw-edge-secret' } });
+    const failing = await create(t, 'credential-providers', { name: 'failing', type: 'fixture-failing' });
+    const window = await create(t, 'access-conditions', { name: 'office-hours', type: 'time-window', config: closedWindow() });
+    const policy = (name: string, serverWorkloadId: string, credentialProviderId: string, extra: Record<string, unknown> = {}) =>
+      create(t, 'access-policies', { name, clientWorkloadIds: [client.id], serverWorkloadId, trustProviderIds: [trust.id], credentialProviderId, ...extra });
+    await policy('api', api.id, key.id);
+    await policy('api-v2', apiV2.id, basic.id);
+    await policy('buckets', wildcard.id, key.id);
+    await policy('strict', strict.id, key.id, { trustProviderIds: [otherTrust.id] });
+    await policy('closed', closed.id, key.id, { accessConditionIds: [window.id] });
+    await policy('broken', broken.id, failing.id);
+    ids = { client: client.id, api: api.id, apiV2: apiV2.id, noPolicy: noPolicy.id, window: window.id };
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('attests with a DPoP-bound edge token and the directory of reachable targets', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    const attested = await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    expect(attested.status, JSON.stringify(attested.body)).toBe(200);
+    expect(attested.body).toMatchObject({ tokenType: 'DPoP', clientWorkload: { id: ids.client, name: 'payments' } });
+    const names = attested.body.directory.map((d: { name: string }) => d.name).sort();
+    expect(names).toEqual(['api', 'api-v2', 'broken', 'buckets', 'closed', 'strict']);
+    expect(JSON.stringify(attested.body)).not.toContain(apiKey);
+    const lifetime = Date.parse(attested.body.expiresAt) - Date.now();
+    expect(lifetime).toBeGreaterThan(14 * 60_000);
+    expect(lifetime).toBeLessThanOrEqual(15 * 60_000);
+  });
+
+  it('issues credentials for allowed targets: exact host, longest path prefix, wildcard', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const plain = await sdk.credentials({ scheme: 'https', host: 'API.example.com', port: 443, path: '/v1/charges' });
+    expect(plain.status, JSON.stringify(plain.body)).toBe(200);
+    expect(plain.body).toMatchObject({ credential: { kind: 'token', token: apiKey }, injection: { kind: 'header', name: 'authorization', format: 'Bearer {token}' }, serverWorkloadId: ids.api });
+    const v2 = await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/v2/charges' });
+    expect(v2.body).toMatchObject({ credential: { kind: 'basic', username: 'svc', password: 'pw-edge-secret' }, serverWorkloadId: ids.apiV2 });
+    const v20 = await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/v20' });
+    expect(v20.body.serverWorkloadId).toBe(ids.api);
+    const bucket = await sdk.credentials({ scheme: 'https', host: 'logs.storage.example.com', port: 443, path: '/' });
+    expect(bucket.status).toBe(200);
+    const deep = await sdk.credentials({ scheme: 'https', host: 'a.logs.storage.example.com', port: 443, path: '/' });
+    expect(deep.body.code).toBe('no_server_workload');
+  });
+
+  it.each([
+    ['no_server_workload', { host: 'unknown.example.com' }],
+    ['no_server_workload', { host: 'api.example.com', port: 8443 }],
+    ['no_server_workload', { host: 'api.example.com', scheme: 'http' }],
+    ['no_matching_policy', { host: 'nopolicy.example.com' }],
+    ['trust_provider_mismatch', { host: 'strict.example.com' }],
+    ['condition_failed', { host: 'closed.example.com' }],
+    ['credential_provider_error', { host: 'broken.example.com' }],
+  ] as const)('denies with %s', async (code, override) => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const denied = await sdk.credentials({ scheme: 'https', port: 443, path: '/', ...override });
+    expect(denied.status).toBe(403);
+    expect(denied.body.code).toBe(code);
+    expect(JSON.stringify(denied.body)).not.toContain(apiKey);
+    if (code === 'condition_failed') {
+      expect(denied.body.details.condition).toMatchObject({ id: ids.window, name: 'office-hours', type: 'time-window' });
+    }
+  });
+
+  it('refuses evidence that does not verify or matches no workload', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    expect((await sdk.attest({ type: 'fixture', subject: 'intruder' })).body.code).toBe('evidence_invalid');
+    expect((await sdk.attest({ type: 'fixture', subject: 'other' })).body.code).toBe('no_client_workload');
+    expect((await sdk.attest({ type: 'unheard-of' })).body.code).toBe('unsupported_evidence');
+  });
+
+  it('refuses missing, replayed, stale and foreign proofs, and tokens bound to another key', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const target = { scheme: 'https', host: 'api.example.com', port: 443 };
+    const token = sdk.edgeToken!;
+    const proof = await sdk.proof('POST', '/edge/v1/credentials', { token });
+    expect((await sdk.credentials(target, { proof })).status).toBe(200);
+    const replay = await sdk.credentials(target, { proof });
+    expect(replay.body.code).toBe('dpop_replay');
+    const stale = await sdk.proof('POST', '/edge/v1/credentials', { token, iat: Math.floor(Date.now() / 1000) - 600 });
+    expect((await sdk.credentials(target, { proof: stale })).body.code).toBe('invalid_dpop_proof');
+    const wrongUrl = await sdk.proof('POST', '/edge/v1/credentials', { token, htu: 'https://evil.test/edge/v1/credentials' });
+    expect((await sdk.credentials(target, { proof: wrongUrl })).body.code).toBe('invalid_dpop_proof');
+    const unbound = await sdk.proof('POST', '/edge/v1/credentials');
+    expect((await sdk.credentials(target, { proof: unbound })).body.code).toBe('invalid_dpop_proof');
+    // A stolen token is useless with the thief's own key.
+    const thief = await EdgeTestClient.create(ISSUER, send);
+    const stolen = await thief.credentials(target, { token });
+    expect(stolen.status).toBe(401);
+    expect(stolen.body.code).toBe('invalid_dpop_proof');
+    const forged = await sdk.credentials(target, { token: `${token.slice(0, -4)}AAAA` });
+    expect(forged.body.code).toBe('invalid_edge_token');
+    const noProof = await send('POST', '/edge/v1/credentials', { authorization: `DPoP ${token}` }, { target });
+    expect(noProof.body.code).toBe('invalid_dpop_proof');
+    const noToken = await send('POST', '/edge/v1/credentials', {}, { target });
+    expect(noToken.body.code).toBe('invalid_edge_token');
+  });
+
+  it('audits every decision with its reason and never the credential', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/audited' });
+    await sdk.credentials({ scheme: 'https', host: 'closed.example.com', port: 443, path: '/audited' });
+    await sdk.credentials({ scheme: 'https', host: 'broken.example.com', port: 443, path: '/audited' });
+    const events = await t.call('GET', `/api/v1/audit-events?kind=edge.credential&clientWorkloadId=${ids.client}&limit=500`);
+    const mine = events.body.items.filter((e: { data: { target: { path: string } } }) => e.data.target.path === '/audited');
+    expect(mine.map((e: { outcome: string; reason: string | null }) => [e.outcome, e.reason])).toEqual([
+      ['error', 'credential_provider_error'],
+      ['deny', 'condition_failed'],
+      ['allow', null],
+    ]);
+    expect(mine[1].data.conditions).toEqual([expect.objectContaining({ id: ids.window, passed: false })]);
+    expect(mine[2]).toMatchObject({ serverWorkloadId: ids.api, data: { credentialKind: 'token', sourceIp: expect.any(String) } });
+    expect(events.raw).not.toContain(apiKey);
+    const attests = await t.call('GET', '/api/v1/audit-events?kind=edge.attest');
+    expect(attests.body.items.some((e: { outcome: string }) => e.outcome === 'allow')).toBe(true);
+  });
+
+  it('sees an admin change on the very next decision', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const target = { scheme: 'https', host: 'nopolicy.example.com', port: 443 };
+    expect((await sdk.credentials(target)).body.code).toBe('no_matching_policy');
+    const trust = (await t.call('GET', '/api/v1/trust-providers?name=fixture')).body.items[0];
+    const key = (await t.call('GET', '/api/v1/credential-providers?name=key')).body.items[0];
+    const created = await create(t, 'access-policies', { name: 'late', clientWorkloadIds: [ids.client], serverWorkloadId: ids.noPolicy, trustProviderIds: [trust.id], credentialProviderId: key.id });
+    expect((await sdk.credentials(target)).status).toBe(200);
+    await t.call('PATCH', `/api/v1/access-policies/${created.id}`, { body: { enabled: false } });
+    expect((await sdk.credentials(target)).body.code).toBe('no_matching_policy');
+  });
+
+  it('accepts bounded, validated edge events', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const event = { time: new Date().toISOString(), target: { scheme: 'https', host: 'api.example.com', port: 443, path: '/v1' }, outcome: 'allow', statusClass: '2xx', latencyMs: 12.5 };
+    const accepted = await sdk.events([event, { ...event, outcome: 'deny', statusClass: null, reason: 'no_matching_policy' }]);
+    expect(accepted.status).toBe(202);
+    expect(accepted.body).toEqual({ accepted: 2 });
+    expect((await sdk.events([])).status).toBe(400);
+    expect((await sdk.events(Array.from({ length: 501 }, () => event))).status).toBe(400);
+    expect((await sdk.events([{ ...event, latencyMs: -1 }])).status).toBe(400);
+    expect((await sdk.events([{ ...event, extra: 1 }])).status).toBe(400);
+    const stored = await t.call('GET', `/api/v1/audit-events?kind=edge.request&clientWorkloadId=${ids.client}`);
+    expect(stored.body.items.length).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,0 +1,118 @@
+import type { AuditEvent } from '../store/types.js';
+import { uuidv7 } from '../ids.js';
+import type { Attestation } from './attest.js';
+import type { DecisionTrace } from './decide.js';
+import type { EdgeSession } from './edge-token.js';
+import { EdgeError } from './errors.js';
+import type { Target } from './policy-index.js';
+
+/** Audit events of the edge API. They record who, what, which policy and why — never a credential. */
+
+interface RequestMeta {
+  sourceIp: string;
+  sdkInstance: string | undefined;
+}
+
+const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error']);
+
+function outcomeOf(error: unknown): { outcome: AuditEvent['outcome']; reason: string | null; message?: string } {
+  if (error === undefined) return { outcome: 'allow', reason: null };
+  if (error instanceof EdgeError) {
+    return { outcome: ERROR_REASONS.has(error.code) ? 'error' : 'deny', reason: error.code, message: error.message };
+  }
+  return { outcome: 'error', reason: 'internal_error' };
+}
+
+function base(now: Date, kind: string): Pick<AuditEvent, 'id' | 'time' | 'kind'> {
+  return { id: uuidv7(now.getTime()), time: now.toISOString(), kind };
+}
+
+export function auditAttest(
+  now: Date,
+  meta: RequestMeta,
+  evidenceType: string,
+  attestation: Attestation | undefined,
+  error?: unknown,
+): AuditEvent {
+  const { outcome, reason, message } = outcomeOf(error);
+  return {
+    ...base(now, 'edge.attest'),
+    outcome,
+    reason,
+    resourceSetId: attestation?.client.resourceSetId ?? null,
+    actor: attestation?.client.id ?? null,
+    clientWorkloadId: attestation?.client.id ?? null,
+    serverWorkloadId: null,
+    objectId: null,
+    data: {
+      evidenceType,
+      trustProviderIds: attestation?.trustProviders.map((tp) => tp.id) ?? [],
+      sourceIp: meta.sourceIp,
+      ...(meta.sdkInstance ? { sdkInstance: meta.sdkInstance } : {}),
+      ...(message ? { message } : {}),
+    },
+  };
+}
+
+export function auditCredential(
+  now: Date,
+  meta: RequestMeta,
+  session: EdgeSession,
+  target: Target,
+  trace: DecisionTrace,
+  credentialKind: string | undefined,
+  error?: unknown,
+): AuditEvent {
+  const { outcome, reason, message } = outcomeOf(error);
+  return {
+    ...base(now, 'edge.credential'),
+    outcome,
+    reason,
+    resourceSetId: session.resourceSetId,
+    actor: session.clientWorkloadId,
+    clientWorkloadId: session.clientWorkloadId,
+    serverWorkloadId: trace.server?.id ?? null,
+    objectId: trace.policy?.id ?? null,
+    data: {
+      target: { scheme: target.scheme, host: target.host, port: target.port, path: target.path },
+      policyId: trace.policy?.id ?? null,
+      trustProviderId: trace.trustProviderId ?? null,
+      credentialProviderId: trace.policy?.credentialProviderId ?? null,
+      conditions: trace.conditions,
+      sourceIp: meta.sourceIp,
+      ...(meta.sdkInstance ? { sdkInstance: meta.sdkInstance } : {}),
+      ...(credentialKind ? { credentialKind } : {}),
+      ...(message ? { message } : {}),
+    },
+  };
+}
+
+export interface EdgeEventInput {
+  time: string;
+  target: { scheme: string; host: string; port: number; path?: string };
+  outcome: 'allow' | 'deny' | 'error';
+  statusClass: string | null;
+  latencyMs: number;
+  reason?: string;
+}
+
+export function auditEdgeEvents(now: Date, meta: RequestMeta, session: EdgeSession, events: EdgeEventInput[]): AuditEvent[] {
+  return events.map((event) => ({
+    ...base(now, 'edge.request'),
+    outcome: event.outcome,
+    reason: event.reason ?? null,
+    resourceSetId: session.resourceSetId,
+    actor: session.clientWorkloadId,
+    clientWorkloadId: session.clientWorkloadId,
+    serverWorkloadId: null,
+    objectId: null,
+    data: {
+      reportedAt: event.time,
+      target: event.target,
+      statusClass: event.statusClass,
+      latencyMs: event.latencyMs,
+      sourceIp: meta.sourceIp,
+      ...(meta.sdkInstance ? { sdkInstance: meta.sdkInstance } : {}),
+    },
+  }));
+}

@@ -1,0 +1,251 @@
+import type { ObjectKind, StoreReader, StoredObject } from '../store/types.js';
+import { compileGlob } from './glob.js';
+
+/**
+ * An immutable in-memory snapshot of everything a decision reads: enabled workloads, providers,
+ * conditions and policies, keyed so that a decision costs a few hash lookups whatever the number
+ * of policies. A new snapshot replaces the old one after every admin change.
+ */
+
+export interface Injection {
+  kind: 'header' | 'basic' | 'query' | 'aws-sigv4';
+  name?: string;
+  format?: string;
+  region?: string;
+  service?: string;
+}
+
+export interface IndexedServer {
+  id: string;
+  name: string;
+  resourceSetId: string;
+  host: string;
+  port: number;
+  scheme: 'http' | 'https';
+  pathPrefix: string;
+  injection: Injection;
+}
+
+export interface IndexedClient {
+  id: string;
+  name: string;
+  resourceSetId: string;
+  /** Specificity: more identities beat fewer when several workloads match. */
+  identities: Array<{ claim: string; matches: (value: string) => boolean }>;
+}
+
+export interface IndexedProvider {
+  id: string;
+  name: string;
+  resourceSetId: string;
+  type: string;
+  config: Record<string, unknown>;
+  enabled: boolean;
+}
+
+export interface IndexedTrustProvider extends IndexedProvider {
+  rules: Array<{ claim: string; matches: (value: string) => boolean }>;
+}
+
+export interface IndexedCredentialProvider extends IndexedProvider {
+  /** Sealed secrets column, opened only when a credential is issued. */
+  secrets: string | null;
+}
+
+export interface IndexedPolicy {
+  id: string;
+  name: string;
+  serverWorkloadId: string;
+  trustProviderIds: ReadonlySet<string>;
+  accessConditionIds: readonly string[];
+  credentialProviderId: string;
+}
+
+export interface Target {
+  scheme: string;
+  host: string;
+  port: number;
+  path: string;
+}
+
+export class PolicyIndex {
+  readonly clients: readonly IndexedClient[];
+  readonly trustProviders: readonly IndexedTrustProvider[];
+  readonly #clientsById = new Map<string, IndexedClient>();
+  readonly #trustById = new Map<string, IndexedTrustProvider>();
+  readonly #credentialsById = new Map<string, IndexedCredentialProvider>();
+  readonly #conditionsById = new Map<string, IndexedProvider>();
+  readonly #serversById = new Map<string, IndexedServer>();
+  /** `${resourceSetId} ${host}:${port}` → servers, exact hosts and `*.suffix` entries apart. */
+  readonly #exact = new Map<string, IndexedServer[]>();
+  readonly #wildcard = new Map<string, IndexedServer[]>();
+  /** `${clientId} ${serverId}` → policies linking them. */
+  readonly #policies = new Map<string, IndexedPolicy[]>();
+  /** clientId → ids of servers it has at least one policy for. */
+  readonly #reachable = new Map<string, Set<string>>();
+
+  private constructor(objects: Map<ObjectKind, StoredObject[]>) {
+    const of = (kind: ObjectKind) => objects.get(kind) ?? [];
+    this.clients = of('client-workload')
+      .filter((o) => o.enabled)
+      .map((o) => ({
+        id: o.id,
+        name: o.name,
+        resourceSetId: o.resourceSetId!,
+        identities: (o.spec.identities as Array<{ claim: string; value: string }>).map(({ claim, value }) => ({
+          claim,
+          matches: compileGlob(value),
+        })),
+      }));
+    for (const client of this.clients) this.#clientsById.set(client.id, client);
+
+    this.trustProviders = of('trust-provider').map((o) => ({
+      ...provider(o),
+      rules: ((o.spec.rules as Array<{ claim: string; value: string }> | undefined) ?? []).map(({ claim, value }) => ({
+        claim,
+        matches: compileGlob(value),
+      })),
+    }));
+    for (const trust of this.trustProviders) this.#trustById.set(trust.id, trust);
+    for (const o of of('credential-provider')) this.#credentialsById.set(o.id, { ...provider(o), secrets: o.secrets });
+    for (const o of of('access-condition')) this.#conditionsById.set(o.id, provider(o));
+
+    for (const o of of('server-workload')) {
+      if (!o.enabled) continue;
+      const server: IndexedServer = {
+        id: o.id,
+        name: o.name,
+        resourceSetId: o.resourceSetId!,
+        host: o.spec.host as string,
+        port: o.spec.port as number,
+        scheme: o.spec.scheme as 'http' | 'https',
+        pathPrefix: o.spec.pathPrefix as string,
+        injection: o.spec.injection as Injection,
+      };
+      this.#serversById.set(server.id, server);
+      const wildcard = server.host.startsWith('*.');
+      const host = wildcard ? server.host.slice(2) : server.host;
+      push(wildcard ? this.#wildcard : this.#exact, `${server.resourceSetId} ${host}:${server.port}`, server);
+    }
+
+    for (const o of of('access-policy')) {
+      if (!o.enabled) continue;
+      const spec = o.spec as {
+        clientWorkloadIds: string[];
+        serverWorkloadId: string;
+        trustProviderIds: string[];
+        accessConditionIds: string[];
+        credentialProviderId: string;
+      };
+      if (!this.#serversById.has(spec.serverWorkloadId)) continue;
+      const policy: IndexedPolicy = {
+        id: o.id,
+        name: o.name,
+        serverWorkloadId: spec.serverWorkloadId,
+        trustProviderIds: new Set(spec.trustProviderIds),
+        // A disabled condition is switched off, not failed.
+        accessConditionIds: spec.accessConditionIds.filter((id) => this.#conditionsById.get(id)?.enabled),
+        credentialProviderId: spec.credentialProviderId,
+      };
+      for (const clientId of spec.clientWorkloadIds) {
+        push(this.#policies, `${clientId} ${policy.serverWorkloadId}`, policy);
+        let reachable = this.#reachable.get(clientId);
+        if (!reachable) this.#reachable.set(clientId, (reachable = new Set()));
+        reachable.add(policy.serverWorkloadId);
+      }
+    }
+    // Longest path prefix first, so resolution takes the first match.
+    for (const list of [...this.#exact.values(), ...this.#wildcard.values()]) {
+      list.sort((a, b) => b.pathPrefix.length - a.pathPrefix.length);
+    }
+  }
+
+  static async load(store: Pick<StoreReader, 'listObjects'>): Promise<PolicyIndex> {
+    const kinds: ObjectKind[] = [
+      'client-workload',
+      'server-workload',
+      'trust-provider',
+      'credential-provider',
+      'access-condition',
+      'access-policy',
+    ];
+    const objects = new Map<ObjectKind, StoredObject[]>();
+    for (const kind of kinds) {
+      const all: StoredObject[] = [];
+      let afterId: string | undefined;
+      for (;;) {
+        const page = await store.listObjects({ kind, limit: 1000, ...(afterId ? { afterId } : {}) });
+        all.push(...page);
+        if (page.length < 1000) break;
+        afterId = page[page.length - 1]!.id;
+      }
+      objects.set(kind, all);
+    }
+    return new PolicyIndex(objects);
+  }
+
+  client(id: string): IndexedClient | undefined {
+    return this.#clientsById.get(id);
+  }
+
+  trustProvider(id: string): IndexedTrustProvider | undefined {
+    return this.#trustById.get(id);
+  }
+
+  credentialProvider(id: string): IndexedCredentialProvider | undefined {
+    return this.#credentialsById.get(id);
+  }
+
+  condition(id: string): IndexedProvider | undefined {
+    return this.#conditionsById.get(id);
+  }
+
+  /** Exact host beats wildcard (one label, as in TLS); within each, the longest path prefix wins. */
+  resolveServer(resourceSetId: string, target: Target): IndexedServer | undefined {
+    const host = target.host.toLowerCase();
+    const exact = pick(this.#exact.get(`${resourceSetId} ${host}:${target.port}`), target);
+    if (exact) return exact;
+    const dot = host.indexOf('.');
+    if (dot < 0) return undefined;
+    return pick(this.#wildcard.get(`${resourceSetId} ${host.slice(dot + 1)}:${target.port}`), target);
+  }
+
+  policiesFor(clientId: string, serverId: string): readonly IndexedPolicy[] {
+    return this.#policies.get(`${clientId} ${serverId}`) ?? [];
+  }
+
+  /** The targets a client may call: every enabled server it has a policy for. */
+  directoryFor(clientId: string): IndexedServer[] {
+    return [...(this.#reachable.get(clientId) ?? [])].map((id) => this.#serversById.get(id)!).filter(Boolean);
+  }
+}
+
+function provider(o: StoredObject): IndexedProvider {
+  return {
+    id: o.id,
+    name: o.name,
+    resourceSetId: o.resourceSetId!,
+    type: o.spec.type as string,
+    config: (o.spec.config as Record<string, unknown> | undefined) ?? {},
+    enabled: o.enabled,
+  };
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function pick(candidates: IndexedServer[] | undefined, target: Target): IndexedServer | undefined {
+  return candidates?.find((s) => s.scheme === target.scheme && pathMatches(s.pathPrefix, target.path));
+}
+
+/** `/v1` matches `/v1`, `/v1/x` and `/v1?q`, not `/v10`. */
+function pathMatches(prefix: string, path: string): boolean {
+  if (prefix === '/' || path === prefix) return true;
+  if (!path.startsWith(prefix)) return false;
+  if (prefix.endsWith('/')) return true;
+  const next = path[prefix.length];
+  return next === '/' || next === '?' || next === '#';
+}

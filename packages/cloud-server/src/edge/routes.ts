@@ -1,0 +1,155 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ProviderRegistry } from '@tessera/providers';
+import { Type } from 'typebox';
+import type { SecretBox } from '../crypto/secret-box.js';
+import type { KeyRing } from '../keys/key-ring.js';
+import { attest } from './attest.js';
+import type { AuditWriter } from './audit-writer.js';
+import { decide, type DecisionTrace } from './decide.js';
+import type { DpopVerifier } from './dpop.js';
+import { auditAttest, auditCredential, auditEdgeEvents } from './edge-audit.js';
+import type { EdgeSession, EdgeTokens } from './edge-token.js';
+import { EdgeError } from './errors.js';
+import type { PolicyIndexHolder } from './index-holder.js';
+import type { ProviderConfigs } from './provider-configs.js';
+import { AttestBody, CredentialsBody, EventsBody, credentialView } from './schemas.js';
+import type { SourceAddressResolver } from './source-ip.js';
+
+export interface EdgeServices {
+  index: PolicyIndexHolder;
+  registry: ProviderRegistry;
+  configs: ProviderConfigs;
+  box: SecretBox;
+  keyRing: KeyRing;
+  tokens: EdgeTokens;
+  dpop: DpopVerifier;
+  audit: AuditWriter;
+  sources: SourceAddressResolver;
+  outboundFetch: typeof fetch;
+  issuer: () => string;
+  now: () => Date;
+  /** Credentials without their own expiry (static API keys) are re-fetched this often. */
+  staticCredentialTtlSeconds: number;
+}
+
+/** The edge API the SDK calls: attest, credentials, events. */
+export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): void {
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof EdgeError) return reply.status(error.statusCode).send(error.toJSON());
+    throw error; // the application's handler answers the rest (validation, body size ...)
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    void reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  const context = (request: FastifyRequest) => ({
+    sourceIp: edge.sources.resolve(request.socket.remoteAddress, request.headers['x-forwarded-for']),
+    sdkInstance: headerValue(request.headers['tessera-sdk-instance']),
+    url: `${edge.issuer()}${request.routeOptions.url}`,
+  });
+
+  app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', body: AttestBody }, bodyLimit: 64 * 1024 }, async (request) => {
+    const meta = context(request);
+    const { evidence } = request.body as { evidence: { type: string } };
+    let outcome: Awaited<ReturnType<typeof attest>> | undefined;
+    try {
+      const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', meta.url);
+      outcome = await attest(evidence, {
+        index: edge.index.current,
+        registry: edge.registry,
+        configs: edge.configs,
+        audience: edge.issuer(),
+        now: edge.now,
+        fetch: edge.outboundFetch,
+      });
+      const issued = await edge.tokens.issue(
+        {
+          clientWorkloadId: outcome.client.id,
+          resourceSetId: outcome.client.resourceSetId,
+          trustProviderIds: outcome.trustProviders.map((tp) => tp.id),
+          claims: outcome.claims,
+          jkt,
+        },
+        outcome.evidenceExpiresAt,
+      );
+      await edge.audit.append(auditAttest(edge.now(), meta, evidence.type, outcome));
+      return {
+        edgeToken: issued.token,
+        tokenType: 'DPoP',
+        expiresAt: issued.expiresAt.toISOString(),
+        clientWorkload: { id: outcome.client.id, name: outcome.client.name },
+        directory: outcome.directory.map((server) => ({
+          serverWorkloadId: server.id,
+          name: server.name,
+          scheme: server.scheme,
+          host: server.host,
+          port: server.port,
+          pathPrefix: server.pathPrefix,
+          injection: server.injection,
+        })),
+      };
+    } catch (error) {
+      await edge.audit.append(auditAttest(edge.now(), meta, evidence.type, outcome, error));
+      throw error;
+    }
+  });
+
+  app.post('/edge/v1/credentials', { schema: { tags: ['Edge'], summary: 'Decide and issue a credential for one target', body: CredentialsBody } }, async (request) => {
+    const meta = context(request);
+    const session = await authenticate(edge, request, meta.url);
+    const { target } = request.body as { target: { scheme: string; host: string; port: number; path?: string; method?: string } };
+    const normalized = { scheme: target.scheme, host: target.host.toLowerCase(), port: target.port, path: target.path ?? '/' };
+    const trace: DecisionTrace = { conditions: [] };
+    try {
+      const allowed = await decide(session, normalized, {
+        index: edge.index.current,
+        registry: edge.registry,
+        configs: edge.configs,
+        box: edge.box,
+        issuer: edge.issuer(),
+        now: edge.now,
+        fetch: edge.outboundFetch,
+        signJwt: (claims, options) =>
+          edge.keyRing.sign(claims, { ...options, issuer: edge.issuer(), typ: 'JWT' }),
+        sourceIp: meta.sourceIp,
+      }, trace);
+      const expiresAt =
+        allowed.credential.expiresAt ?? new Date(edge.now().getTime() + edge.staticCredentialTtlSeconds * 1000);
+      await edge.audit.append(auditCredential(edge.now(), meta, session, normalized, trace, allowed.credential.kind));
+      return {
+        credential: credentialView(allowed.credential),
+        injection: allowed.server.injection,
+        expiresAt: expiresAt.toISOString(),
+        serverWorkloadId: allowed.server.id,
+        policyId: allowed.policy.id,
+      };
+    } catch (error) {
+      await edge.audit.append(auditCredential(edge.now(), meta, session, normalized, trace, undefined, error));
+      throw error;
+    }
+  });
+
+  app.post('/edge/v1/events', { schema: { tags: ['Edge'], summary: 'Report outcomes of requests the SDK handled', body: EventsBody }, bodyLimit: 256 * 1024 }, async (request, reply) => {
+    const meta = context(request);
+    const session = await authenticate(edge, request, meta.url);
+    const { events } = request.body as { events: Parameters<typeof auditEdgeEvents>[3] };
+    await edge.audit.appendMany(auditEdgeEvents(edge.now(), meta, session, events));
+    return reply.status(202).send({ accepted: events.length });
+  });
+}
+
+/** `Authorization: DPoP <edge token>` plus a proof bound to that token. */
+async function authenticate(edge: EdgeServices, request: FastifyRequest, url: string): Promise<EdgeSession> {
+  const authorization = request.headers.authorization ?? '';
+  const match = /^DPoP ([A-Za-z0-9._-]+)$/.exec(authorization);
+  if (!match) throw new EdgeError('invalid_edge_token', 'An edge token is required: Authorization: DPoP <token>');
+  const session = await edge.tokens.verify(match[1]!);
+  const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), request.method, url, match[1]!);
+  if (jkt !== session.jkt) throw new EdgeError('invalid_dpop_proof', 'The proof key is not the key this edge token is bound to');
+  return session;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,71 @@
+import type { Credential } from '@tessera/providers';
+import { Type } from 'typebox';
+
+const Host = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:_\\[\\]-]+$' });
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+
+export const AttestBody = Type.Object(
+  {
+    evidence: Type.Object(
+      { type: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9-]*$' }) },
+      { additionalProperties: true, description: 'Platform evidence; its other fields depend on its type' },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const CredentialsBody = Type.Object(
+  {
+    target: Type.Object(
+      {
+        scheme: Type.Union([Type.Literal('https'), Type.Literal('http')]),
+        host: Host,
+        port: Port,
+        path: Type.Optional(Type.String({ maxLength: 4096, pattern: '^/' })),
+        method: Type.Optional(Type.String({ maxLength: 16, pattern: '^[A-Z]+$' })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const EventsBody = Type.Object(
+  {
+    events: Type.Array(
+      Type.Object(
+        {
+          time: Type.String({ format: 'date-time' }),
+          target: Type.Object(
+            { scheme: Type.Union([Type.Literal('https'), Type.Literal('http')]), host: Host, port: Port, path: Type.Optional(Type.String({ maxLength: 1024 })) },
+            { additionalProperties: false },
+          ),
+          outcome: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('error')]),
+          statusClass: Type.Union([Type.Literal('1xx'), Type.Literal('2xx'), Type.Literal('3xx'), Type.Literal('4xx'), Type.Literal('5xx'), Type.Null()]),
+          latencyMs: Type.Number({ minimum: 0, maximum: 3_600_000 }),
+          reason: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z_]+$' })),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 500 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+/** The credential as sent to the SDK: exactly the fields needed to inject it. */
+export function credentialView(credential: Credential): Record<string, string> {
+  switch (credential.kind) {
+    case 'token':
+      return { kind: 'token', token: credential.token };
+    case 'basic':
+      return { kind: 'basic', username: credential.username, password: credential.password };
+    case 'aws':
+      return {
+        kind: 'aws',
+        accessKeyId: credential.accessKeyId,
+        secretAccessKey: credential.secretAccessKey,
+        ...(credential.sessionToken ? { sessionToken: credential.sessionToken } : {}),
+      };
+  }
+}

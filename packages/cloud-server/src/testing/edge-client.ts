@@ -1,0 +1,60 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
+
+/**
+ * Test support (not shipped): what the SDK does on the wire — an ephemeral P-256 key, a DPoP
+ * proof per call, attest then credentials — over any transport (`inject` or real HTTP).
+ */
+export type Send = (
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: unknown,
+) => Promise<{ status: number; body: any }>;
+
+export class EdgeTestClient {
+  edgeToken: string | undefined;
+
+  private constructor(
+    private readonly issuer: string,
+    private readonly send: Send,
+    private readonly privateKey: CryptoKey,
+    private readonly publicJwk: JWK,
+  ) {}
+
+  static async create(issuer: string, send: Send): Promise<EdgeTestClient> {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    return new EdgeTestClient(issuer, send, privateKey, await exportJWK(publicKey));
+  }
+
+  async proof(method: string, path: string, options: { token?: string; iat?: number; jti?: string; htu?: string } = {}): Promise<string> {
+    const claims: Record<string, unknown> = {
+      htm: method,
+      htu: options.htu ?? `${this.issuer}${path}`,
+      jti: options.jti ?? randomUUID(),
+    };
+    if (options.token) claims.ath = createHash('sha256').update(options.token).digest('base64url');
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: this.publicJwk })
+      .setIssuedAt(options.iat ?? Math.floor(Date.now() / 1000))
+      .sign(this.privateKey);
+  }
+
+  async attest(evidence: Record<string, unknown>) {
+    const response = await this.send('POST', '/edge/v1/attest', { dpop: await this.proof('POST', '/edge/v1/attest') }, { evidence });
+    if (response.status === 200) this.edgeToken = response.body.edgeToken;
+    return response;
+  }
+
+  async credentials(target: { scheme: string; host: string; port: number; path?: string }, options: { proof?: string; token?: string } = {}) {
+    const token = options.token ?? this.edgeToken!;
+    const proof = options.proof ?? (await this.proof('POST', '/edge/v1/credentials', { token }));
+    return this.send('POST', '/edge/v1/credentials', { authorization: `DPoP ${token}`, dpop: proof }, { target });
+  }
+
+  async events(events: unknown[]) {
+    const token = this.edgeToken!;
+    const proof = await this.proof('POST', '/edge/v1/events', { token });
+    return this.send('POST', '/edge/v1/events', { authorization: `DPoP ${token}`, dpop: proof }, { events });
+  }
+}
