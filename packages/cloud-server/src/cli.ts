@@ -30,6 +30,9 @@ Options (start, keys, admin-keys create):
   --data DIR                Data directory of the embedded store (TESSERA_DATA_DIR, default ./.tessera)
   --database-url URL        postgres://... to use PostgreSQL instead (TESSERA_DATABASE_URL)
   --log-level LEVEL         fatal|error|warn|info|debug|trace|silent (TESSERA_LOG_LEVEL, default info)
+  --trusted-proxy CIDR      A proxy whose X-Forwarded-For is believed (repeatable; TESSERA_TRUSTED_PROXIES,
+                            comma-separated). Without one, the socket address is the caller's address.
+  --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
@@ -52,6 +55,8 @@ const SERVER_OPTIONS = {
   name: { type: 'string' },
   role: { type: 'string' },
   'resource-set': { type: 'string', multiple: true },
+  'trusted-proxy': { type: 'string', multiple: true },
+  plugin: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -10,15 +10,29 @@ export interface ServerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   bootstrapAdminKey?: string;
   shutdownTimeoutMs: number;
+  /** Proxies whose X-Forwarded-For is believed (IPs or CIDRs). */
+  trustedProxies: string[];
+  /** Modules that register custom providers. */
+  plugins: string[];
 }
 
 export const DEFAULT_DATA_DIR = '.tessera';
 
 /** Flags win over TESSERA_* variables, which win over defaults. */
-export function resolveServerConfig(
-  flags: Partial<Record<'host' | 'port' | 'public-url' | 'data' | 'database-url' | 'log-level', string>>,
-  env: NodeJS.ProcessEnv,
-): ServerConfig {
+export interface ServerFlags {
+  host?: string;
+  port?: string;
+  'public-url'?: string;
+  data?: string;
+  'database-url'?: string;
+  'log-level'?: string;
+  'trusted-proxy'?: string[];
+  plugin?: string[];
+}
+
+const list = (value: string | undefined) => (value ? value.split(',').map((v) => v.trim()).filter(Boolean) : []);
+
+export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv): ServerConfig {
   const port = Number(flags.port ?? env.TESSERA_PORT ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be an integer from 0 to 65535');
   const publicUrl = flags['public-url'] ?? env.TESSERA_PUBLIC_URL;
@@ -47,5 +61,7 @@ export function resolveServerConfig(
     logLevel,
     ...(env.TESSERA_BOOTSTRAP_ADMIN_KEY ? { bootstrapAdminKey: env.TESSERA_BOOTSTRAP_ADMIN_KEY } : {}),
     shutdownTimeoutMs: 10_000,
+    trustedProxies: flags['trusted-proxy']?.length ? flags['trusted-proxy'] : list(env.TESSERA_TRUSTED_PROXIES),
+    plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
   };
 }

@@ -1,6 +1,7 @@
 import { createProviderRegistry, type ProviderRegistry } from '@tessera/providers';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
+import { AuditExporter } from './audit/exporter.js';
 import { bootstrap } from './bootstrap.js';
 import type { ServerConfig } from './config.js';
 import { SecretBox, loadMasterKey, verifyMasterKey } from './crypto/secret-box.js';
@@ -8,11 +9,14 @@ import { KeyRing } from './keys/key-ring.js';
 import { ObjectService } from './objects/service.js';
 import { typedSchemaLookup } from './objects/registry-schemas.js';
 import { openStore } from './store/index.js';
+import { loadPlugins } from './plugins.js';
 import type { Store } from './store/types.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   store: Store;
+  /** Exports audit events to the log streams (status() for diagnostics). */
+  auditExporter: AuditExporter;
   /** The public URL: the OIDC issuer (the listening URL unless --public-url was given). */
   url: string;
   /** Where the server listens. */
@@ -42,37 +46,51 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   try {
     await verifyMasterKey(store, box);
     const registry = options.registry ?? createProviderRegistry();
+    await loadPlugins(config.plugins, registry);
     const keyRing = new KeyRing({ store, box });
     await keyRing.ensureActiveKey();
     const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
     const boot = await bootstrap(store, service, config.bootstrapAdminKey);
 
     let listeningUrl = '';
+    let exporter: AuditExporter | undefined;
     const built = await buildApp({
       store,
       box,
       keyRing,
       registry,
       publicUrl: () => config.publicUrl ?? listeningUrl,
+      trustedProxies: config.trustedProxies,
       logger: {
         level: config.logLevel,
         redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'], censor: '[redacted]' },
       },
     });
     app = built.app;
+    exporter = new AuditExporter({
+      store,
+      box,
+      dataDir: config.dataDir,
+      logger: app.log.child({ component: 'audit-export' }),
+      ...exportTuning(env),
+    });
     const address = await app.listen({ host: config.host, port: config.port });
     listeningUrl = address;
+    exporter.start();
+    const auditExporter = exporter;
     let closing: Promise<void> | undefined;
     return {
       app,
       store,
+      auditExporter,
       url: config.publicUrl ?? address,
       listeningUrl: address,
       ...(boot.generatedKey ? { bootstrapAdminKey: boot.generatedKey } : {}),
       close: () =>
         (closing ??= (async () => {
           built.beginShutdown();
-          await built.app.close();
+          // The exporter finishes its delivery in flight while requests drain; both need the store.
+          await Promise.all([built.app.close(), auditExporter.stop()]);
           await store.close();
         })()),
     };
@@ -81,4 +99,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await store.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * The lease TTL decides how soon exports resume after a crash (SIGKILL) when the new process
+ * cannot release the dead one's lease; operators (and the end-to-end tests) may shorten it.
+ */
+function exportTuning(env: NodeJS.ProcessEnv): { leaseTtlMs?: number } {
+  const ttl = Number(env.TESSERA_AUDIT_LEASE_TTL_MS);
+  return Number.isInteger(ttl) && ttl >= 1000 ? { leaseTtlMs: ttl } : {};
 }

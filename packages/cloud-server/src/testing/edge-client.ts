@@ -18,7 +18,7 @@ export class EdgeTestClient {
   private constructor(
     private readonly issuer: string,
     private readonly send: Send,
-    private readonly privateKey: CryptoKey,
+    private readonly privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'],
     private readonly publicJwk: JWK,
   ) {}
 
