@@ -24,6 +24,8 @@ export const ErrorResponse = Type.Object(
 /** Fastify's own error codes, translated to ours. */
 const FASTIFY_CODES: Record<string, ApiError['code']> = {
   FST_ERR_CTP_INVALID_JSON: 'invalid_json',
+  // Fastify 5's name for a body that does not parse, prototype-poisoning keys included.
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
@@ -37,7 +39,7 @@ const FASTIFY_CODES: Record<string, ApiError['code']> = {
  */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const apiError = toApiError(error);
+    const apiError = toApiError(error, request.headers['content-type']);
     if (apiError.statusCode >= 500) {
       request.log.error({ err: error }, 'request failed');
     }
@@ -50,11 +52,16 @@ export function installErrorHandler(app: FastifyInstance): void {
   );
 }
 
-function toApiError(error: FastifyError): ApiError {
+function toApiError(error: FastifyError, contentType: string | undefined): ApiError {
   if (error instanceof ApiError) return error;
   if (error.validation) {
     const context = error.validationContext ?? 'body';
     if (context === 'params') return new ApiError('invalid_id', 'The id in the path is not a UUID');
+    // Fastify parses text/plain bodies into a string, which then fails the body schema: the
+    // problem is the media type, not a field.
+    if (context === 'body' && contentType !== undefined && !isJsonMediaType(contentType)) {
+      return new ApiError('unsupported_media_type', plainMessage('unsupported_media_type'));
+    }
     const details: ApiErrorDetail[] = error.validation.map((issue) => ({
       path: `/${context}${describePath(issue.instancePath, issue.params)}`,
       message: describeIssue(issue.keyword, issue.message, issue.params),
@@ -73,6 +80,10 @@ function toApiError(error: FastifyError): ApiError {
     return new ApiError('validation_failed', 'The request is not valid');
   }
   return new ApiError('internal_error', 'Internal error');
+}
+
+function isJsonMediaType(contentType: string): boolean {
+  return contentType.split(';', 1)[0]!.trim().toLowerCase() === 'application/json';
 }
 
 function plainMessage(code: ApiError['code']): string {

@@ -5,6 +5,8 @@
 
 export type ApiErrorCode =
   | 'invalid_json'
+  | 'invalid_request'
+  | 'headers_too_large'
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'validation_failed'
@@ -34,6 +36,8 @@ export interface ApiErrorDetail {
 
 const STATUS: Record<ApiErrorCode, number> = {
   invalid_json: 400,
+  invalid_request: 400,
+  headers_too_large: 431,
   unsupported_media_type: 415,
   payload_too_large: 413,
   validation_failed: 400,

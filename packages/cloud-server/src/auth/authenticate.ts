@@ -7,6 +7,12 @@ import { ALL_RESOURCE_SETS, type AdminRole, type Principal } from './roles.js';
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/;
 
 /**
+ * One answer for every credential that is presented and refused, malformed or unknown alike:
+ * a distinct message for malformed keys would tell a prober the accepted alphabet and length.
+ */
+const REJECTED = 'The admin key is not valid (expected Authorization: Bearer <admin key>)';
+
+/**
  * Resolves `Authorization: Bearer <admin key>` to a principal. Every failure — absent, malformed,
  * unknown, disabled or expired key — answers the same 401, so the answer tells nothing about
  * which keys exist.
@@ -20,7 +26,7 @@ export async function authenticateAdmin(
     throw new ApiError('unauthorized', 'An admin key is required: Authorization: Bearer <key>');
   }
   const match = BEARER.exec(authorization);
-  if (!match) throw new ApiError('unauthorized', 'The Authorization header must be "Bearer <admin key>"');
+  if (!match) throw new ApiError('unauthorized', REJECTED);
   const lookupKey = hashAdminKey(match[1]!);
   const key = await store.getObjectByLookupKey(lookupKey);
   if (
@@ -31,7 +37,7 @@ export async function authenticateAdmin(
     !key.enabled ||
     isExpired(key.spec.expiresAt, now)
   ) {
-    throw new ApiError('unauthorized', 'The admin key is not valid');
+    throw new ApiError('unauthorized', REJECTED);
   }
   const resourceSetIds = key.spec.resourceSetIds as string[];
   return {

@@ -5,7 +5,7 @@ import { isUuid, uuidv7 } from '../ids.js';
 import { StoreError, type Store, type StoreWriter, type StoredObject } from '../store/types.js';
 import type { Principal } from '../auth/roles.js';
 import { authorizeKind, canSee, checkAdminKeyScope, checkCreateScope } from './access.js';
-import { applyCreateDefaults, checkReferences, validateTyped, type TypedSchemaLookup } from './validate.js';
+import { applyCreateDefaults, checkReferences, checkWellFormed, validateTyped, type TypedSchemaLookup } from './validate.js';
 import type { KindDefinition } from './kinds.js';
 import { decodeCursor, encodeCursor, presentObject } from './present.js';
 import { mergeSecrets, openSecrets, sealSecrets } from './secrets.js';
@@ -97,6 +97,7 @@ export class ObjectService {
   /** `presetAdminKey` lets first start take TESSERA_BOOTSTRAP_ADMIN_KEY instead of generating a key. */
   async create(principal: Principal, def: KindDefinition, body: Body, presetAdminKey?: string) {
     authorizeKind(principal, def, 'write');
+    rejectIllFormed(body);
     return this.#transaction(async (tx) => {
       const id = uuidv7();
       const now = this.#now().toISOString();
@@ -132,6 +133,7 @@ export class ObjectService {
 
   async update(principal: Principal, def: KindDefinition, id: string, body: Body) {
     authorizeKind(principal, def, 'write');
+    rejectIllFormed(body);
     return this.#transaction(async (tx) => {
       const current = await this.#load(tx, principal, def, id);
       const immutable = def.immutableFields.filter(
@@ -236,6 +238,11 @@ export class ObjectService {
       throw error;
     }
   }
+}
+
+function rejectIllFormed(body: Body): void {
+  const problems = checkWellFormed(body);
+  if (problems.length > 0) throw validationError(problems);
 }
 
 function pick(body: Body, fields: readonly string[]): Body {

@@ -11,6 +11,25 @@ export interface TypedSchemaLookup {
   check(schema: TSchema, value: unknown): Array<{ path: string; message: string }>;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Every string of a write, keys included, must be well-formed Unicode. A lone UTF-16 surrogate
+ * has no UTF-8 encoding: both stores would keep U+FFFD instead, so what the API acknowledged
+ * would not be what is read back (nor, for a secret, what is used). Paths only, never values.
+ */
+export function checkWellFormed(value: unknown, path = ''): ApiErrorDetail[] {
+  const problem = [{ path, message: 'must be well-formed Unicode (no lone surrogates)' }];
+  if (typeof value === 'string') return LONE_SURROGATE.test(value) ? problem : [];
+  if (Array.isArray(value)) return value.flatMap((item, index) => checkWellFormed(item, `${path}/${index}`));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([key, item]) =>
+      LONE_SURROGATE.test(key) ? problem : checkWellFormed(item, `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`),
+    );
+  }
+  return [];
+}
+
 /** Defaults are applied here, not by the JSON-schema validator, so a PATCH never gains fields it did not send. */
 export function applyCreateDefaults(def: KindDefinition, spec: Record<string, unknown>): void {
   switch (def.kind) {
