@@ -7,11 +7,18 @@ import { timeWindowCondition } from './condition/time-window/index.js';
 import type { AccessCondition, CredentialProvider, EvidenceCollector, TrustProvider } from './contracts.js';
 import { apiKeyCredentialProvider } from './credential/api-key/index.js';
 import { basicCredentialProvider } from './credential/basic/index.js';
+import { oauth2ClientCredentialsProvider } from './credential/oauth2-client-credentials/index.js';
+import { workloadJwtCredentialProvider } from './credential/workload-jwt/index.js';
 import { ProviderRegistry } from './registry.js';
 
 export const builtinTrustProviders: readonly TrustProvider[] = [];
 export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [];
-export const builtinCredentialProviders: readonly CredentialProvider[] = [apiKeyCredentialProvider, basicCredentialProvider];
+export const builtinCredentialProviders: readonly CredentialProvider[] = [
+  apiKeyCredentialProvider,
+  basicCredentialProvider,
+  workloadJwtCredentialProvider,
+  oauth2ClientCredentialsProvider,
+];
 export const builtinAccessConditions: readonly AccessCondition[] = [timeWindowCondition, sourceIpCondition];
 
 export interface CreateProviderRegistryOptions {

@@ -6,5 +6,7 @@ export * from './registry.js';
 export * from './catalog.js';
 export * from './credential/api-key/index.js';
 export * from './credential/basic/index.js';
+export * from './credential/workload-jwt/index.js';
+export * from './credential/oauth2-client-credentials/index.js';
 export * from './condition/time-window/index.js';
 export * from './condition/source-ip/index.js';
