@@ -9,4 +9,8 @@ export default packageConfig({
   'credential/oauth2-client-credentials/index': 'src/credential/oauth2-client-credentials/index.ts',
   'condition/time-window/index': 'src/condition/time-window/index.ts',
   'condition/source-ip/index': 'src/condition/source-ip/index.ts',
+  'trust/jwt/index': 'src/trust/jwt/index.ts',
+  'trust/oidc/index': 'src/trust/oidc/index.ts',
+  'trust/kubernetes/index': 'src/trust/kubernetes/index.ts',
+  'trust/github-actions/index': 'src/trust/github-actions/index.ts',
 });

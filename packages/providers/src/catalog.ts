@@ -10,9 +10,12 @@ import { basicCredentialProvider } from './credential/basic/index.js';
 import { oauth2ClientCredentialsProvider } from './credential/oauth2-client-credentials/index.js';
 import { workloadJwtCredentialProvider } from './credential/workload-jwt/index.js';
 import { ProviderRegistry } from './registry.js';
+import { githubActionsCollector, githubActionsTrustProvider } from './trust/github-actions/index.js';
+import { kubernetesCollector, kubernetesTrustProvider } from './trust/kubernetes/index.js';
+import { oidcCollector, oidcTrustProvider } from './trust/oidc/index.js';
 
-export const builtinTrustProviders: readonly TrustProvider[] = [];
-export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [];
+export const builtinTrustProviders: readonly TrustProvider[] = [oidcTrustProvider, kubernetesTrustProvider, githubActionsTrustProvider];
+export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [kubernetesCollector, githubActionsCollector, oidcCollector];
 export const builtinCredentialProviders: readonly CredentialProvider[] = [
   apiKeyCredentialProvider,
   basicCredentialProvider,

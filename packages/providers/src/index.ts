@@ -10,3 +10,7 @@ export * from './credential/workload-jwt/index.js';
 export * from './credential/oauth2-client-credentials/index.js';
 export * from './condition/time-window/index.js';
 export * from './condition/source-ip/index.js';
+export * from './trust/jwt/index.js';
+export * from './trust/oidc/index.js';
+export * from './trust/kubernetes/index.js';
+export * from './trust/github-actions/index.js';

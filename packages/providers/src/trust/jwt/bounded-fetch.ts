@@ -1,0 +1,91 @@
+/**
+ * One outbound GET for key material (a JWKS or a discovery document) through the cloud's
+ * fetch: 200 only, no redirects (the configured URL is the only one fetched), and a body
+ * size cap enforced while reading, so a hostile endpoint cannot make the cloud buffer
+ * megabytes. Failures become `KeySourceError`, which `verifyJwt` reports as
+ * `trust_provider_error`: the fault is the key endpoint's, not the token's.
+ */
+
+/** Internal: a key endpoint failed. Its message names the endpoint's origin, never a token. */
+export class KeySourceError extends Error {
+  override readonly name = 'KeySourceError';
+}
+
+export interface BoundedFetchOptions {
+  fetch: typeof fetch;
+  /** What is fetched, for messages: `JWKS`, `discovery document`. */
+  what: string;
+  maxBytes: number;
+  signal: AbortSignal;
+}
+
+/** Origin and path only: a query string might hold something an operator did not mean to log. */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return 'an invalid URL';
+  }
+}
+
+async function readCapped(response: Response, limit: number, what: string): Promise<Uint8Array> {
+  if (response.body === null) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw new KeySourceError(`${what} response too large (over ${limit} bytes)`);
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
+
+/** GETs `url` and returns its body, or throws `KeySourceError`. */
+export async function fetchBounded(url: string, headers: Headers | Record<string, string>, options: BoundedFetchOptions): Promise<Uint8Array> {
+  const { what, maxBytes, signal } = options;
+  const where = describeUrl(url);
+  try {
+    const response = await options.fetch(url, { method: 'GET', headers, redirect: 'manual', signal });
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new KeySourceError(`${what} request to ${where} failed: HTTP ${response.status}`);
+    }
+    const declared = Number(response.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new KeySourceError(`${what} response too large (over ${maxBytes} bytes)`);
+    }
+    return await readCapped(response, maxBytes, what);
+  } catch (error) {
+    if (error instanceof KeySourceError) throw error;
+    if (signal.aborted) throw new KeySourceError(`${what} request to ${where} timed out`);
+    throw new KeySourceError(`${what} request to ${where} failed: network error`);
+  }
+}
+
+/** Parses a fetched body as a JSON object, or throws `KeySourceError`. */
+export function parseJsonObject(body: Uint8Array, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    throw new KeySourceError(`${what} response is not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new KeySourceError(`${what} response is not a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,15 @@
+export {
+  createKubernetesCollector,
+  DEFAULT_KUBERNETES_TOKEN_FILE,
+  KUBERNETES_TOKEN_FILE_ENV,
+  type KubernetesCollectorOptions,
+  kubernetesCollector,
+} from './collect.js';
+export {
+  KUBERNETES_EVIDENCE_TYPE,
+  KUBERNETES_TYPE,
+  type KubernetesConfig,
+  kubernetesConfigSchema,
+  validateKubernetesConfig,
+} from './config.js';
+export { createKubernetesTrustProvider, kubernetesClaims, kubernetesTrustProvider } from './verify.js';

@@ -1,0 +1,52 @@
+/**
+ * Collector half of `oidc`: hands the cloud an OIDC token the workload already has, read
+ * from a file the platform keeps fresh (`tokenFile` or `TESSERA_OIDC_TOKEN_FILE`) or
+ * returned by `getToken` (a CI system's token request, a cloud metadata call ...). The token
+ * must be minted for the cloud's audience, which `getToken` receives.
+ */
+import type { EvidenceCollector } from '../../contracts.js';
+import { defineEvidenceCollector } from '../../define.js';
+import { TrustError } from '../../errors.js';
+import { isReadableFile, readTokenFile } from '../jwt/token-file.js';
+import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
+import { OIDC_EVIDENCE_TYPE, OIDC_TYPE } from './config.js';
+
+export const OIDC_TOKEN_FILE_ENV = 'TESSERA_OIDC_TOKEN_FILE';
+
+export interface OidcCollectorOptions {
+  /** File holding the token; read on every collect. Default: `$TESSERA_OIDC_TOKEN_FILE`. */
+  tokenFile?: string;
+  /** Returns a token for `audience`; takes precedence over the file. */
+  getToken?: (audience: string, signal?: AbortSignal) => Promise<string>;
+  /** Environment to read `TESSERA_OIDC_TOKEN_FILE` from (default `process.env`). */
+  env?: Record<string, string | undefined>;
+}
+
+export function createOidcCollector(options: OidcCollectorOptions = {}): EvidenceCollector {
+  const tokenFile = (): string | undefined => options.tokenFile ?? ((options.env ?? process.env)[OIDC_TOKEN_FILE_ENV] || undefined);
+  return defineEvidenceCollector({
+    specificationVersion: 'v1',
+    type: OIDC_TYPE,
+    evidenceType: OIDC_EVIDENCE_TYPE,
+    async detect() {
+      if (options.getToken !== undefined) return true;
+      const file = tokenFile();
+      return file !== undefined && isReadableFile(file);
+    },
+    async collect(ctx) {
+      if (options.getToken !== undefined) {
+        const token = await options.getToken(ctx.audience, ctx.signal);
+        if (typeof token !== 'string' || token.length === 0 || token.length > MAX_JWT_EVIDENCE_BYTES) {
+          throw new TrustError('evidence_invalid', 'getToken must return a non-empty token of at most 16 KiB', { provider: OIDC_TYPE });
+        }
+        return { type: OIDC_EVIDENCE_TYPE, token };
+      }
+      const file = tokenFile();
+      if (file === undefined) throw new TrustError('invalid_config', `no token source: set tokenFile, getToken or ${OIDC_TOKEN_FILE_ENV}`, { provider: OIDC_TYPE });
+      return { type: OIDC_EVIDENCE_TYPE, token: await readTokenFile(file, OIDC_TYPE) };
+    },
+  });
+}
+
+/** The built-in instance: active when `TESSERA_OIDC_TOKEN_FILE` names a readable file. */
+export const oidcCollector = /* @__PURE__ */ createOidcCollector();
