@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { KeyRing } from '../keys/key-ring.js';
 import { EdgeError } from './errors.js';
 
@@ -27,6 +28,11 @@ export class EdgeTokens {
   readonly #keyRing: KeyRing;
   readonly #issuer: () => string;
   readonly #now: () => Date;
+  /**
+   * Tokens that verified, until they expire: an SDK presents the same token on every call for up
+   * to 15 minutes, and its signature need not be checked again each time.
+   */
+  readonly #verified = new LRUCache<string, EdgeSession>({ max: 50_000 });
 
   constructor(keyRing: KeyRing, issuer: () => string, now: () => Date = () => new Date()) {
     this.#keyRing = keyRing;
@@ -52,6 +58,12 @@ export class EdgeTokens {
 
   async verify(token: string): Promise<EdgeSession> {
     if (token.length > 16 * 1024) throw new EdgeError('invalid_edge_token', 'The edge token is too large');
+    const cached = this.#verified.get(token);
+    if (cached) {
+      if (cached.expiresAt.getTime() > this.#now().getTime()) return cached;
+      this.#verified.delete(token);
+      throw new EdgeError('invalid_edge_token', 'The edge token is not valid or has expired; attest again');
+    }
     try {
       const { kid } = decodeProtectedHeader(token);
       const key = kid ? await this.#keyRing.getPublicKey(kid) : undefined;
@@ -68,7 +80,7 @@ export class EdgeTokens {
       if (typeof cnf?.jkt !== 'string' || typeof payload.rs !== 'string' || !Array.isArray(payload.tp)) {
         throw new Error('malformed claims');
       }
-      return {
+      const session: EdgeSession = {
         clientWorkloadId: payload.sub!,
         resourceSetId: payload.rs,
         trustProviderIds: payload.tp as string[],
@@ -76,6 +88,8 @@ export class EdgeTokens {
         jkt: cnf.jkt,
         expiresAt: new Date(payload.exp! * 1000),
       };
+      this.#verified.set(token, session);
+      return session;
     } catch {
       // One answer for every failure: the SDK re-attests from scratch.
       throw new EdgeError('invalid_edge_token', 'The edge token is not valid or has expired; attest again');
