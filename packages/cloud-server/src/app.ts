@@ -52,6 +52,8 @@ export interface AppOptions {
   staticCredentialTtlSeconds?: number;
   /** Outbound fetch for providers (JWKS, token endpoints); tests may pass their own. */
   outboundFetch?: typeof fetch;
+  /** Called after each answered non-GET request, which may have appended audit events (wakes the audit exporter). */
+  onWrite?: () => void;
 }
 
 export interface TesseraApp {
@@ -78,7 +80,23 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       plugins: [formatsPlugin],
     },
     routerOptions: { maxParamLength: 200 },
+    // Errors raised by the router and the HTTP parser answer in our shape too, never echoing input.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const raw = reply as unknown as { status(code: number): { send(body: unknown): void } };
+      raw
+        .status(tooLong ? 414 : 400)
+        .send(tooLong ? { code: 'invalid_id', message: 'A path parameter is too long' } : { code: 'invalid_request', message: 'The request URL is not valid' });
+    },
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy(error);
+      const status = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({ code: status === 431 ? 'headers_too_large' : 'invalid_request', message: status === 431 ? 'Request headers are too large' : 'The request could not be parsed' });
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    },
   });
+  // Only JSON bodies are accepted: without Fastify's text parser, text/plain is a 415 everywhere.
+  app.removeContentTypeParser('text/plain');
   app.addSchema(ErrorResponse);
   // While draining, every response closes its connection: an idle keep-alive socket would
   // otherwise hold shutdown open until the client's own idle timeout.
@@ -87,6 +105,12 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     return payload;
   });
   installErrorHandler(app);
+  const { onWrite } = options;
+  if (onWrite) {
+    app.addHook('onResponse', async (request) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD') onWrite();
+    });
+  }
 
   await app.register(swagger, {
     openapi: {

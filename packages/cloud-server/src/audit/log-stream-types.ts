@@ -1,6 +1,14 @@
 import { Type } from 'typebox';
 import type { TypedSchemas } from '../objects/kinds.js';
 
+const FromBeginning = Type.Optional(
+  Type.Boolean({
+    default: false,
+    description:
+      "Export the resource set's whole audit history; by default a new stream starts with the events from its own creation on",
+  }),
+);
+
 /**
  * Where audit events can be exported. A `file` stream writes only inside the data directory's
  * `audit/` folder (a name, never a path), so an editor cannot make the server write elsewhere.
@@ -12,6 +20,7 @@ export const LOG_STREAM_TYPES: Record<string, TypedSchemas> = {
         fileName: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*\\.jsonl$' }),
         maxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 10 * 1024 ** 3, default: 100 * 1024 ** 2 })),
         maxFiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5 })),
+        fromBeginning: FromBeginning,
       },
       { additionalProperties: false },
     ),
@@ -24,6 +33,7 @@ export const LOG_STREAM_TYPES: Record<string, TypedSchemas> = {
         batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
         flushIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 })),
         timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 })),
+        fromBeginning: FromBeginning,
       },
       { additionalProperties: false },
     ),

@@ -74,6 +74,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
     ],
   },
+  {
+    version: 2,
+    name: 'audit_export',
+    statements: [
+      // Time-limited ownership (one audit exporter per log stream across replicas).
+      `CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TEXT NOT NULL)`,
+      // No foreign key to objects: the exporter deletes the cursor once its stream is gone.
+      `CREATE TABLE log_stream_cursors (
+        stream_id TEXT PRIMARY KEY,
+        last_event_id TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

@@ -1,9 +1,11 @@
 import type { SqlExecutor } from './executor.js';
 import * as rows from './rows.js';
-import { SQL, insertRefs, listAuditEvents, listObjects } from './sql.js';
+import { SQL, insertRefs, listAuditEvents, listAuditEventsAfter, listObjects } from './sql.js';
 import type {
+  AuditAfterOptions,
   AuditEvent,
   ListAuditQuery,
+  LogStreamCursor,
   ListObjectsQuery,
   ObjectKind,
   SigningKeyRecord,
@@ -51,6 +53,17 @@ export class SqlOperations implements StoreWriter {
     if (query.resourceSetIds?.length === 0 || query.limit <= 0) return [];
     const { sql, params } = listAuditEvents(query);
     return (await this.db.query(sql, params)).map(rows.auditEventFromRow);
+  }
+
+  async listAuditEventsAfter(afterId: string | null, options: AuditAfterOptions): Promise<AuditEvent[]> {
+    if (options.limit <= 0) return [];
+    const { sql, params } = listAuditEventsAfter(afterId, options);
+    return (await this.db.query(sql, params)).map(rows.auditEventFromRow);
+  }
+
+  async getLogStreamCursor(streamId: string): Promise<LogStreamCursor | undefined> {
+    const [row] = await this.db.query(SQL.selectCursor, [streamId]);
+    return row === undefined ? undefined : rows.cursorFromRow(row);
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
@@ -105,6 +118,23 @@ export class SqlOperations implements StoreWriter {
     await this.db.run(SQL.upsertMeta, [key, value]);
   }
 
+  async setLogStreamCursor(streamId: string, lastEventId: string, updatedAt: string): Promise<void> {
+    await this.db.run(SQL.upsertCursor, [streamId, lastEventId, updatedAt]);
+  }
+
+  async deleteLogStreamCursor(streamId: string): Promise<void> {
+    await this.db.run(SQL.deleteCursor, [streamId]);
+  }
+
+  async tryAcquireLease(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean> {
+    const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+    return (await this.db.run(SQL.acquireLease, [name, holder, expiresAt, now.toISOString()])) > 0;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<boolean> {
+    return (await this.db.run(SQL.releaseLease, [name, holder])) > 0;
+  }
+
   private async writeRefs(id: string, refs: readonly string[], replace: boolean): Promise<void> {
     if (replace) await this.db.run(SQL.deleteRefs, [id]);
     const unique = [...new Set(refs)].sort();
@@ -155,6 +185,12 @@ export abstract class ReaderFacade implements StoreReader {
   }
   listAuditEvents(query: ListAuditQuery): Promise<AuditEvent[]> {
     return this.read((reader) => reader.listAuditEvents(query));
+  }
+  listAuditEventsAfter(afterId: string | null, options: AuditAfterOptions): Promise<AuditEvent[]> {
+    return this.read((reader) => reader.listAuditEventsAfter(afterId, options));
+  }
+  getLogStreamCursor(streamId: string): Promise<LogStreamCursor | undefined> {
+    return this.read((reader) => reader.getLogStreamCursor(streamId));
   }
   listSigningKeys(): Promise<SigningKeyRecord[]> {
     return this.read((reader) => reader.listSigningKeys());

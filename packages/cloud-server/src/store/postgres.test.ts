@@ -46,6 +46,8 @@ describe('PostgresStore', () => {
         );
         expect(tables.rows.map((row: { table_name: string }) => row.table_name)).toEqual([
           'audit_events',
+          'leases',
+          'log_stream_cursors',
           'meta',
           'object_refs',
           'objects',

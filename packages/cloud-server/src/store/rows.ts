@@ -1,6 +1,6 @@
 import type { SqlRow, SqlValue } from './executor.js';
 import { OBJECT_KINDS } from './types.js';
-import type { AuditEvent, AuditOutcome, ObjectKind, SigningKeyRecord, StoredObject } from './types.js';
+import type { AuditEvent, AuditOutcome, LogStreamCursor, ObjectKind, SigningKeyRecord, StoredObject } from './types.js';
 
 /**
  * Conversion between typed records and database rows. Rows come back as plain objects from pg and
@@ -137,4 +137,12 @@ export function signingKeyFromRow(row: SqlRow): SigningKeyRecord {
 /** Every column but kid, in table order: insert puts kid before them, update after them. */
 export function signingKeyColumns(key: SigningKeyRecord): SqlValue[] {
   return [key.alg, JSON.stringify(key.publicJwk), key.privateKey, key.createdAt, key.retiredAt, key.publishUntil];
+}
+
+export function cursorFromRow(row: SqlRow): LogStreamCursor {
+  return {
+    streamId: text(row, 'stream_id'),
+    lastEventId: text(row, 'last_event_id'),
+    updatedAt: text(row, 'updated_at'),
+  };
 }

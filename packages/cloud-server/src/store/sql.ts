@@ -1,5 +1,5 @@
 import type { SqlValue } from './executor.js';
-import type { ListAuditQuery, ListObjectsQuery } from './types.js';
+import type { AuditAfterOptions, ListAuditQuery, ListObjectsQuery } from './types.js';
 
 /**
  * Every SQL text the store runs, written once with `?` placeholders for both backends.
@@ -47,6 +47,19 @@ export const SQL = {
     'ORDER BY created_at, kid',
   selectMeta: 'SELECT value FROM meta WHERE key = ?',
   upsertMeta: 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+  selectCursor: 'SELECT stream_id, last_event_id, updated_at FROM log_stream_cursors WHERE stream_id = ?',
+  upsertCursor:
+    'INSERT INTO log_stream_cursors (stream_id, last_event_id, updated_at) VALUES (?, ?, ?) ' +
+    'ON CONFLICT (stream_id) DO UPDATE SET last_event_id = excluded.last_event_id, updated_at = excluded.updated_at',
+  deleteCursor: 'DELETE FROM log_stream_cursors WHERE stream_id = ?',
+  // One statement, so two replicas racing for an expired lease cannot both win: the loser's
+  // conflict update finds the winner's fresh row and its WHERE fails (0 rows changed).
+  // Parameters: name, holder, expires_at, now.
+  acquireLease:
+    'INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) ' +
+    'ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at ' +
+    'WHERE leases.holder = excluded.holder OR leases.expires_at < ?',
+  releaseLease: 'DELETE FROM leases WHERE name = ? AND holder = ?',
   ping: 'SELECT 1 AS ok',
 } as const;
 
@@ -113,4 +126,24 @@ export function listAuditEvents(query: ListAuditQuery): BoundSql {
   params.push(query.limit);
   const filter = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')} ` : '';
   return { sql: `SELECT ${AUDIT_COLUMNS} FROM audit_events ${filter}ORDER BY id DESC LIMIT ?`, params };
+}
+
+export function listAuditEventsAfter(afterId: string | null, options: AuditAfterOptions): BoundSql {
+  const conditions: string[] = [];
+  const params: SqlValue[] = [];
+  if (options.resourceSetId !== null) {
+    conditions.push('resource_set_id = ?');
+    params.push(options.resourceSetId);
+  }
+  if (afterId !== null) {
+    conditions.push('id > ?');
+    params.push(afterId);
+  }
+  if (options.beforeId !== undefined) {
+    conditions.push('id < ?');
+    params.push(options.beforeId);
+  }
+  params.push(options.limit);
+  const filter = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')} ` : '';
+  return { sql: `SELECT ${AUDIT_COLUMNS} FROM audit_events ${filter}ORDER BY id LIMIT ?`, params };
 }

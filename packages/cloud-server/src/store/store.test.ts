@@ -358,6 +358,87 @@ describe.each(BACKENDS)('store ($name)', (backend) => {
     });
   });
 
+  describe('audit export support', () => {
+    it('lists events after a cursor, oldest first, by resource set, below an upper bound', async () => {
+      const events = [
+        makeAuditEvent({ resourceSetId: 'set-a' }),
+        makeAuditEvent({ resourceSetId: 'set-b' }),
+        makeAuditEvent({ resourceSetId: 'set-a' }),
+        makeAuditEvent({ resourceSetId: null }),
+        makeAuditEvent({ resourceSetId: 'set-a' }),
+      ];
+      // Inserted newest first: the order of the answer comes from the ids, not from insertion.
+      await store.transaction(async (tx) => {
+        for (const event of [...events].reverse()) await tx.appendAuditEvent(event);
+      });
+      const [a0, b1, a2, n3, a4] = events as [typeof events[0], typeof events[0], typeof events[0], typeof events[0], typeof events[0]];
+      const after = (afterId: string | null, options: Partial<Parameters<Store['listAuditEventsAfter']>[1]> = {}) =>
+        store.listAuditEventsAfter(afterId, { resourceSetId: null, limit: 10, ...options });
+
+      expect(await after(null)).toEqual(events);
+      expect(await after(null, { limit: 2 })).toEqual([a0, b1]);
+      expect(await after(b1.id)).toEqual([a2, n3, a4]);
+      expect(await after(null, { resourceSetId: 'set-a' })).toEqual([a0, a2, a4]);
+      expect(await after(a0.id, { resourceSetId: 'set-a', limit: 1 })).toEqual([a2]);
+      expect(await after(null, { resourceSetId: 'set-a', beforeId: a4.id })).toEqual([a0, a2]);
+      expect(await after(a4.id)).toEqual([]);
+      expect(await after(null, { resourceSetId: 'no-such-set' })).toEqual([]);
+      expect(await after(null, { limit: 0 })).toEqual([]);
+    });
+
+    it('sets, overwrites and deletes log stream cursors', async () => {
+      expect(await store.getLogStreamCursor('stream-1')).toBeUndefined();
+      const first = nextTime();
+      await store.transaction((tx) => tx.setLogStreamCursor('stream-1', 'event-1', first));
+      expect(await store.getLogStreamCursor('stream-1')).toEqual({ streamId: 'stream-1', lastEventId: 'event-1', updatedAt: first });
+      const second = nextTime();
+      await store.transaction(async (tx) => {
+        await tx.setLogStreamCursor('stream-1', 'event-2', second);
+        await tx.setLogStreamCursor('stream-2', 'event-9', second);
+      });
+      expect(await store.getLogStreamCursor('stream-1')).toEqual({ streamId: 'stream-1', lastEventId: 'event-2', updatedAt: second });
+      await store.transaction((tx) => tx.deleteLogStreamCursor('stream-1'));
+      await store.transaction((tx) => tx.deleteLogStreamCursor('stream-1')); // deleting twice is fine
+      expect(await store.getLogStreamCursor('stream-1')).toBeUndefined();
+      expect((await store.getLogStreamCursor('stream-2'))?.lastEventId).toBe('event-9');
+    });
+
+    it('grants a lease to one holder until it expires or is released', async () => {
+      const t0 = new Date('2030-06-01T00:00:00.000Z');
+      const at = (ms: number) => new Date(t0.getTime() + ms);
+      const acquire = (holder: string, now: Date) => store.transaction((tx) => tx.tryAcquireLease('stream:x', holder, 30_000, now));
+      expect(await acquire('replica-a', t0)).toBe(true);
+      expect(await acquire('replica-b', at(1_000))).toBe(false);
+      expect(await acquire('replica-a', at(20_000))).toBe(true); // renewal: now valid until 50 s
+      expect(await acquire('replica-b', at(40_000))).toBe(false);
+      expect(await acquire('replica-b', at(50_001))).toBe(true); // expired: taken over
+      expect(await acquire('replica-a', at(50_002))).toBe(false);
+      expect(await store.transaction((tx) => tx.releaseLease('stream:x', 'replica-a'))).toBe(false);
+      expect(await store.transaction((tx) => tx.releaseLease('stream:x', 'replica-b'))).toBe(true);
+      expect(await acquire('replica-a', at(50_003))).toBe(true);
+      expect(await store.transaction((tx) => tx.tryAcquireLease('stream:y', 'replica-b', 1, at(50_004)))).toBe(true);
+      const rows = await harness.rawQuery('SELECT name, holder, expires_at FROM leases ORDER BY name');
+      expect(rows.map((row) => ({ ...row }))).toEqual([
+        { name: 'stream:x', holder: 'replica-a', expires_at: at(80_003).toISOString() },
+        { name: 'stream:y', holder: 'replica-b', expires_at: at(50_005).toISOString() },
+      ]);
+    });
+
+    it('lets exactly one of several racing instances take an expired lease', async () => {
+      const now = new Date('2030-06-01T00:00:00.000Z');
+      await store.transaction((tx) => tx.tryAcquireLease('race', 'old', 1000, new Date(now.getTime() - 5000)));
+      const others = [harness.createStore(), harness.createStore(), harness.createStore()];
+      const results = await Promise.all(
+        [store, ...others].flatMap((each, index) =>
+          [0, 1].map((attempt) =>
+            each.transaction((tx) => tx.tryAcquireLease('race', `holder-${index}-${attempt}`, 30_000, now)),
+          ),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
   describe('signing keys and meta', () => {
     it('inserts, lists by creation time, updates and deletes signing keys', async () => {
       const older = makeSigningKey({ kid: 'z-older' });

@@ -93,6 +93,22 @@ export interface ListAuditQuery {
   limit: number;
 }
 
+/** Options of `listAuditEventsAfter`, the exporters' read: oldest first, from a cursor. */
+export interface AuditAfterOptions {
+  /** Only events of this resource set; null means events of every set (and of none). */
+  resourceSetId: string | null;
+  /** Only ids smaller than this one: lets an exporter leave the newest, possibly still racing, events for later. */
+  beforeId?: string;
+  limit: number;
+}
+
+/** Where a log stream's export stands: the id of the last event it delivered. */
+export interface LogStreamCursor {
+  streamId: string;
+  lastEventId: string;
+  updatedAt: string;
+}
+
 export interface SigningKeyRecord {
   kid: string;
   alg: 'ES256';
@@ -116,6 +132,9 @@ export interface StoreReader {
   /** Ids and kinds of objects that reference `id` (for a helpful 409). */
   listReferrers(id: string): Promise<Array<{ id: string; kind: ObjectKind; name: string }>>;
   listAuditEvents(query: ListAuditQuery): Promise<AuditEvent[]>;
+  /** Oldest first: events with an id greater than `afterId` (every event when null). */
+  listAuditEventsAfter(afterId: string | null, options: AuditAfterOptions): Promise<AuditEvent[]>;
+  getLogStreamCursor(streamId: string): Promise<LogStreamCursor | undefined>;
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   getMeta(key: string): Promise<string | undefined>;
 }
@@ -132,6 +151,15 @@ export interface StoreWriter extends StoreReader {
   updateSigningKey(key: SigningKeyRecord): Promise<void>;
   deleteSigningKey(kid: string): Promise<void>;
   setMeta(key: string, value: string): Promise<void>;
+  setLogStreamCursor(streamId: string, lastEventId: string, updatedAt: string): Promise<void>;
+  deleteLogStreamCursor(streamId: string): Promise<void>;
+  /**
+   * Takes or renews the named lease for `ttlMs` from `now`, in one atomic statement: succeeds
+   * when the lease is free, expired, or already held by `holder`. Returns whether it is held.
+   */
+  tryAcquireLease(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean>;
+  /** Gives the lease up if `holder` holds it; returns whether it did. */
+  releaseLease(name: string, holder: string): Promise<boolean>;
 }
 
 export interface Store extends StoreReader {
