@@ -85,8 +85,8 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       const raw = reply as unknown as { status(code: number): { send(body: unknown): void } };
       raw
-        .status(tooLong ? 414 : 400)
-        .send(tooLong ? { code: 'invalid_id', message: 'A path parameter is too long' } : { code: 'invalid_request', message: 'The request URL is not valid' });
+        .status(400)
+        .send(tooLong ? { code: 'invalid_id', message: 'The id in the path is not a UUID' } : { code: 'invalid_request', message: 'The request URL is not valid' });
     },
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy(error);
@@ -120,14 +120,25 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
         version: '1',
         description: 'Admin API (`/api/v1`), OIDC issuer documents and health probes of the Tessera cloud server.',
       },
-      components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer', description: 'An admin key (tsk_...)' } } },
+      components: {
+        securitySchemes: {
+          adminKey: { type: 'http', scheme: 'bearer', description: 'An admin key (tsk_...)' },
+          edgeToken: { type: 'http', scheme: 'DPoP', description: 'An edge token from /edge/v1/attest, with a DPoP proof header (RFC 9449)' },
+        },
+      },
       security: [{ adminKey: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
   });
 
-  const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry), now });
   const index = await PolicyIndexHolder.create(store);
+  const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry), now, onChange: (change) => index.apply(change) });
+  if (store.dialect === 'postgres') {
+    // Other replicas change policies too: pick their changes up within seconds.
+    const timer = setInterval(() => index.refresh().catch((error: unknown) => app.log.warn({ err: error }, 'policy refresh failed')), 5000);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
   const audit = new AuditWriter(store);
   app.addHook('onClose', async () => audit.flush());
   // The admin API is one encapsulated plugin: its hook authenticates every route registered in
@@ -135,11 +146,6 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
   await app.register(async (api) => {
     api.addHook('onRequest', async (request) => {
       request.principal = await authenticateAdmin(store, request.headers.authorization, now());
-    });
-    // Decisions read a snapshot: a successful admin write answers only once the snapshot has it.
-    api.addHook('onSend', async (request, reply, payload) => {
-      if (request.method !== 'GET' && reply.statusCode < 400) await index.refresh();
-      return payload;
     });
     registerObjectRoutes(api, service);
     registerAuditRoutes(api, store);

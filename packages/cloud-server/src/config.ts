@@ -33,7 +33,8 @@ export interface ServerFlags {
 const list = (value: string | undefined) => (value ? value.split(',').map((v) => v.trim()).filter(Boolean) : []);
 
 export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv): ServerConfig {
-  const port = Number(flags.port ?? env.TESSERA_PORT ?? 8080);
+  const rawPort = flags.port ?? (env.TESSERA_PORT || undefined) ?? '8080';
+  const port = /^[0-9]{1,5}$/.test(rawPort) ? Number(rawPort) : Number.NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be an integer from 0 to 65535');
   const publicUrl = flags['public-url'] ?? env.TESSERA_PUBLIC_URL;
   if (publicUrl !== undefined) {

@@ -50,7 +50,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     const keyRing = new KeyRing({ store, box });
     await keyRing.ensureActiveKey();
     const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
-    const boot = await bootstrap(store, service, config.bootstrapAdminKey);
 
     let listeningUrl = '';
     let exporter: AuditExporter | undefined;
@@ -77,6 +76,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     });
     const address = await app.listen({ host: config.host, port: config.port });
     listeningUrl = address;
+    // Only once the server listens: a first start that fails earlier (port taken, bad flag) must
+    // not create a key that nobody ever sees.
+    const boot = await bootstrap(store, service, config.bootstrapAdminKey);
     exporter.start();
     const auditExporter = exporter;
     let closing: Promise<void> | undefined;

@@ -36,6 +36,9 @@ export function registerObjectRoutes(app: FastifyInstance, service: ObjectServic
 
 function registerKind(app: FastifyInstance, service: ObjectService, def: KindDefinition): void {
   const base = `/api/v1/${def.plural}`;
+  const one = def.title.toLowerCase();
+  const a = /^[aeiou]/.test(one) ? `an ${one}` : `a ${one}`;
+  const many = def.plural.replace(/-/g, ' ');
   const tags = [def.title];
   const response = def.kind === 'admin-key'
     ? Type.Object({ ...def.response.properties, key: Type.String({ description: 'The key itself, shown only once' }) })
@@ -46,7 +49,7 @@ function registerKind(app: FastifyInstance, service: ObjectService, def: KindDef
     {
       schema: {
         tags,
-        summary: `List ${def.title.toLowerCase()}s`,
+        summary: `List ${many}`,
         querystring: Type.Object(
           {
             name: Type.Optional(Name),
@@ -75,7 +78,7 @@ function registerKind(app: FastifyInstance, service: ObjectService, def: KindDef
 
   app.post(
     base,
-    { schema: { tags, summary: `Create a ${def.title.toLowerCase()}`, body: def.createBody, response: { 201: response, ...errorResponses } } },
+    { schema: { tags, summary: `Create ${a}`, body: def.createBody, response: { 201: response, ...errorResponses } } },
     async (request, reply) => {
       const created = await service.create(principalOf(request), def, request.body as Record<string, unknown>);
       return reply.status(201).header('location', `${base}/${created.id as string}`).send(created);
@@ -84,7 +87,7 @@ function registerKind(app: FastifyInstance, service: ObjectService, def: KindDef
 
   app.get(
     `${base}/:id`,
-    { schema: { tags, summary: `Read a ${def.title.toLowerCase()}`, params: IdParams, response: { 200: def.response, ...errorResponses } } },
+    { schema: { tags, summary: `Read ${a}`, params: IdParams, response: { 200: def.response, ...errorResponses } } },
     async (request) => service.get(principalOf(request), def, (request.params as { id: string }).id),
   );
 
@@ -93,7 +96,7 @@ function registerKind(app: FastifyInstance, service: ObjectService, def: KindDef
     {
       schema: {
         tags,
-        summary: `Update a ${def.title.toLowerCase()}`,
+        summary: `Update ${a}`,
         description: 'Fields sent replace the stored ones; secrets are merged (null removes one).',
         params: IdParams,
         body: def.patchBody,
@@ -106,7 +109,7 @@ function registerKind(app: FastifyInstance, service: ObjectService, def: KindDef
 
   app.delete(
     `${base}/:id`,
-    { schema: { tags, summary: `Delete a ${def.title.toLowerCase()}`, params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
+    { schema: { tags, summary: `Delete ${a}`, params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
     async (request, reply) => {
       await service.delete(principalOf(request), def, (request.params as { id: string }).id);
       return reply.status(204).send();

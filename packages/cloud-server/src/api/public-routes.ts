@@ -10,9 +10,9 @@ export function registerPublicRoutes(
 ): void {
   const { store, keyRing, issuer } = options;
 
-  app.get('/healthz', { schema: { tags: ['Health'], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { tags: ['Health'], summary: 'Liveness', security: [] } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { schema: { tags: ['Health'], summary: 'Readiness: the store answers' } }, async (request, reply) => {
+  app.get('/readyz', { schema: { tags: ['Health'], summary: 'Readiness: the store answers', security: [] } }, async (request, reply) => {
     if (options.isShuttingDown()) return reply.status(503).send({ status: 'shutting_down' });
     try {
       await store.ping();
@@ -25,7 +25,7 @@ export function registerPublicRoutes(
 
   app.get(
     '/.well-known/openid-configuration',
-    { schema: { tags: ['OIDC'], summary: 'OpenID Provider metadata of this control plane' } },
+    { schema: { tags: ['OIDC'], summary: 'OpenID Provider metadata of this control plane', security: [] } },
     async (_request, reply) => {
       void reply.header('cache-control', 'public, max-age=300');
       return {
@@ -45,6 +45,7 @@ export function registerPublicRoutes(
       schema: {
         tags: ['OIDC'],
         summary: 'Public keys that verify tokens this control plane signs',
+        security: [],
         response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
       },
     },

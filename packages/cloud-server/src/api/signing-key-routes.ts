@@ -5,6 +5,31 @@ import { errorResponses, principalOf } from './admin-routes.js';
 import { isGlobal, type Principal } from '../auth/roles.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import type { Store } from '../store/types.js';
+import { uuidv7 } from '../ids.js';
+
+/** Every rotation is an audited admin action, whether through the API or the CLI. */
+export async function recordKeyRotation(
+  store: Pick<Store, 'transaction'>,
+  actor: { keyId: string; keyName: string },
+  result: { kid: string; retiredKid: string | null },
+  now = new Date(),
+): Promise<void> {
+  await store.transaction((tx) =>
+    tx.appendAuditEvent({
+      id: uuidv7(now.getTime()),
+      time: now.toISOString(),
+      kind: 'signing-key.rotate',
+      outcome: 'success',
+      reason: null,
+      resourceSetId: null,
+      actor: actor.keyId,
+      clientWorkloadId: null,
+      serverWorkloadId: null,
+      objectId: null,
+      data: { kid: result.kid, retiredKid: result.retiredKid, actorName: actor.keyName },
+    }),
+  );
+}
 
 const SigningKey = Type.Object({
   kid: Type.String(),
@@ -62,6 +87,7 @@ export function registerSigningKeyRoutes(app: FastifyInstance, store: Store, key
       const principal = principalOf(request);
       requireGlobalAdmin(principal);
       const result = await keyRing.rotate();
+      await recordKeyRotation(store, principal, result);
       request.log.info({ kid: result.kid, retiredKid: result.retiredKid, actor: principal.keyId }, 'signing key rotated');
       return result;
     },

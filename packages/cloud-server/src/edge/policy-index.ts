@@ -1,4 +1,14 @@
-import type { ObjectKind, StoreReader, StoredObject } from '../store/types.js';
+import type { ObjectKind, StoredObject } from '../store/types.js';
+
+/** The kinds a decision reads. */
+export const INDEXED_KINDS: ReadonlySet<ObjectKind> = new Set([
+  'client-workload',
+  'server-workload',
+  'trust-provider',
+  'credential-provider',
+  'access-condition',
+  'access-policy',
+]);
 import { compileGlob } from './glob.js';
 
 /**
@@ -160,28 +170,10 @@ export class PolicyIndex {
     }
   }
 
-  static async load(store: Pick<StoreReader, 'listObjects'>): Promise<PolicyIndex> {
-    const kinds: ObjectKind[] = [
-      'client-workload',
-      'server-workload',
-      'trust-provider',
-      'credential-provider',
-      'access-condition',
-      'access-policy',
-    ];
-    const objects = new Map<ObjectKind, StoredObject[]>();
-    for (const kind of kinds) {
-      const all: StoredObject[] = [];
-      let afterId: string | undefined;
-      for (;;) {
-        const page = await store.listObjects({ kind, limit: 1000, ...(afterId ? { afterId } : {}) });
-        all.push(...page);
-        if (page.length < 1000) break;
-        afterId = page[page.length - 1]!.id;
-      }
-      objects.set(kind, all);
-    }
-    return new PolicyIndex(objects);
+  static fromObjects(objects: Iterable<StoredObject>): PolicyIndex {
+    const byKind = new Map<ObjectKind, StoredObject[]>();
+    for (const object of objects) push(byKind, object.kind, object);
+    return new PolicyIndex(byKind);
   }
 
   client(id: string): IndexedClient | undefined {

@@ -49,7 +49,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     url: `${edge.issuer()}${request.routeOptions.url}`,
   });
 
-  app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', body: AttestBody }, bodyLimit: 64 * 1024 }, async (request) => {
+  app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', description: 'Requires a DPoP proof header signed by the SDK key the edge token will be bound to.', security: [], body: AttestBody }, bodyLimit: 64 * 1024 }, async (request) => {
     const meta = context(request);
     const { evidence } = request.body as { evidence: { type: string } };
     let outcome: Awaited<ReturnType<typeof attest>> | undefined;
@@ -95,7 +95,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     }
   });
 
-  app.post('/edge/v1/credentials', { schema: { tags: ['Edge'], summary: 'Decide and issue a credential for one target', body: CredentialsBody } }, async (request) => {
+  app.post('/edge/v1/credentials', { schema: { tags: ['Edge'], summary: 'Decide and issue a credential for one target', security: [{ edgeToken: [] }], body: CredentialsBody } }, async (request) => {
     const meta = context(request);
     const session = await authenticate(edge, request, meta.url);
     const { target } = request.body as { target: { scheme: string; host: string; port: number; path?: string; method?: string } };
@@ -130,7 +130,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     }
   });
 
-  app.post('/edge/v1/events', { schema: { tags: ['Edge'], summary: 'Report outcomes of requests the SDK handled', body: EventsBody }, bodyLimit: 256 * 1024 }, async (request, reply) => {
+  app.post('/edge/v1/events', { schema: { tags: ['Edge'], summary: 'Report outcomes of requests the SDK handled', security: [{ edgeToken: [] }], body: EventsBody }, bodyLimit: 256 * 1024 }, async (request, reply) => {
     const meta = context(request);
     const session = await authenticate(edge, request, meta.url);
     const { events } = request.body as { events: Parameters<typeof auditEdgeEvents>[3] };

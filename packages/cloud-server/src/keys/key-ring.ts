@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
@@ -13,7 +14,10 @@ import type { OpenedSigningKey } from './signing-key.js';
  * key; each replica caches them and reloads after `cacheTtlMs` to pick up another's rotation.
  */
 
-type SigningKeyWriter = Pick<StoreWriter, 'listSigningKeys' | 'insertSigningKey' | 'updateSigningKey' | 'deleteSigningKey'>;
+type SigningKeyWriter = Pick<
+  StoreWriter,
+  'listSigningKeys' | 'insertSigningKey' | 'updateSigningKey' | 'deleteSigningKey' | 'tryAcquireLease'
+>;
 
 /** The part of `Store` the key ring uses; a real `Store` satisfies it. */
 export interface KeyRingStore {
@@ -163,8 +167,11 @@ export class KeyRing {
 
   private async createKeyIfNone(): Promise<string> {
     const record = await createSigningKeyRecord(this.box, this.now());
-    // Check and insert in one transaction, so two replicas starting together create one key.
+    // Check and insert in one transaction, so two replicas starting together create one key. The
+    // lease row is written first: on PostgreSQL its row lock makes a concurrent creator wait for
+    // this commit, and its own check then sees the key (READ COMMITTED alone would not).
     await this.store.transaction(async (tx) => {
+      await tx.tryAcquireLease('signing-key:create', randomUUID(), 10_000, this.now());
       const records = await tx.listSigningKeys();
       if (!records.some((existing) => existing.retiredAt === null)) await tx.insertSigningKey(record);
     });

@@ -7,7 +7,7 @@ import type { SigningKeyRecord, StoreWriter } from '../store/types.js';
 
 type FakeWriter = Pick<
   StoreWriter,
-  'listSigningKeys' | 'insertSigningKey' | 'updateSigningKey' | 'deleteSigningKey' | 'getMeta' | 'setMeta'
+  'listSigningKeys' | 'insertSigningKey' | 'updateSigningKey' | 'deleteSigningKey' | 'getMeta' | 'setMeta' | 'tryAcquireLease'
 >;
 
 export class MemorySigningKeyStore {
@@ -58,6 +58,8 @@ export class MemorySigningKeyStore {
       setMeta: async (key, value) => {
         this.meta.set(key, value);
       },
+      // Transactions here already run one at a time, so the lease has nothing left to serialize.
+      tryAcquireLease: async () => true,
     };
   }
 

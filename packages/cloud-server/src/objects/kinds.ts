@@ -136,7 +136,7 @@ export const KINDS: readonly KindDefinition[] = [
     fields: {
       role: Type.Union(ADMIN_ROLES.map((role) => Type.Literal(role))),
       resourceSetIds: Type.Union(
-        [Type.Tuple([Type.Literal(ALL_RESOURCE_SETS)]), uniqueIds(1, 100)],
+        [Type.Array(Type.Literal(ALL_RESOURCE_SETS), { minItems: 1, maxItems: 1 }), uniqueIds(1, 100)],
         { description: `Resource sets this key may act on, or ["${ALL_RESOURCE_SETS}"] for all of them` },
       ),
       expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -176,6 +176,9 @@ export const KINDS: readonly KindDefinition[] = [
     optionalOnCreate: ['pathPrefix'],
     references: () => [],
     check(spec) {
+      // On create and on patch alike, so reads always show what decisions use.
+      const injection = spec.injection as { kind?: string; format?: string } | undefined;
+      if (injection?.kind === 'header') injection.format ??= 'Bearer {token}';
       if (typeof spec.host !== 'string') return [];
       const host = spec.host.toLowerCase();
       spec.host = host;

@@ -21,11 +21,20 @@ export interface ListParams {
   limit: number;
 }
 
+/** A committed change: the object as stored now, or `object` undefined when it was deleted. */
+export interface ObjectChange {
+  id: string;
+  kind: StoredObject['kind'];
+  object?: StoredObject;
+}
+
 export interface ObjectServiceOptions {
   store: Store;
   box: SecretBox;
   schemas: TypedSchemaLookup;
   now?: () => Date;
+  /** Called after each write commits, before the API answers (keeps the decision index current). */
+  onChange?: (change: ObjectChange) => void;
 }
 
 type Body = Record<string, unknown>;
@@ -40,12 +49,14 @@ export class ObjectService {
   readonly #box: SecretBox;
   readonly #schemas: TypedSchemaLookup;
   readonly #now: () => Date;
+  readonly #onChange: (change: ObjectChange) => void;
 
   constructor(options: ObjectServiceOptions) {
     this.#store = options.store;
     this.#box = options.box;
     this.#schemas = options.schemas;
     this.#now = options.now ?? (() => new Date());
+    this.#onChange = options.onChange ?? (() => {});
   }
 
   async list(principal: Principal, def: KindDefinition, params: ListParams) {
@@ -98,7 +109,8 @@ export class ObjectService {
   async create(principal: Principal, def: KindDefinition, body: Body, presetAdminKey?: string) {
     authorizeKind(principal, def, 'write');
     rejectIllFormed(body);
-    return this.#transaction(async (tx) => {
+    let stored: StoredObject | undefined;
+    const result = await this.#transaction(async (tx) => {
       const id = uuidv7();
       const now = this.#now().toISOString();
       const resourceSetId = def.global ? null : await this.#resolveResourceSet(tx, body.resourceSetId);
@@ -125,16 +137,20 @@ export class ObjectService {
       let adminKey: string | undefined;
       if (def.kind === 'admin-key') ({ key: adminKey, lookupKey: object.lookupKey } = createAdminKeySecret(presetAdminKey));
       await tx.insertObject(object);
+      stored = object;
       await recordAdminChange(tx, principal, def, object, 'create', createdFields(body), this.#now());
       const view = presentObject(def, object);
       return adminKey === undefined ? view : { ...view, key: adminKey };
     });
+    this.#onChange({ id: stored!.id, kind: def.kind, object: stored! });
+    return result;
   }
 
   async update(principal: Principal, def: KindDefinition, id: string, body: Body) {
     authorizeKind(principal, def, 'write');
     rejectIllFormed(body);
-    return this.#transaction(async (tx) => {
+    let stored: StoredObject | undefined;
+    const result = await this.#transaction(async (tx) => {
       const current = await this.#load(tx, principal, def, id);
       const immutable = def.immutableFields.filter(
         (field) => body[field] !== undefined && !isDeepStrictEqual(body[field], current.spec[field]),
@@ -171,9 +187,12 @@ export class ObjectService {
       if (def.kind === 'admin-key') await guardLastAdminKey(tx, current, next, this.#now());
       const changed = changedFields(current, next, def, secretChanges);
       await tx.updateObject(next);
+      stored = next;
       if (changed.length > 0) await recordAdminChange(tx, principal, def, next, 'update', changed, this.#now());
       return presentObject(def, next);
     });
+    this.#onChange({ id, kind: def.kind, object: stored! });
+    return result;
   }
 
   async delete(principal: Principal, def: KindDefinition, id: string): Promise<void> {
@@ -186,6 +205,7 @@ export class ObjectService {
         await tx.deleteObject(id);
         await recordAdminChange(tx, principal, def, current, 'delete', [], this.#now());
       });
+      this.#onChange({ id, kind: def.kind });
     } catch (error) {
       // Read the referrers after the rollback: PostgreSQL refuses further statements in a failed transaction.
       if (error instanceof StoreError && error.code === 'foreign_key_violation' && current) {

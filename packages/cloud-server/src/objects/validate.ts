@@ -33,12 +33,9 @@ export function checkWellFormed(value: unknown, path = ''): ApiErrorDetail[] {
 /** Defaults are applied here, not by the JSON-schema validator, so a PATCH never gains fields it did not send. */
 export function applyCreateDefaults(def: KindDefinition, spec: Record<string, unknown>): void {
   switch (def.kind) {
-    case 'server-workload': {
+    case 'server-workload':
       spec.pathPrefix ??= '/';
-      const injection = spec.injection as { kind: string; format?: string };
-      if (injection.kind === 'header') injection.format ??= 'Bearer {token}';
       break;
-    }
     case 'trust-provider':
       spec.rules ??= [];
       break;

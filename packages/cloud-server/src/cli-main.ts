@@ -1,0 +1,190 @@
+import { parseArgs } from 'node:util';
+import { createProviderRegistry, validateConfig } from '@tessera/providers';
+import { resolveServerConfig, type ServerConfig } from './config.js';
+import { SecretBox, generateMasterKey, loadMasterKey, verifyMasterKey } from './crypto/secret-box.js';
+import { KeyRing } from './keys/key-ring.js';
+import { generateAdminKey } from './objects/admin-keys.js';
+import { KIND_BY_NAME } from './objects/kinds.js';
+import { ObjectService } from './objects/service.js';
+import { typedSchemaLookup } from './objects/registry-schemas.js';
+import { SYSTEM_PRINCIPAL } from './bootstrap.js';
+import { startServer } from './server.js';
+import { recordKeyRotation } from './api/signing-key-routes.js';
+import { openStore } from './store/index.js';
+import { ALL_RESOURCE_SETS } from './auth/roles.js';
+
+const USAGE = `Usage: tessera-cloud <command> [options]
+
+Commands:
+  start                     Run the control plane
+  keys rotate               Rotate the token-signing key (the previous public key stays published
+                            until tokens it signed have expired)
+  admin-keys create         Create an admin key directly in the store (recovery); prints it once
+  admin-keys generate       Print a random admin key, e.g. for TESSERA_BOOTSTRAP_ADMIN_KEY
+  master-key generate       Print a random master key for TESSERA_MASTER_KEY
+
+Options (start, keys, admin-keys create):
+  --host HOST               Listen address (TESSERA_HOST, default 127.0.0.1)
+  --port PORT               Listen port (TESSERA_PORT, default 8080)
+  --public-url URL          URL clients reach this server at; the OIDC issuer (TESSERA_PUBLIC_URL)
+  --data DIR                Data directory of the embedded store (TESSERA_DATA_DIR, default ./.tessera)
+  --database-url URL        postgres://... to use PostgreSQL instead (TESSERA_DATABASE_URL)
+  --log-level LEVEL         fatal|error|warn|info|debug|trace|silent (TESSERA_LOG_LEVEL, default info)
+  --trusted-proxy CIDR      A proxy whose X-Forwarded-For is believed (repeatable; TESSERA_TRUSTED_PROXIES,
+                            comma-separated). Without one, the socket address is the caller's address.
+  --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
+
+Options (admin-keys create):
+  --name NAME               Name of the key (required)
+  --role ROLE               admin|editor|auditor (default admin)
+  --resource-set ID         Limit the key to a resource set (repeatable; default: all)
+
+Environment:
+  TESSERA_MASTER_KEY        32-byte key (base64 or hex) that encrypts secrets at rest; required with
+                            PostgreSQL, otherwise read from (or created in) <data>/master.key
+  TESSERA_BOOTSTRAP_ADMIN_KEY  The first admin key to create on an empty store, instead of a random one
+`;
+
+const SERVER_OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'public-url': { type: 'string' },
+  data: { type: 'string' },
+  'database-url': { type: 'string' },
+  'log-level': { type: 'string' },
+  name: { type: 'string' },
+  role: { type: 'string' },
+  'resource-set': { type: 'string', multiple: true },
+  'trusted-proxy': { type: 'string', multiple: true },
+  plugin: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, options: SERVER_OPTIONS, allowPositionals: true, strict: true });
+  const command = positionals.join(' ');
+  if (values.help || command === '' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === '' && !values.help ? 1 : 0;
+  }
+  const config = () => resolveServerConfig(values, process.env);
+  switch (command) {
+    case 'start':
+      return start(config());
+    case 'keys rotate':
+      return rotateKeys(config());
+    case 'admin-keys create':
+      return createAdminKey(config(), values);
+    case 'admin-keys generate':
+      process.stdout.write(`${generateAdminKey()}\n`);
+      return 0;
+    case 'master-key generate':
+      process.stdout.write(`${generateMasterKey()}\n`);
+      return 0;
+    default:
+      process.stderr.write(`tessera-cloud: unknown command "${command}"\n\n${USAGE}`);
+      return 1;
+  }
+}
+
+async function start(config: ServerConfig): Promise<number> {
+  const server = await startServer({ config });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) process.exit(1); // a second Ctrl-C does not wait
+    server.app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    const timer = setTimeout(() => {
+      server.app.log.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  // Handlers go in before anything announces readiness: a prompt SIGTERM must still drain.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  if (server.bootstrapAdminKey) {
+    // Printed once, to the terminal only: the store keeps nothing but its hash.
+    process.stdout.write(
+      `\nBootstrap admin key (shown once, store it now):\n\n  ${server.bootstrapAdminKey}\n\n` +
+        `Use it as:  Authorization: Bearer <key>   against ${server.url}/api/v1\n\n`,
+    );
+  }
+  const store = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
+  process.stdout.write(
+    `Tessera control plane listening on ${server.listeningUrl}\n  store: ${store}\n  issuer: ${server.url}\n`,
+  );
+  return new Promise<number>(() => {}); // runs until a signal ends the process
+}
+
+/** Opens the configured store and master key for an offline command. */
+async function openForMaintenance(config: ServerConfig) {
+  const embedded = config.databaseUrl === undefined;
+  const master = await loadMasterKey({ env: process.env, createIfMissing: false, ...(embedded ? { dataDir: config.dataDir } : {}) });
+  const box = new SecretBox(master.key);
+  const store = await openStore({ dataDir: config.dataDir, ...(config.databaseUrl ? { databaseUrl: config.databaseUrl } : {}) });
+  try {
+    await verifyMasterKey(store, box);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  return { box, store };
+}
+
+async function rotateKeys(config: ServerConfig): Promise<number> {
+  const { box, store } = await openForMaintenance(config);
+  try {
+    const result = await new KeyRing({ store, box }).rotate();
+    await recordKeyRotation(store, SYSTEM_PRINCIPAL, result);
+    process.stdout.write(
+      `Signing key rotated: new kid ${result.kid}` + (result.retiredKid ? `, retired ${result.retiredKid}` : '') + '\n',
+    );
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function createAdminKey(config: ServerConfig, values: { name?: string; role?: string; 'resource-set'?: string[] }) {
+  if (!values.name) throw new Error('admin-keys create needs --name');
+  const { box, store } = await openForMaintenance(config);
+  try {
+    const service = new ObjectService({ store, box, schemas: typedSchemaLookup(createProviderRegistry()) });
+    const definition = KIND_BY_NAME.get('admin-key')!;
+    const body = {
+      name: values.name,
+      role: values.role ?? 'admin',
+      resourceSetIds: values['resource-set']?.length ? values['resource-set'] : [ALL_RESOURCE_SETS],
+      description: 'Created with tessera-cloud admin-keys create',
+    };
+    // The same schema the API enforces: the CLI writes to the store directly, past the HTTP layer.
+    const checked = validateConfig(definition.createBody, body);
+    if (!checked.ok) {
+      throw new Error(checked.errors.map((e) => `${e.path.replace(/^\//, '--').replace('resourceSetIds', 'resource-set')}: ${e.message}`).join('; '));
+    }
+    const created = await service.create(SYSTEM_PRINCIPAL, definition, body);
+    process.stdout.write(`Admin key ${created.name as string} (${created.id as string}), shown once:\n\n  ${created.key as string}\n\n`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tessera-cloud: ${message}\n`);
+    process.exitCode = 1;
+  },
+);
