@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { EdgeError } from './errors.js';
 
@@ -9,10 +8,17 @@ import { EdgeError } from './errors.js';
  * header, over the HTTP method (`htm`), the URL (`htu`), the time (`iat`) and a unique id
  * (`jti`); with an edge token, also the token's hash (`ath`). The edge token is bound to the
  * key's thumbprint (`cnf.jkt`), so a stolen token is useless without the key.
+ *
+ * This is the one JWS the control plane verifies without jose: proofs arrive on every request,
+ * always ES256 with an embedded P-256 key, so a narrow synchronous verifier with imported keys
+ * cached by thumbprint avoids a key import and a thread-pool round trip per call. Everything it
+ * does not recognise exactly is refused.
  */
 
-export const DPOP_ALGORITHMS = ['ES256'] as const;
 const MAX_PROOF_BYTES = 4096;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const P256_COORDINATE = /^[A-Za-z0-9_-]{43}$/;
+const ALLOWED_HEADER = new Set(['typ', 'alg', 'jwk']);
 
 export interface DpopOptions {
   /** How far `iat` may be from now, either way. */
@@ -27,20 +33,23 @@ export interface VerifiedProof {
   jkt: string;
 }
 
+interface ProofKey {
+  key: KeyObject;
+  jkt: string;
+}
+
 export class DpopVerifier {
   readonly #skewSeconds: number;
   readonly #now: () => Date;
-  /** jti → seen; entries outlive the window in which their proof could still be accepted. */
+  /** `${jkt}:${jti}` of accepted proofs, kept longer than a proof can stay acceptable. */
   readonly #seen: LRUCache<string, true>;
+  /** Imported proof keys by their coordinates. */
+  readonly #keys = new LRUCache<string, ProofKey>({ max: 10_000 });
 
   constructor(options: DpopOptions = {}) {
     this.#skewSeconds = options.maxSkewSeconds ?? 60;
     this.#now = options.now ?? (() => new Date());
-    this.#seen = new LRUCache({
-      max: options.maxRememberedProofs ?? 200_000,
-      ttl: this.#skewSeconds * 2 * 1000,
-      ttlAutopurge: false,
-    });
+    this.#seen = new LRUCache({ max: options.maxRememberedProofs ?? 200_000, ttl: this.#skewSeconds * 2 * 1000 });
   }
 
   /**
@@ -48,52 +57,90 @@ export class DpopVerifier {
    * Throws EdgeError `invalid_dpop_proof` (401) for anything wrong, `dpop_replay` for a reused id.
    */
   async verify(proof: string | undefined, method: string, url: string, accessToken?: string): Promise<VerifiedProof> {
-    if (!proof) throw new EdgeError('invalid_dpop_proof', 'A DPoP proof header is required');
-    if (proof.length > MAX_PROOF_BYTES) throw new EdgeError('invalid_dpop_proof', 'The DPoP proof is too large');
-    let header: ReturnType<typeof decodeProtectedHeader>;
-    try {
-      header = decodeProtectedHeader(proof);
-    } catch {
-      throw new EdgeError('invalid_dpop_proof', 'The DPoP proof is not a JWT');
+    if (!proof) throw invalid('A DPoP proof header is required');
+    if (proof.length > MAX_PROOF_BYTES) throw invalid('The DPoP proof is too large');
+    const parts = proof.split('.');
+    if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw invalid('The DPoP proof is not a compact JWS');
+    const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
+    const header = parseJson(encodedHeader);
+    if (!header || Object.keys(header).some((name) => !ALLOWED_HEADER.has(name))) {
+      throw invalid('The DPoP proof header must hold only typ, alg and jwk');
     }
-    if (header.typ !== 'dpop+jwt') throw new EdgeError('invalid_dpop_proof', 'The DPoP proof must have typ "dpop+jwt"');
-    const jwk = header.jwk as JWK | undefined;
-    if (!jwk || typeof jwk !== 'object' || 'd' in jwk) {
-      throw new EdgeError('invalid_dpop_proof', 'The DPoP proof must carry its public key in the "jwk" header');
+    if (header.typ !== 'dpop+jwt') throw invalid('The DPoP proof must have typ "dpop+jwt"');
+    if (header.alg !== 'ES256') throw invalid('The DPoP proof must be signed with ES256');
+    const { key, jkt } = this.#importKey(header.jwk);
+    const signature = Buffer.from(encodedSignature, 'base64url');
+    const signed = Buffer.from(`${encodedHeader}.${encodedPayload}`, 'ascii');
+    if (signature.length !== 64 || !verifySignature('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, signature)) {
+      throw invalid('The DPoP proof signature is not valid');
     }
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(proof, EmbeddedJWK, {
-        algorithms: [...DPOP_ALGORITHMS],
-        typ: 'dpop+jwt',
-        currentDate: this.#now(),
-        requiredClaims: ['htm', 'htu', 'iat', 'jti'],
-      }));
-    } catch {
-      throw new EdgeError('invalid_dpop_proof', 'The DPoP proof signature or claims are not valid');
-    }
-    if (payload.htm !== method) throw new EdgeError('invalid_dpop_proof', 'The DPoP proof is for another method');
+    const payload = parseJson(encodedPayload);
+    if (!payload) throw invalid('The DPoP proof claims are not a JSON object');
+    if (payload.htm !== method) throw invalid('The DPoP proof is for another method');
     if (typeof payload.htu !== 'string' || normalizeHtu(payload.htu) !== normalizeHtu(url)) {
-      throw new EdgeError('invalid_dpop_proof', 'The DPoP proof is for another URL');
+      throw invalid('The DPoP proof is for another URL');
     }
-    const iat = payload.iat as number;
-    const nowSeconds = this.#now().getTime() / 1000;
-    if (typeof iat !== 'number' || Math.abs(nowSeconds - iat) > this.#skewSeconds) {
-      throw new EdgeError('invalid_dpop_proof', 'The DPoP proof is stale or from the future; check the clock');
+    const iat = payload.iat;
+    if (typeof iat !== 'number' || Math.abs(this.#now().getTime() / 1000 - iat) > this.#skewSeconds) {
+      throw invalid('The DPoP proof is stale or from the future; check the clock');
     }
     if (accessToken !== undefined) {
       const ath = createHash('sha256').update(accessToken).digest('base64url');
-      if (payload.ath !== ath) throw new EdgeError('invalid_dpop_proof', 'The DPoP proof is not bound to this token');
+      if (payload.ath !== ath) throw invalid('The DPoP proof is not bound to this token');
     }
-    const jkt = await calculateJwkThumbprint(jwk, 'sha256');
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > 128) {
+      throw invalid('The DPoP proof id is not valid');
+    }
     // Replay: the same key may not use the same id twice within the acceptance window.
-    const replayKey = `${jkt}:${String(payload.jti)}`;
-    if (typeof payload.jti !== 'string' || payload.jti.length > 128) {
-      throw new EdgeError('invalid_dpop_proof', 'The DPoP proof id is not valid');
-    }
+    const replayKey = `${jkt}:${payload.jti}`;
     if (this.#seen.has(replayKey)) throw new EdgeError('dpop_replay', 'The DPoP proof was already used');
     this.#seen.set(replayKey, true);
     return { jkt };
+  }
+
+  /** Only a public P-256 key, exactly: no private part, no other members that could change its meaning. */
+  #importKey(jwk: unknown): ProofKey {
+    const candidate = jwk as Record<string, unknown> | undefined;
+    if (
+      !candidate ||
+      typeof candidate !== 'object' ||
+      candidate.kty !== 'EC' ||
+      candidate.crv !== 'P-256' ||
+      typeof candidate.x !== 'string' ||
+      typeof candidate.y !== 'string' ||
+      !P256_COORDINATE.test(candidate.x) ||
+      !P256_COORDINATE.test(candidate.y) ||
+      'd' in candidate
+    ) {
+      throw invalid('The DPoP proof must carry a public P-256 key in its "jwk" header');
+    }
+    const cacheKey = `${candidate.x}.${candidate.y}`;
+    const cached = this.#keys.get(cacheKey);
+    if (cached) return cached;
+    // RFC 7638: the required members, in lexicographic order, without white space.
+    const canonical = `{"crv":"P-256","kty":"EC","x":"${candidate.x}","y":"${candidate.y}"}`;
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: candidate.x, y: candidate.y }, format: 'jwk' });
+    } catch {
+      throw invalid('The DPoP proof key is not a point on P-256');
+    }
+    const entry = { key, jkt: createHash('sha256').update(canonical).digest('base64url') };
+    this.#keys.set(cacheKey, entry);
+    return entry;
+  }
+}
+
+function invalid(message: string): EdgeError {
+  return new EdgeError('invalid_dpop_proof', message);
+}
+
+function parseJson(encoded: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'));
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
