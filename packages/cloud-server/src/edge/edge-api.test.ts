@@ -185,3 +185,33 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect(stored.body.items.length).toBeGreaterThanOrEqual(2);
   });
 });
+
+describe('edge API behind a trusted proxy', () => {
+  it('evaluates source-ip conditions on the forwarded address only when the proxy is trusted', async () => {
+    const t = await createTestApp(BACKENDS[0]!, { trustedProxies: ['127.0.0.1'] });
+    try {
+      const client = await create(t, 'client-workloads', { name: 'c', identities: [{ claim: 'fixture.subject', value: 'svc-a' }] });
+      const trust = await create(t, 'trust-providers', { name: 't', type: 'fixture-static', config: { subjects: ['svc-a'] } });
+      const server = await create(t, 'server-workloads', { name: 's', host: 'office.example.com', port: 443, scheme: 'https', injection: { kind: 'basic' } });
+      const credential = await create(t, 'credential-providers', { name: 'k', type: 'api-key', secrets: { apiKey: 'sk_proxy_test' } });
+      const office = await create(t, 'access-conditions', { name: 'office', type: 'source-ip', config: { allow: ['198.51.100.0/24'] } });
+      await create(t, 'access-policies', { name: 'p', clientWorkloadIds: [client.id], serverWorkloadId: server.id, trustProviderIds: [trust.id], accessConditionIds: [office.id], credentialProviderId: credential.id });
+      const sendFrom = (forwardedFor?: string): Send => async (method, path, headers, body) => {
+        const response = await t.app.inject({ method: method as 'POST', url: path, headers: { ...headers, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) }, payload: body as object, remoteAddress: '127.0.0.1' });
+        return { status: response.statusCode, body: JSON.parse(response.body) };
+      };
+      const target = { scheme: 'https', host: 'office.example.com', port: 443 };
+      const inOffice = await EdgeTestClient.create(ISSUER, sendFrom('198.51.100.7'));
+      await inOffice.attest({ type: 'fixture', subject: 'svc-a' });
+      expect((await inOffice.credentials(target)).status).toBe(200);
+      const direct = await EdgeTestClient.create(ISSUER, sendFrom());
+      await direct.attest({ type: 'fixture', subject: 'svc-a' });
+      expect((await direct.credentials(target)).body.code).toBe('condition_failed');
+      const spoofed = await EdgeTestClient.create(ISSUER, sendFrom('198.51.100.7, 203.0.113.5'));
+      await spoofed.attest({ type: 'fixture', subject: 'svc-a' });
+      expect((await spoofed.credentials(target)).body.code).toBe('condition_failed');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -63,7 +63,7 @@ export interface TestResponse {
   headers: Record<string, unknown>;
 }
 
-export async function createTestApp(backend: Backend): Promise<TestApp> {
+export async function createTestApp(backend: Backend, options: { trustedProxies?: string[] } = {}): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
   await store.migrate();
@@ -76,7 +76,7 @@ export async function createTestApp(backend: Backend): Promise<TestApp> {
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
   const boot = await bootstrap(store, service, undefined);
-  const { app } = await buildApp({ store, box, keyRing, registry, publicUrl: 'https://tessera.test' });
+  const { app } = await buildApp({ store, box, keyRing, registry, publicUrl: 'https://tessera.test', ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });
   const rootKey = boot.generatedKey!;
 
   return {
