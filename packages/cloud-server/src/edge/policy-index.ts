@@ -1,15 +1,10 @@
-import type { ObjectKind, StoredObject } from '../store/types.js';
-
-/** The kinds a decision reads. */
-export const INDEXED_KINDS: ReadonlySet<ObjectKind> = new Set([
-  'client-workload',
-  'server-workload',
-  'trust-provider',
-  'credential-provider',
-  'access-condition',
-  'access-policy',
-]);
+import { GLOBAL_KINDS, OBJECT_KINDS, type ObjectKind, type StoredObject } from '../store/types.js';
 import { compileGlob } from './glob.js';
+
+/** The kinds a decision reads: every kind in a resource set except log streams. */
+export const INDEXED_KINDS: ReadonlySet<ObjectKind> = new Set(
+  OBJECT_KINDS.filter((kind) => !GLOBAL_KINDS.has(kind) && kind !== 'log-stream'),
+);
 
 /**
  * An immutable in-memory snapshot of everything a decision reads: enabled workloads, providers,
