@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import { createProviderRegistry, TesseraError, TrustError, type Evidence, type EvidenceCollector, type ProviderRegistry } from '@tessera/providers';
+import { TesseraCloudError, TesseraConfigurationError } from '../errors.js';
+import { pickCollector, resolveCollectors, type CollectorsOption } from './collectors.js';
+import { silentLogger, type CloudLogger } from './logger.js';
+import { ProofKey } from './proof-key.js';
+import { withRetry, type RetryOptions } from './retry.js';
+import { createHttpTransport, TransportError, type CloudResponse, type CloudTransport } from './transport.js';
+import { cloudError, parseAttest, parseCredentials, refusal, type DirectoryEntry, type IssuedCredential } from './wire.js';
+
+export interface EdgeClientOptions {
+  /** The cloud's public URL (its issuer), e.g. `https://tessera.example.com`. */
+  cloudUrl: string;
+  /** Default `'auto'`: the registry's collectors, the first whose `detect()` is true. */
+  collectors?: CollectorsOption;
+  /** Where collector names are looked up; default the built-ins. */
+  registry?: ProviderRegistry;
+  /** Edge tokens count as expired this long before their expiry (default 60). */
+  skewSeconds?: number;
+  /** Total time for one cloud call, retries included (default 10 s). */
+  deadlineMs?: number;
+  /** Bound on a single attempt (default 5 s). */
+  requestTimeoutMs?: number;
+  now?: () => Date;
+  logger?: CloudLogger;
+  /** Default: `node:http(s)` with a keep-alive agent of its own. */
+  transport?: CloudTransport;
+  /** Backoff tuning and test hooks (sleep, random, clock of the deadline). */
+  retry?: Omit<RetryOptions, 'deadlineMs' | 'attemptTimeoutMs'>;
+  /** Sent as `tessera-sdk-instance` and recorded in audit events; default a random UUID. */
+  instanceId?: string;
+}
+
+/** What an attestation established. The edge token itself is kept out of reach (and out of logs). */
+export interface Session {
+  readonly clientWorkload: { readonly id: string; readonly name: string };
+  readonly directory: readonly DirectoryEntry[];
+  readonly expiresAt: Date;
+  /** Type of the collector whose evidence was used. */
+  readonly collector: string;
+}
+
+export interface CredentialTarget {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+  path?: string;
+  method?: string;
+}
+
+/** Edge event as `/edge/v1/events` takes it (see event-queue.ts). */
+export interface EdgeEvent {
+  time: string;
+  target: { scheme: 'http' | 'https'; host: string; port: number; path?: string };
+  outcome: 'allow' | 'deny' | 'error';
+  statusClass: '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | null;
+  latencyMs: number;
+  reason?: string;
+}
+
+/** The cloud's answers that mean "this token or its proof no longer works": attest again. */
+const REATTEST_CODES = new Set(['invalid_edge_token', 'invalid_dpop_proof', 'dpop_replay']);
+const tokens = new WeakMap<Session, string>();
+
+/**
+ * The SDK's client of the edge API: attests lazily (one attestation shared by concurrent
+ * callers), renews the edge token before it expires, fetches credentials, reports events.
+ * Every call carries a fresh DPoP proof from the process's ephemeral key.
+ */
+export class EdgeClient {
+  readonly cloudUrl: string;
+  readonly #transport: CloudTransport;
+  readonly #ownsTransport: boolean;
+  readonly #collectors: readonly EvidenceCollector[];
+  readonly #key: ProofKey;
+  readonly #skewMs: number;
+  readonly #retry: RetryOptions;
+  readonly #now: () => Date;
+  readonly #logger: CloudLogger;
+  readonly #instanceId: string;
+  #session: Session | undefined;
+  #renewAtMs = 0;
+  #attesting: Promise<Session> | undefined;
+
+  constructor(options: EdgeClientOptions) {
+    this.cloudUrl = checkCloudUrl(options.cloudUrl);
+    const skewSeconds = options.skewSeconds ?? 60;
+    const deadlineMs = options.deadlineMs ?? 10_000;
+    if (!Number.isFinite(skewSeconds) || skewSeconds < 0) throw invalid('skewSeconds must be a number of seconds, 0 or more');
+    if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw invalid('deadlineMs must be a positive number of milliseconds');
+    this.#collectors = resolveCollectors(options.collectors ?? 'auto', options.registry ?? createProviderRegistry());
+    this.#now = options.now ?? (() => new Date());
+    this.#key = new ProofKey({ now: this.#now });
+    this.#skewMs = skewSeconds * 1000;
+    this.#retry = { ...options.retry, deadlineMs, attemptTimeoutMs: options.requestTimeoutMs ?? 5_000 };
+    this.#logger = options.logger ?? silentLogger;
+    this.#instanceId = options.instanceId ?? randomUUID();
+    this.#ownsTransport = options.transport === undefined;
+    this.#transport = options.transport ?? createHttpTransport({ cloudUrl: this.cloudUrl });
+  }
+
+  /** The current session; attests on first use and when the edge token is near its expiry. */
+  session(): Promise<Session> {
+    const current = this.#session;
+    if (current && this.#now().getTime() < this.#renewAtMs) return Promise.resolve(current);
+    return (this.#attesting ??= this.#attest().finally(() => {
+      this.#attesting = undefined;
+    }));
+  }
+
+  /** A credential for `target`, or `TesseraAccessDeniedError` with the cloud's reason. */
+  async credentials(target: CredentialTarget): Promise<IssuedCredential> {
+    const path = (target.path ?? '/').split(/[?#]/, 1)[0] || '/'; // a query may hold secrets: never sent
+    const body = { target: { scheme: target.scheme, host: target.host.toLowerCase(), port: target.port, path, ...(target.method ? { method: target.method.toUpperCase() } : {}) } };
+    const response = await this.#authorized('/edge/v1/credentials', body);
+    if (response.status !== 200) throw refusal(response, `access to ${target.scheme}://${body.target.host}:${target.port}${path}`);
+    return parseCredentials(response.body);
+  }
+
+  /** Sends one batch (at most 500) to `/edge/v1/events`. */
+  async sendEvents(events: readonly EdgeEvent[]): Promise<void> {
+    const response = await this.#authorized('/edge/v1/events', { events });
+    if (response.status !== 202) throw refusal(response, 'the edge events report');
+  }
+
+  close(): void {
+    if (this.#ownsTransport) this.#transport.close();
+  }
+
+  /** A call with the edge token; when the cloud rejects the token, attest from scratch once. */
+  async #authorized(path: string, body: unknown): Promise<CloudResponse> {
+    for (let retried = false; ; retried = true) {
+      const session = await this.session();
+      const response = await this.#post(path, body, session);
+      const code = cloudError(response.body).code;
+      if (retried || response.status !== 401 || code === undefined || !REATTEST_CODES.has(code)) return response;
+      this.#logger.warn('tessera: the cloud rejected the edge token; attesting again', { reason: code });
+      if (this.#session === session) this.#session = undefined; // concurrent callers share one re-attestation
+    }
+  }
+
+  async #attest(): Promise<Session> {
+    const collector = await pickCollector(this.#collectors);
+    const evidence = await this.#collect(collector);
+    const response = await this.#post('/edge/v1/attest', { evidence });
+    if (response.status !== 200) throw refusal(response, `the attestation with evidence from "${collector.type}"`);
+    const answer = parseAttest(response.body);
+    const session: Session = Object.freeze({
+      clientWorkload: Object.freeze(answer.clientWorkload),
+      directory: Object.freeze(answer.directory),
+      expiresAt: answer.expiresAt,
+      collector: collector.type,
+    });
+    tokens.set(session, answer.edgeToken);
+    // Renew `skew` before expiry, but never sooner than half-way: a token shorter-lived than
+    // the skew (short-lived evidence) would otherwise be renewed on every call.
+    const lifetimeMs = answer.expiresAt.getTime() - this.#now().getTime();
+    this.#renewAtMs = answer.expiresAt.getTime() - Math.min(this.#skewMs, Math.max(0, lifetimeMs / 2));
+    this.#session = session;
+    this.#logger.info('tessera: attested', {
+      clientWorkload: session.clientWorkload.name,
+      collector: collector.type,
+      expiresAt: session.expiresAt.toISOString(),
+      targets: session.directory.length,
+    });
+    return session;
+  }
+
+  /** Fresh evidence every time: platform tokens rotate. */
+  async #collect(collector: EvidenceCollector): Promise<Evidence> {
+    try {
+      return await collector.collect({ audience: this.cloudUrl, signal: AbortSignal.timeout(this.#retry.deadlineMs!) });
+    } catch (error) {
+      if (error instanceof TesseraError) throw error;
+      throw new TrustError('trust_provider_error', 'collecting evidence failed', { provider: collector.type, cause: error });
+    }
+  }
+
+  async #post(path: string, body: unknown, session?: Session): Promise<CloudResponse> {
+    const url = `${this.cloudUrl}${path}`;
+    const token = session ? tokens.get(session) : undefined;
+    try {
+      return await withRetry(
+        (timeoutMs) => {
+          // Built per attempt: the cloud accepts each proof once.
+          const headers: Record<string, string> = { dpop: this.#key.proof('POST', url, token), 'tessera-sdk-instance': this.#instanceId };
+          if (token !== undefined) headers.authorization = `DPoP ${token}`;
+          return this.#transport.post({ path, headers, body, timeoutMs });
+        },
+        { what: `POST ${url}` },
+        this.#retry,
+      );
+    } catch (error) {
+      if (error instanceof TransportError) throw new TesseraCloudError(`Tessera cloud sent an unusable answer to POST ${url}: ${error.message}`);
+      throw error;
+    }
+  }
+}
+
+function invalid(message: string): TesseraConfigurationError {
+  return new TesseraConfigurationError('invalid_options', message);
+}
+
+function checkCloudUrl(value: unknown): string {
+  const url = typeof value === 'string' ? URL.parse(value) : null;
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.search || url.hash || url.username || url.password) {
+    throw invalid('cloudUrl must be an http(s) URL without credentials, query or fragment');
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}

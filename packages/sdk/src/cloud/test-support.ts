@@ -1,0 +1,154 @@
+/**
+ * Test support (never imported by product code): a real control plane from
+ * `@tessera/cloud-server` on loopback, behind a small fault-injecting proxy that counts requests,
+ * plus an identity provider key to mint OIDC evidence and a collector that hands it over.
+ */
+import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defineEvidenceCollector, type EvidenceCollector } from '@tessera/providers';
+import { resolveServerConfig, startServer, type RunningServer } from '@tessera/cloud-server';
+
+export const IDP_ISSUER = 'https://idp.test';
+
+/** An identity provider's signing key; `mint` makes the JWT a platform would hand the workload. */
+export class TestIdp {
+  readonly kid = randomUUID();
+  readonly #key: KeyObject;
+  readonly publicJwk: Record<string, unknown>;
+  /** Every token minted, so tests can check none leaks. */
+  readonly minted: string[] = [];
+
+  constructor() {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    this.#key = privateKey;
+    this.publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: this.kid, alg: 'ES256', use: 'sig' };
+  }
+
+  mint(claims: { sub: string; aud: string; exp: number }): string {
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const input = `${encode({ alg: 'ES256', typ: 'JWT', kid: this.kid })}.${encode({ iss: IDP_ISSUER, iat: Math.floor(Date.now() / 1000), ...claims })}`;
+    const token = `${input}.${sign('sha256', Buffer.from(input), { key: this.#key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    this.minted.push(token);
+    return token;
+  }
+}
+
+export interface TestCollectorOptions {
+  subject: string;
+  /** Evidence lifetime, default 600 s. */
+  lifetimeSeconds?: number;
+  now?: () => Date;
+  evidenceType?: string;
+}
+
+/** A collector as a user would write one: fresh evidence on every collect, counted. */
+export function testCollector(idp: TestIdp, options: TestCollectorOptions): EvidenceCollector & { collected: number } {
+  const now = options.now ?? (() => new Date());
+  const collector = {
+    collected: 0,
+    ...defineEvidenceCollector({
+      specificationVersion: 'v1',
+      type: 'test-oidc',
+      evidenceType: options.evidenceType ?? 'jwt',
+      detect: async () => true,
+      async collect(ctx) {
+        collector.collected += 1;
+        const exp = Math.floor(now().getTime() / 1000) + (options.lifetimeSeconds ?? 600);
+        return { type: options.evidenceType ?? 'jwt', token: idp.mint({ sub: options.subject, aud: ctx.audience, exp }) };
+      },
+    }),
+  };
+  return collector;
+}
+
+type Fault = { status: number; body?: unknown; headers?: Record<string, string> };
+
+/** In front of the cloud: counts requests per path, answers queued faults, can switch upstream. */
+export class FaultProxy {
+  readonly counts = new Map<string, number>();
+  readonly faults: Fault[] = [];
+  /** Edge tokens the cloud issued through this proxy, so tests can check none leaks. */
+  readonly edgeTokens: string[] = [];
+  /** Fail every request with this, until cleared. */
+  always: Fault | undefined;
+  upstream = '';
+  readonly #server = http.createServer((req, res) => this.#handle(req, res));
+  url = '';
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  count(path: string): number {
+    return this.counts.get(path) ?? 0;
+  }
+
+  close(): Promise<void> {
+    this.#server.closeAllConnections();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = req.url ?? '/';
+    this.counts.set(path, this.count(path) + 1);
+    const fault = this.faults.shift() ?? this.always;
+    if (fault) {
+      req.resume();
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+      res.end(JSON.stringify(fault.body ?? { code: 'unavailable', message: 'injected fault' }));
+      return;
+    }
+    const forward = http.request(`${this.upstream}${path}`, { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      const chunks: Buffer[] = [];
+      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+      answer.on('end', () => {
+        const token = /"edgeToken":"([^"]+)"/.exec(Buffer.concat(chunks).toString())?.[1];
+        if (token) this.edgeTokens.push(token);
+      });
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  }
+}
+
+export interface TestCloud {
+  server: RunningServer;
+  adminKey: string;
+  dataDir: string;
+  admin(method: string, path: string, body?: unknown): Promise<any>;
+  close(): Promise<void>;
+}
+
+/** A control plane whose public URL (the issuer, and so the evidence audience) is `publicUrl`. */
+export async function startTestCloud(publicUrl: string): Promise<TestCloud> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'tessera-sdk-test-'));
+  const config = resolveServerConfig({ port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl }, {});
+  const server = await startServer({ config, env: {} });
+  const adminKey = server.bootstrapAdminKey!;
+  return {
+    server,
+    adminKey,
+    dataDir,
+    async admin(method, path, body) {
+      const response = await fetch(`${server.listeningUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${adminKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const parsed = (await response.json()) as unknown;
+      if (response.status >= 300) throw new Error(`${method} ${path} answered ${response.status}: ${JSON.stringify(parsed)}`);
+      return parsed;
+    },
+    async close() {
+      await server.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpTransport, TransportError } from './transport.js';
+
+/** A real server on loopback whose answer depends on the path. */
+const server = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    if (req.url === '/echo') {
+      res.writeHead(201, { 'content-type': 'application/json', 'retry-after': '7' });
+      res.end(JSON.stringify({ body: JSON.parse(body), dpop: req.headers.dpop, type: req.headers['content-type'] }));
+    } else if (req.url === '/huge') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`"${'x'.repeat(2 * 1024 * 1024)}"`);
+    } else if (req.url === '/text') {
+      res.end('not json');
+    }
+    // '/slow': never answers
+  });
+});
+let base = '';
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('createHttpTransport', () => {
+  it('posts JSON with the given headers and returns status, parsed body and Retry-After', async () => {
+    const transport = createHttpTransport({ cloudUrl: base.replace('', '') });
+    const answer = await transport.post({ path: '/echo', headers: { dpop: 'proof' }, body: { a: 1 }, timeoutMs: 2000 });
+    expect(answer).toEqual({ status: 201, body: { body: { a: 1 }, dpop: 'proof', type: 'application/json' }, retryAfter: '7' });
+    expect((await transport.post({ path: '/text', headers: {}, body: {}, timeoutMs: 2000 })).body).toBeUndefined();
+    transport.close();
+  });
+
+  it('refuses answers over 1 MiB, not to be retried', async () => {
+    const transport = createHttpTransport({ cloudUrl: base.replace('', '') });
+    const error = await transport.post({ path: '/huge', headers: {}, body: {}, timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error).toMatchObject({ retryable: false, message: 'the answer exceeds 1048576 bytes' });
+    transport.close();
+  });
+
+  it('bounds each call with its timeout, and reports refused connections as retryable', async () => {
+    const transport = createHttpTransport({ cloudUrl: base.replace('', '') });
+    const started = Date.now();
+    await expect(transport.post({ path: '/slow', headers: {}, body: {}, timeoutMs: 150 })).rejects.toMatchObject({ retryable: true, message: 'no answer within 150 ms' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    transport.close();
+    const closed = createHttpTransport({ cloudUrl: 'http://127.0.0.1:1' });
+    await expect(closed.post({ path: '/x', headers: {}, body: {}, timeoutMs: 1000 })).rejects.toMatchObject({ retryable: true, message: expect.stringContaining('ECONNREFUSED') });
+    closed.close();
+  });
+});
