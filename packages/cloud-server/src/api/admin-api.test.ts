@@ -70,6 +70,8 @@ describe.each(BACKENDS)('admin API ($name)', (backend) => {
       description: '',
       injection: { kind: 'header', name: 'authorization', format: 'Bearer {token}' },
     });
+    const ipv6 = await create(t, 'server-workloads', { name: 'v6', host: '0:0:0:0:0:0:0:1', port: 443, scheme: 'https', injection: { kind: 'basic' } });
+    expect(ipv6.host).toBe('::1');
     // A patch never gains defaulted fields it did not send.
     const patched = await t.call('PATCH', `/api/v1/server-workloads/${server.id}`, { body: { pathPrefix: '/v2' } });
     expect(patched.body).toMatchObject({ pathPrefix: '/v2', injection: server.injection, host: '*.example.com' });

@@ -180,7 +180,9 @@ export const KINDS: readonly KindDefinition[] = [
       const injection = spec.injection as { kind?: string; format?: string } | undefined;
       if (injection?.kind === 'header') injection.format ??= 'Bearer {token}';
       if (typeof spec.host !== 'string') return [];
-      const host = spec.host.toLowerCase();
+      let host = spec.host.toLowerCase();
+      // IPv6 in canonical form (`0:0::1` → `::1`), as the SDK derives it from request URLs.
+      if (isIP(host) === 6) host = new URL(`http://[${host}]`).hostname.slice(1, -1);
       spec.host = host;
       if (!HOSTNAME.test(host) && isIP(host) === 0) {
         return [{ path: '/host', message: 'must be a host name, an IP address, or a wildcard like *.example.com' }];
