@@ -91,7 +91,7 @@ function plainMessage(code: ApiError['code']): string {
     case 'invalid_json':
       return 'The request body is not valid JSON';
     case 'payload_too_large':
-      return 'The request body is larger than 1 MiB';
+      return 'The request body is larger than this endpoint accepts';
     case 'unsupported_media_type':
       return 'The request body must be application/json';
     default:

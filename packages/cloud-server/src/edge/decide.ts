@@ -123,9 +123,10 @@ async function issue(
   if (!indexed || !indexed.enabled || !provider) {
     throw new EdgeError('credential_provider_error', 'The policy\'s credential provider is disabled or not installed');
   }
+  let credential: Credential;
   try {
     const secrets = openSecrets(ctx.box, indexed.id, indexed.secrets);
-    return await provider.issue(
+    credential = await provider.issue(
       {
         clientWorkload: { id: session.clientWorkloadId, name: clientName, claims: session.claims },
         serverWorkload: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
@@ -139,5 +140,27 @@ async function issue(
     // Provider messages are written never to hold a secret; anything else is reported generically.
     const message = error instanceof TesseraError ? error.message : 'the credential provider failed';
     throw new EdgeError('credential_provider_error', `Credential provider ${indexed.name}: ${message}`);
+  }
+  if (!wellFormed(credential)) {
+    // A custom provider's bug must not reach the SDK (or crash the request) as a half-credential.
+    throw new EdgeError('credential_provider_error', `Credential provider ${indexed.name} returned a malformed credential`);
+  }
+  return credential;
+}
+
+function wellFormed(credential: Credential | undefined): boolean {
+  if (!credential || typeof credential !== 'object') return false;
+  const expiry = credential.expiresAt;
+  if (expiry !== null && !(expiry instanceof Date && Number.isFinite(expiry.getTime()))) return false;
+  const text = (value: unknown) => typeof value === 'string' && value.length > 0;
+  switch (credential.kind) {
+    case 'token':
+      return text(credential.token);
+    case 'basic':
+      return text(credential.username) && typeof credential.password === 'string';
+    case 'aws':
+      return text(credential.accessKeyId) && text(credential.secretAccessKey) && (credential.sessionToken === undefined || text(credential.sessionToken));
+    default:
+      return false;
   }
 }

@@ -38,6 +38,8 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     const key = await create(t, 'credential-providers', { name: 'key', type: 'api-key', secrets: { apiKey } });
     const basic = await create(t, 'credential-providers', { name: 'basic', type: 'basic', config: { username: 'svc' }, secrets: { password: 'pw-edge-secret' } });
     const failing = await create(t, 'credential-providers', { name: 'failing', type: 'fixture-failing' });
+    const malformed = await create(t, 'credential-providers', { name: 'malformed', type: 'fixture-malformed' });
+    const buggy = await create(t, 'server-workloads', { name: 'buggy', host: 'buggy.example.com', port: 443, scheme: 'https', injection });
     const window = await create(t, 'access-conditions', { name: 'office-hours', type: 'time-window', config: closedWindow() });
     const policy = (name: string, serverWorkloadId: string, credentialProviderId: string, extra: Record<string, unknown> = {}) =>
       create(t, 'access-policies', { name, clientWorkloadIds: [client.id], serverWorkloadId, trustProviderIds: [trust.id], credentialProviderId, ...extra });
@@ -47,6 +49,7 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     await policy('strict', strict.id, key.id, { trustProviderIds: [otherTrust.id] });
     await policy('closed', closed.id, key.id, { accessConditionIds: [window.id] });
     await policy('broken', broken.id, failing.id);
+    await policy('buggy', buggy.id, malformed.id);
     ids = { client: client.id, api: api.id, apiV2: apiV2.id, noPolicy: noPolicy.id, window: window.id };
   });
   afterAll(async () => {
@@ -59,7 +62,7 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect(attested.status, JSON.stringify(attested.body)).toBe(200);
     expect(attested.body).toMatchObject({ tokenType: 'DPoP', clientWorkload: { id: ids.client, name: 'payments' } });
     const names = attested.body.directory.map((d: { name: string }) => d.name).sort();
-    expect(names).toEqual(['api', 'api-v2', 'broken', 'buckets', 'closed', 'strict']);
+    expect(names).toEqual(['api', 'api-v2', 'broken', 'buckets', 'buggy', 'closed', 'strict']);
     expect(JSON.stringify(attested.body)).not.toContain(apiKey);
     const lifetime = Date.parse(attested.body.expiresAt) - Date.now();
     expect(lifetime).toBeGreaterThan(14 * 60_000);
@@ -90,6 +93,7 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     ['trust_provider_mismatch', { host: 'strict.example.com' }],
     ['condition_failed', { host: 'closed.example.com' }],
     ['credential_provider_error', { host: 'broken.example.com' }],
+    ['credential_provider_error', { host: 'buggy.example.com' }],
   ] as const)('denies with %s', async (code, override) => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });
@@ -97,6 +101,7 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect(denied.status).toBe(403);
     expect(denied.body.code).toBe(code);
     expect(JSON.stringify(denied.body)).not.toContain(apiKey);
+    expect(JSON.stringify(denied.body)).not.toContain('tok_malformed_value');
     if (code === 'condition_failed') {
       expect(denied.body.details.condition).toMatchObject({ id: ids.window, name: 'office-hours', type: 'time-window' });
     }

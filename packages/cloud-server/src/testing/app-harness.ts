@@ -45,6 +45,17 @@ export const fixtureFailingCredentialProvider = defineCredentialProvider({
   },
 });
 
+/** A buggy custom provider: its credential has an expiry that is not a date. */
+export const fixtureMalformedCredentialProvider = defineCredentialProvider({
+  specificationVersion: 'v1',
+  type: 'fixture-malformed',
+  configSchema: Type.Object({}, { additionalProperties: false }),
+  secretsSchema: Type.Object({}, { additionalProperties: false }),
+  async issue() {
+    return { kind: 'token', token: 'tok_malformed_value', expiresAt: new Date(Number.NaN) };
+  },
+});
+
 export interface TestApp {
   app: FastifyInstance;
   store: Store;
@@ -72,6 +83,7 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   const registry = createProviderRegistry();
   registry.registerTrustProvider(fixtureTrustProvider);
   registry.registerCredentialProvider(fixtureFailingCredentialProvider);
+  registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
