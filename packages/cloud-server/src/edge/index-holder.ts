@@ -1,28 +1,48 @@
 import type { ObjectChange } from '../objects/service.js';
-import type { StoreReader, StoredObject } from '../store/types.js';
+import type { ObjectsChange, Store, StoreReader, StoredObject } from '../store/types.js';
 import { INDEXED_KINDS, PolicyIndex } from './policy-index.js';
+
+/** What the holder reads; with `onObjectsChanged` it also follows other replicas' writes. */
+export type IndexStore = Pick<StoreReader, 'listObjects' | 'getObject'> & Partial<Pick<Store, 'onObjectsChanged'>>;
+
+export interface PolicyIndexHolderOptions {
+  /** A failed reload after a change notification (a full refresh is attempted next). */
+  onError?: (error: unknown) => void;
+}
 
 /**
  * Keeps the objects decisions read in memory and hands out a snapshot of them. An admin write
  * patches one object (`apply`, called after its commit, before the API answers); the snapshot
- * is rebuilt from memory on the next decision, so bulk writes cost no rebuild each. `refresh()`
- * reloads everything from the store, to pick up other replicas' changes.
+ * is rebuilt from memory on the next decision, so bulk writes cost no rebuild each. Other
+ * replicas' writes arrive as store change notifications: their ids are reloaded one by one, or
+ * everything is (`refresh()`) when the store says changes may have been missed.
  */
 export class PolicyIndexHolder {
-  readonly #store: Pick<StoreReader, 'listObjects'>;
+  readonly #store: IndexStore;
+  readonly #onError: ((error: unknown) => void) | undefined;
   #objects: Map<string, StoredObject>;
   #current: PolicyIndex | undefined;
-  /** Counts applied changes, so a reload that raced with one reloads again. */
+  /** Counts applied changes (local or reloaded), so a full reload that raced with one reloads again. */
   #version = 0;
   #refreshing: Promise<void> | undefined;
+  /** Targeted reloads run one after another, so a later read is never overwritten by an earlier one. */
+  #reloads: Promise<void> = Promise.resolve();
+  /** Ids written locally while a targeted reload is reading: its possibly older rows must not win. */
+  #appliedDuringReload: Set<string> | undefined;
+  #unsubscribe: (() => void) | undefined;
 
-  private constructor(store: Pick<StoreReader, 'listObjects'>, objects: Map<string, StoredObject>) {
+  private constructor(store: IndexStore, objects: Map<string, StoredObject>, options: PolicyIndexHolderOptions) {
     this.#store = store;
     this.#objects = objects;
+    this.#onError = options.onError;
   }
 
-  static async create(store: Pick<StoreReader, 'listObjects'>): Promise<PolicyIndexHolder> {
-    return new PolicyIndexHolder(store, await loadAll(store));
+  static async create(store: IndexStore, options: PolicyIndexHolderOptions = {}): Promise<PolicyIndexHolder> {
+    const holder = new PolicyIndexHolder(store, await loadAll(store), options);
+    // Changes committed between the load above and LISTEN taking effect are covered: the store
+    // announces `{all: true}` once it listens.
+    holder.#unsubscribe = store.onObjectsChanged?.((change) => holder.#onObjectsChanged(change));
+    return holder;
   }
 
   get current(): PolicyIndex {
@@ -34,6 +54,7 @@ export class PolicyIndexHolder {
     if (!INDEXED_KINDS.has(change.kind)) return;
     if (change.object) this.#objects.set(change.id, change.object);
     else this.#objects.delete(change.id);
+    this.#appliedDuringReload?.add(change.id);
     this.#version += 1;
     this.#current = undefined;
   }
@@ -44,7 +65,7 @@ export class PolicyIndexHolder {
         for (;;) {
           const version = this.#version;
           const objects = await loadAll(this.#store);
-          if (version !== this.#version) continue; // a write landed meanwhile: its row may be missing
+          if (version !== this.#version) continue; // a change landed meanwhile: its row may be missing
           this.#objects = objects;
           this.#current = undefined;
           return;
@@ -54,6 +75,44 @@ export class PolicyIndexHolder {
       }
     })();
     return this.#refreshing;
+  }
+
+  /** Stops following other replicas' changes. */
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+  }
+
+  #onObjectsChanged(change: ObjectsChange): void {
+    const work = change.all === true ? () => this.refresh() : () => this.#reload(change.ids);
+    this.#reloads = this.#reloads.then(work).catch((error: unknown) => {
+      this.#onError?.(error);
+      // A lost change would otherwise stay lost until the next full refresh.
+      if (change.all !== true) return this.refresh().catch((refreshError: unknown) => this.#onError?.(refreshError));
+      return undefined;
+    });
+  }
+
+  async #reload(ids: readonly string[]): Promise<void> {
+    const written = new Set<string>();
+    this.#appliedDuringReload = written;
+    try {
+      const found = await Promise.all(ids.map(async (id) => [id, await this.#store.getObject(id)] as const));
+      let changed = false;
+      for (const [id, object] of found) {
+        if (written.has(id)) continue; // applied locally after our read began: newer than what we read
+        if (object === undefined) changed = this.#objects.delete(id) || changed;
+        else if (INDEXED_KINDS.has(object.kind)) {
+          this.#objects.set(id, object);
+          changed = true;
+        }
+      }
+      // Even when nothing changed here, a full reload running now may have read older rows.
+      this.#version += 1;
+      if (changed) this.#current = undefined;
+    } finally {
+      this.#appliedDuringReload = undefined;
+    }
   }
 }
 

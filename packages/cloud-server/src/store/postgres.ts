@@ -1,13 +1,15 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { ClientBase, PoolClient } from 'pg';
 import { connectionError, mapPostgresError } from './errors.js';
 import { scopedExecutor, toPostgresPlaceholders } from './executor.js';
 import type { SqlExecutor, SqlRow, SqlValue } from './executor.js';
 import { applyMigrations } from './migrations.js';
+import { ChangeListener, ChangeTrackingOperations, OBJECTS_CHANNEL, changePayloads } from './notify.js';
 import { ReaderFacade, SqlOperations } from './operations.js';
 import { SQL } from './sql.js';
-import type { Store, StoreReader, StoreWriter } from './types.js';
+import type { ObjectsChangeListener, Store, StoreReader, StoreWriter } from './types.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -19,6 +21,8 @@ export interface PostgresStoreOptions {
   connectionTimeoutMillis?: number;
   /** Errors of idle pooled connections (a restarted server, say); the pool replaces them. */
   onIdleError?: (error: Error) => void;
+  /** Losses of the LISTEN connection (it reconnects) and errors thrown by change listeners. */
+  onListenError?: (error: Error) => void;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -80,6 +84,9 @@ export class PostgresStore extends ReaderFacade implements Store {
   private readonly schema: string | undefined;
   private readonly readOperations: StoreReader;
   private readonly transactionContext = new AsyncLocalStorage<true>();
+  /** Tags this instance's notifications, so it skips its own. */
+  private readonly origin = randomUUID();
+  private readonly changes: ChangeListener;
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -99,6 +106,13 @@ export class PostgresStore extends ReaderFacade implements Store {
     // Without a listener, an idle connection's error (server restart) would crash the process.
     this.pool.on('error', (error) => options.onIdleError?.(error));
     this.readOperations = new SqlOperations(new PostgresExecutor(this.pool));
+    this.changes = new ChangeListener({
+      connectionString: options.connectionString,
+      connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+      origin: this.origin,
+      schema: schema ?? '',
+      ...(options.onListenError ? { onError: options.onListenError } : {}),
+    });
   }
 
   async migrate(): Promise<void> {
@@ -115,7 +129,20 @@ export class PostgresStore extends ReaderFacade implements Store {
     if (this.transactionContext.getStore() === true) {
       throw new Error('PostgresStore: nested transactions are not supported; use the tx handle');
     }
-    return this.writeTransaction((db) => this.transactionContext.run(true, () => fn(new SqlOperations(db))));
+    return this.writeTransaction(async (db) => {
+      const tx = new ChangeTrackingOperations(db);
+      const result = await this.transactionContext.run(true, () => fn(tx));
+      // Queued inside the transaction: PostgreSQL delivers them on COMMIT, drops them on ROLLBACK.
+      for (const payload of changePayloads(this.origin, this.schema ?? '', tx.changedIds)) {
+        await db.query('SELECT pg_notify(?, ?) AS notified', [OBJECTS_CHANNEL, payload]);
+      }
+      return result;
+    });
+  }
+
+  onObjectsChanged(listener: ObjectsChangeListener): () => void {
+    if (this.closed) return () => undefined;
+    return this.changes.subscribe(listener);
   }
 
   async ping(): Promise<void> {
@@ -125,6 +152,7 @@ export class PostgresStore extends ReaderFacade implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.changes.close();
     await this.pool.end();
   }
 

@@ -10,7 +10,7 @@ import { applyMigrations } from './migrations.js';
 import { AsyncMutex } from './mutex.js';
 import { ReaderFacade, SqlOperations } from './operations.js';
 import { SQL } from './sql.js';
-import type { Store, StoreReader, StoreWriter } from './types.js';
+import type { ObjectsChangeListener, Store, StoreReader, StoreWriter } from './types.js';
 
 const BUSY_TIMEOUT_MS = 5000;
 // List queries vary in their number of placeholders; keep the cache from growing without bound.
@@ -142,6 +142,14 @@ export class SqliteStore extends ReaderFacade implements Store {
   async transaction<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
     this.assertOutsideTransaction('start a nested transaction');
     return this.writeTransaction((db) => this.transactionContext.run(true, () => fn(new SqlOperations(db))));
+  }
+
+  /**
+   * Nothing is ever announced: SQLite serves a single process, whose writes go through its own
+   * write path, which already applies them to what it caches.
+   */
+  onObjectsChanged(_listener: ObjectsChangeListener): () => void {
+    return () => undefined;
   }
 
   async ping(): Promise<void> {

@@ -162,6 +162,10 @@ export interface StoreWriter extends StoreReader {
   releaseLease(name: string, holder: string): Promise<boolean>;
 }
 
+/** Objects changed elsewhere: reload these ids (missing = deleted), or everything. */
+export type ObjectsChange = { readonly all: true } | { readonly all?: false; readonly ids: readonly string[] };
+export type ObjectsChangeListener = (change: ObjectsChange) => void;
+
 export interface Store extends StoreReader {
   readonly dialect: 'sqlite' | 'postgres';
   /** Applies pending migrations; safe to call from several replicas at once. */
@@ -171,6 +175,13 @@ export interface Store extends StoreReader {
    * when it throws (the error is rethrown). Writes happen only inside transactions.
    */
   transaction<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
+  /**
+   * Subscribes to object changes committed by *other* store instances (other replicas): ids of
+   * inserted, updated or deleted objects, or `{all: true}` when they may have been missed (many at
+   * once, or a lost connection; and first of all, once the subscription is live). This instance's
+   * own writes are not announced to it. Returns the unsubscribe function.
+   */
+  onObjectsChanged(listener: ObjectsChangeListener): () => void;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;
