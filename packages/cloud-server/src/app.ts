@@ -52,8 +52,8 @@ export interface AppOptions {
   staticCredentialTtlSeconds?: number;
   /** Outbound fetch for providers (JWKS, token endpoints); tests may pass their own. */
   outboundFetch?: typeof fetch;
-  /** Called after each answered non-GET request, which may have appended audit events (wakes the audit exporter). */
-  onWrite?: () => void;
+  /** Called when audit events were committed (wakes the audit exporter). */
+  onAuditEvents?: () => void;
 }
 
 export interface TesseraApp {
@@ -105,12 +105,6 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     return payload;
   });
   installErrorHandler(app);
-  const { onWrite } = options;
-  if (onWrite) {
-    app.addHook('onResponse', async (request) => {
-      if (request.method !== 'GET' && request.method !== 'HEAD') onWrite();
-    });
-  }
 
   await app.register(swagger, {
     openapi: {
@@ -131,15 +125,28 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
   });
 
-  const index = await PolicyIndexHolder.create(store);
-  const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry), now, onChange: (change) => index.apply(change) });
+  // The holder follows other replicas' writes through the store's change notifications.
+  const index = await PolicyIndexHolder.create(store, { onError: (error) => app.log.warn({ err: error }, 'policy reload failed') });
+  // Audit events are committed by admin writes (with their change) and by the edge's group commit.
+  const onAuditEvents = options.onAuditEvents ?? (() => {});
+  const service = new ObjectService({
+    store,
+    box,
+    schemas: typedSchemaLookup(registry),
+    now,
+    onChange: (change) => {
+      index.apply(change);
+      onAuditEvents();
+    },
+  });
+  app.addHook('onClose', async () => index.close());
   if (store.dialect === 'postgres') {
-    // Other replicas change policies too: pick their changes up within seconds.
-    const timer = setInterval(() => index.refresh().catch((error: unknown) => app.log.warn({ err: error }, 'policy refresh failed')), 5000);
+    // A safety net only: notifications carry other replicas' changes; this catches anything lost.
+    const timer = setInterval(() => index.refresh().catch((error: unknown) => app.log.warn({ err: error }, 'policy refresh failed')), 60_000);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
   }
-  const audit = new AuditWriter(store);
+  const audit = new AuditWriter(store, { onFlushed: onAuditEvents });
   app.addHook('onClose', async () => audit.flush());
   // The admin API is one encapsulated plugin: its hook authenticates every route registered in
   // it, before the body is even parsed, whatever path spelling reached the route.

@@ -59,7 +59,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       keyRing,
       registry,
       publicUrl: () => config.publicUrl ?? listeningUrl,
-      onWrite: () => exporter?.notify(),
+      onAuditEvents: () => exporter?.notify(),
       trustedProxies: config.trustedProxies,
       logger: {
         level: config.logLevel,

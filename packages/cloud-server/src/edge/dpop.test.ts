@@ -7,13 +7,13 @@ const URL_ = 'https://tessera.test/edge/v1/credentials';
 const NOW = new Date('2026-11-23T12:00:00Z');
 const iatNow = Math.floor(NOW.getTime() / 1000);
 
-let privateKey: CryptoKey;
+let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 let jwk: JWK;
 let fullJwk: JWK;
 
 beforeAll(async () => {
   const pair = await generateKeyPair('ES256', { extractable: true });
-  privateKey = pair.privateKey as CryptoKey;
+  privateKey = pair.privateKey;
   jwk = await exportJWK(pair.publicKey);
   fullJwk = await exportJWK(pair.privateKey);
 });
