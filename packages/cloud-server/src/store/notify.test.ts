@@ -1,21 +1,10 @@
-import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_NOTIFIED_IDS } from './notify.js';
 import { PostgresStore, quoteIdentifier } from './postgres.js';
-import { TEST_DATABASE_URL, makeObject, makeResourceSet, randomSchemaName } from './test-backends.js';
+import { TEST_DATABASE_URL, makeObject, makeResourceSet, randomSchemaName, withAdminClient } from './test-backends.js';
 import type { ObjectsChange, StoredObject } from './types.js';
 
 /** Cross-replica change notification (PostgreSQL only: SQLite serves a single process). */
-
-async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** Polls `condition` until it holds (no fixed sleeps); fails after `timeoutMs`. */
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {

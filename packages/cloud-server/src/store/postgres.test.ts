@@ -1,21 +1,10 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { openStore } from './index.js';
 import { PostgresStore, quoteIdentifier } from './postgres.js';
-import { TEST_DATABASE_URL, makeResourceSet, randomSchemaName } from './test-backends.js';
+import { TEST_DATABASE_URL, makeResourceSet, randomSchemaName, withAdminClient } from './test-backends.js';
 import { StoreError } from './types.js';
 
 /** What only the server backend has: schema handling, URL routing, and an unreachable server. */
-
-async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 async function dropSchema(schema: string): Promise<void> {
   await withAdminClient((client) => client.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`));

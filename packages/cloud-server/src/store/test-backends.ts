@@ -31,6 +31,17 @@ export interface Backend {
   createHarness(): Promise<BackendHarness>;
 }
 
+/** A short-lived connection outside any store, for set-up and raw checks in tests. */
+export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 export function randomSchemaName(): string {
   return `tessera_test_${randomBytes(6).toString('hex')}`;
 }
@@ -69,15 +80,7 @@ const postgresBackend: Backend = {
   async createHarness() {
     const schema = randomSchemaName();
     const stores: Store[] = [];
-    const withClient = async <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => {
-      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await client.connect();
-      try {
-        return await work(client);
-      } finally {
-        await client.end();
-      }
-    };
+    const withClient = withAdminClient;
     return {
       createStore() {
         const store = new PostgresStore({ connectionString: TEST_DATABASE_URL, schema, poolSize: 4 });
