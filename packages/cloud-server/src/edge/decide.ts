@@ -1,4 +1,11 @@
-import { TesseraError, type Credential, type ProviderRegistry, type SignJwtOptions } from '@tessera/providers';
+import {
+  TesseraError,
+  type ClientWorkloadInfo,
+  type Credential,
+  type ProviderRegistry,
+  type ServerWorkloadInfo,
+  type SignJwtOptions,
+} from '@tessera/providers';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { openSecrets } from '../objects/secrets.js';
 import type { EdgeSession } from './edge-token.js';
@@ -55,6 +62,11 @@ export async function decide(session: EdgeSession, target: Target, ctx: Decision
   const policies = ctx.index.policiesFor(client.id, server.id);
   if (policies.length === 0) throw new EdgeError('no_matching_policy', `No access policy lets this workload call ${server.name}`);
 
+  // What conditions and the credential provider are told about the two sides, built once.
+  const parties: Parties = {
+    client: { id: client.id, name: client.name, claims: session.claims },
+    server: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
+  };
   let refusal: EdgeError | undefined;
   for (const policy of policies) {
     trace.policy = policy;
@@ -65,21 +77,24 @@ export async function decide(session: EdgeSession, target: Target, ctx: Decision
       continue;
     }
     trace.trustProviderId = trustProviderId;
-    refusal = await checkConditions(policy, server, session, ctx, trace);
+    refusal = await checkConditions(policy, parties, ctx, trace);
     if (refusal) continue;
-    return { credential: await issue(policy, server, session, client.name, ctx), server, policy };
+    return { credential: await issue(policy, parties, ctx), server, policy };
   }
   throw refusal!;
 }
 
+interface Parties {
+  client: ClientWorkloadInfo;
+  server: ServerWorkloadInfo;
+}
+
 async function checkConditions(
   policy: IndexedPolicy,
-  server: IndexedServer,
-  session: EdgeSession,
+  parties: Parties,
   ctx: DecisionContext,
   trace: DecisionTrace,
 ): Promise<EdgeError | undefined> {
-  const client = ctx.index.client(session.clientWorkloadId)!;
   for (const conditionId of policy.accessConditionIds) {
     const condition = ctx.index.condition(conditionId)!;
     const provider = ctx.registry.getAccessCondition(condition.type);
@@ -90,9 +105,9 @@ async function checkConditions(
         {
           now: ctx.now(),
           sourceIp: ctx.sourceIp,
-          clientWorkload: { id: client.id, name: client.name, claims: session.claims },
-          serverWorkload: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
-          claims: session.claims,
+          clientWorkload: parties.client,
+          serverWorkload: parties.server,
+          claims: parties.client.claims,
         },
         ctx.configs.get(condition, provider),
       );
@@ -111,13 +126,7 @@ async function checkConditions(
   return undefined;
 }
 
-async function issue(
-  policy: IndexedPolicy,
-  server: IndexedServer,
-  session: EdgeSession,
-  clientName: string,
-  ctx: DecisionContext,
-): Promise<Credential> {
+async function issue(policy: IndexedPolicy, parties: Parties, ctx: DecisionContext): Promise<Credential> {
   const indexed = ctx.index.credentialProvider(policy.credentialProviderId);
   const provider = indexed ? ctx.registry.getCredentialProvider(indexed.type) : undefined;
   if (!indexed || !indexed.enabled || !provider) {
@@ -128,8 +137,8 @@ async function issue(
     const secrets = openSecrets(ctx.box, indexed.id, indexed.secrets);
     credential = await provider.issue(
       {
-        clientWorkload: { id: session.clientWorkloadId, name: clientName, claims: session.claims },
-        serverWorkload: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
+        clientWorkload: parties.client,
+        serverWorkload: parties.server,
         policyId: policy.id,
       },
       ctx.configs.get(indexed, provider),
