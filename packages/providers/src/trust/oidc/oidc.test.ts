@@ -118,6 +118,19 @@ describe('oidc collector', () => {
     await expect(collector.collect({ audience: AUDIENCE })).resolves.toEqual({ type: 'jwt', token: 'second.token.value' });
   });
 
+  it('reads a token from TESSERA_OIDC_TOKEN at every collect; the file wins when both are set', async () => {
+    const env: Record<string, string | undefined> = { TESSERA_OIDC_TOKEN: 'env.token.one' };
+    const collector = createOidcCollector({ env });
+    expect(await collector.detect()).toBe(true);
+    await expect(collector.collect({ audience: AUDIENCE })).resolves.toEqual({ type: 'jwt', token: 'env.token.one' });
+    env.TESSERA_OIDC_TOKEN = ' env.token.two\n';
+    await expect(collector.collect({ audience: AUDIENCE })).resolves.toEqual({ type: 'jwt', token: 'env.token.two' });
+    env.TESSERA_OIDC_TOKEN = 'x'.repeat(17 * 1024);
+    await expectRefused(collector.collect({ audience: AUDIENCE }), { code: 'evidence_invalid', message: '16 KiB', provider: 'oidc' });
+    env.TESSERA_OIDC_TOKEN_FILE = '/nonexistent/token';
+    expect(await collector.detect()).toBe(false);
+  });
+
   it('is inactive without a token source', async () => {
     const collector = createOidcCollector({ env: {} });
     expect(await collector.detect()).toBe(false);
