@@ -99,6 +99,16 @@ export class EdgeClient {
     this.#transport = options.transport ?? createHttpTransport({ cloudUrl: this.cloudUrl });
   }
 
+  /** The last session established, without attesting; `undefined` before the first. */
+  get current(): Session | undefined {
+    return this.#session;
+  }
+
+  /** When the current session should be renewed (epoch ms); 0 before the first. */
+  get renewAt(): number {
+    return this.#session === undefined ? 0 : this.#renewAtMs;
+  }
+
   /** The current session; attests on first use and when the edge token is near its expiry. */
   session(): Promise<Session> {
     const current = this.#session;

@@ -14,6 +14,12 @@ import { resolveServerConfig, startServer, type RunningServer } from '@tessera/c
 
 export const IDP_ISSUER = 'https://idp.test';
 
+/**
+ * `http.request` as it was before any test installed Tessera's node:http interception: the proxy
+ * below must reach the cloud even while the SDK in the same process waits for that very call.
+ */
+const unpatchedRequest = http.request;
+
 /** An identity provider's signing key; `mint` makes the JWT a platform would hand the workload. */
 export class TestIdp {
   readonly kid = randomUUID();
@@ -103,7 +109,7 @@ export class FaultProxy {
       res.end(JSON.stringify(fault.body ?? { code: 'unavailable', message: 'injected fault' }));
       return;
     }
-    const forward = http.request(`${this.upstream}${path}`, { method: req.method, headers: req.headers }, (answer) => {
+    const forward = unpatchedRequest(`${this.upstream}${path}`, { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       const chunks: Buffer[] = [];
       answer.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -126,10 +132,13 @@ export interface TestCloud {
   close(): Promise<void>;
 }
 
-/** A control plane whose public URL (the issuer, and so the evidence audience) is `publicUrl`. */
-export async function startTestCloud(publicUrl: string): Promise<TestCloud> {
+/**
+ * A control plane whose public URL (the issuer, and so the evidence audience) is `publicUrl`.
+ * `plugins`: modules registering custom providers (the server's `--plugin`), e.g. a fixture.
+ */
+export async function startTestCloud(publicUrl: string, plugins: string[] = []): Promise<TestCloud> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-sdk-test-'));
-  const config = resolveServerConfig({ port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl }, {});
+  const config = resolveServerConfig({ port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl, plugin: plugins }, {});
   const server = await startServer({ config, env: {} });
   const adminKey = server.bootstrapAdminKey!;
   return {

@@ -10,7 +10,7 @@ type Of<K extends Injection['kind']> = Extract<Injection, { kind: K }>;
  * path and headers (same header representation as given) and never modify the input.
  */
 
-/** Place the credential as the server workload says. aws-sigv4 throws: see injectAwsSigv4. */
+/** Place the credential as the server workload says. aws-sigv4 throws: see injectAwsSigv4 and signAwsSigv4. */
 export function applyInjection<H extends HeadersInput>(
   request: InjectableRequest<H>,
   credential: EdgeCredential,
@@ -77,7 +77,7 @@ export function injectQuery<H extends HeadersInput>(
 
 /**
  * Always throws: a SigV4 signature covers the method, the whole URL, chosen headers and a hash
- * of the body, so it is computed by the SigV4 signer on the complete request, not here.
+ * of the body, so it is computed on the complete request by `signAwsSigv4` (sigv4.ts), not here.
  */
 export function injectAwsSigv4(_request: unknown, _credential: EdgeCredential, _injection: Of<'aws-sigv4'>): never {
   throw new InjectionError(

@@ -9,7 +9,12 @@ export type InjectionErrorCode =
   /** The credential holds characters a header or username cannot carry (CR, LF, NUL, `:`). */
   | 'invalid_credential_value'
   /** The injection itself is unusable (a header format without `{token}`). */
-  | 'invalid_injection';
+  | 'invalid_injection'
+  /**
+   * The body cannot be covered by a SigV4 signature: a streamed body for a service other than
+   * S3 (only S3 accepts UNSIGNED-PAYLOAD), or signed chunks that chain from the replaced signature.
+   */
+  | 'body_not_signable';
 
 const kInjectionError = Symbol.for('tessera.error.injection');
 

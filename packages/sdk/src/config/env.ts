@@ -1,0 +1,103 @@
+import { TesseraConfigurationError } from '../errors.js';
+import type { InitOptions } from '../init.js';
+import { consoleLogger, type LogLevel } from '../runtime/logger.js';
+
+/**
+ * The SDK's environment variables. This table is the one documented in docs/sdk.md; keep them
+ * in step (a test checks every name appears there).
+ */
+export const ENVIRONMENT = {
+  TESSERA_CLOUD_URL: 'The Tessera cloud\'s public URL (required), e.g. `https://tessera.example.com`.',
+  TESSERA_COLLECTORS: '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`.',
+  TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
+  TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr.',
+  TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
+  TESSERA_ATTEST: '`eager` (default: attest at start) or `lazy` (at the first request that needs it).',
+  TESSERA_SKEW_SECONDS: 'Edge tokens and credentials count as expired this many seconds early (default 60).',
+  TESSERA_DEADLINE_MS: 'Total time for one call to the cloud, retries included (default 10000).',
+  TESSERA_REQUEST_TIMEOUT_MS: 'Time for one attempt of a call to the cloud (default 5000).',
+  TESSERA_CACHE_MAX_ENTRIES: 'Credentials kept in memory (default 1000).',
+  TESSERA_CACHE_REFRESH_AHEAD_SECONDS: 'Refresh a credential at least this long before it counts as expired (default 30).',
+  TESSERA_EVENTS: '`on` (default) or `off`: report per-target outcomes to the cloud.',
+  TESSERA_EVENTS_MAX_QUEUE: 'Edge events held before new ones are dropped (default 10000).',
+  TESSERA_EVENTS_FLUSH_INTERVAL_MS: 'How often queued edge events are sent (default 5000).',
+  TESSERA_KUBERNETES_TOKEN_FILE: 'Projected service-account token for `kubernetes-service-account` (default `/var/run/secrets/tokens/tessera-token`).',
+  TESSERA_OIDC_TOKEN_FILE: 'File holding an OIDC token for the `oidc` collector, re-read at every attestation.',
+  TESSERA_OIDC_TOKEN: 'An OIDC token for the `oidc` collector, given directly (the file wins when both are set).',
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** `init()` options from `TESSERA_*` variables; a malformed value is a `TesseraConfigurationError` naming the variable. */
+export function optionsFromEnv(env: Env = process.env): InitOptions {
+  const cloudUrl = text(env, 'TESSERA_CLOUD_URL');
+  if (cloudUrl === undefined) throw invalid('TESSERA_CLOUD_URL is not set: it must name the Tessera cloud, e.g. https://tessera.example.com');
+  const options: InitOptions = { cloudUrl };
+
+  const collectors = text(env, 'TESSERA_COLLECTORS');
+  if (collectors !== undefined && collectors !== 'auto') options.collectors = list(collectors, 'TESSERA_COLLECTORS');
+  const failMode = oneOf(env, 'TESSERA_FAIL_MODE', ['closed', 'open'] as const);
+  if (failMode !== undefined) options.failMode = failMode;
+  const level = oneOf(env, 'TESSERA_LOG_LEVEL', ['debug', 'info', 'warn', 'silent'] as const);
+  options.logger = consoleLogger((level ?? 'warn') as LogLevel);
+  const attest = oneOf(env, 'TESSERA_ATTEST', ['eager', 'lazy'] as const);
+  if (attest !== undefined) options.attest = attest;
+
+  const intercept = text(env, 'TESSERA_INTERCEPT');
+  if (intercept !== undefined && intercept !== 'all') {
+    const chosen = intercept === 'none' ? [] : list(intercept, 'TESSERA_INTERCEPT');
+    for (const name of chosen) if (name !== 'fetch' && name !== 'http') throw invalid(`TESSERA_INTERCEPT: unknown "${name}"; use all, none, or fetch,http`);
+    options.intercept = { fetch: chosen.includes('fetch'), http: chosen.includes('http') };
+  }
+
+  const skew = number(env, 'TESSERA_SKEW_SECONDS');
+  if (skew !== undefined) options.skewSeconds = skew;
+  const deadline = number(env, 'TESSERA_DEADLINE_MS', 1);
+  if (deadline !== undefined) options.deadlineMs = deadline;
+  const timeout = number(env, 'TESSERA_REQUEST_TIMEOUT_MS', 1);
+  if (timeout !== undefined) options.requestTimeoutMs = timeout;
+
+  const maxEntries = number(env, 'TESSERA_CACHE_MAX_ENTRIES', 1);
+  const refreshAhead = number(env, 'TESSERA_CACHE_REFRESH_AHEAD_SECONDS');
+  if (maxEntries !== undefined || refreshAhead !== undefined) {
+    options.cache = { ...(maxEntries !== undefined ? { maxEntries } : {}), ...(refreshAhead !== undefined ? { refreshAheadSeconds: refreshAhead } : {}) };
+  }
+
+  const events = oneOf(env, 'TESSERA_EVENTS', ['on', 'off'] as const);
+  const maxQueue = number(env, 'TESSERA_EVENTS_MAX_QUEUE', 1);
+  const flushInterval = number(env, 'TESSERA_EVENTS_FLUSH_INTERVAL_MS', 1);
+  if (events === 'off') options.events = false;
+  else if (maxQueue !== undefined || flushInterval !== undefined) {
+    options.events = { ...(maxQueue !== undefined ? { maxQueue } : {}), ...(flushInterval !== undefined ? { flushIntervalMs: flushInterval } : {}) };
+  }
+  return options;
+}
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function list(value: string, name: string): string[] {
+  const items = value.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (items.length === 0) throw invalid(`${name} is empty`);
+  return items;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[]): T | undefined {
+  const value = text(env, name)?.toLowerCase();
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw invalid(`${name} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function number(env: Env, name: string, min = 0): number | undefined {
+  const value = text(env, name);
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw invalid(`${name} must be a whole number of at least ${min}`);
+  return Number(value);
+}
+
+function invalid(message: string): TesseraConfigurationError {
+  return new TesseraConfigurationError('invalid_options', message);
+}

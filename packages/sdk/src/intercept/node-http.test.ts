@@ -1,0 +1,750 @@
+import { once } from 'node:events';
+import http, { request as esmRequest } from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TesseraAccessDeniedError } from '../errors.js';
+import { InjectionError } from '../inject/injection-error.js';
+import { signAwsSigv4 } from '../inject/sigv4.js';
+import type { EdgeCredential, Injection } from '../inject/types.js';
+import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { installNodeHttpInterception } from './node-http.js';
+
+// A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only).
+const CERT = `-----BEGIN CERTIFICATE-----
+MIIBYjCCAQegAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
+c3QwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
+CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFjPs1LYukvzub43
+h37MAOUK6/zbhJ0s8M9ZjhuQEsMFO1rVyREFOeSl90b3LQTVz2dhZ7Ppqmicio9+
+j0DqsaKjSDBGMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAJBgNVHRMEAjAA
+MB0GA1UdDgQWBBQsM7P7x34U4+liiYNGrVNBKrl+QzAKBggqhkjOPQQDAgNJADBG
+AiEAhAv7QFu3QYxvrv9q8DTiIOBfp7R56n/sKIVqJ/buMB4CIQDqTi66CJEqWRP5
+y9y/rk8dsSDBzGSghKSfEflvdlOpXQ==
+-----END CERTIFICATE-----
+`;
+const KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgKzSHVaYMulSPUEYm
+TER0PNZRIvjv1oSOlJdvrVn+8PahRANCAARYz7NS2LpL87m+N4d+zADlCuv824Sd
+LPDPWY4bkBLDBTta1ckRBTnkpfdG9y0E1c9nYWez6aponIqPfo9A6rGi
+-----END PRIVATE KEY-----
+`;
+
+const SECRET = 'sk_test_s3cr3t';
+const token: EdgeCredential = { kind: 'token', token: SECRET };
+const bearer: Injection = { kind: 'header', name: 'Authorization', format: 'Bearer {token}' };
+
+const original = { httpRequest: http.request, httpGet: http.get, httpsRequest: https.request, httpsGet: https.get };
+
+type Answer = Grant | undefined | typeof MUST_WAIT;
+
+/** Returns configured answers and records every call. */
+class FakeGate implements RequestGate {
+  answer: (request: OutgoingRequest) => Answer = () => undefined;
+  decide: (request: OutgoingRequest) => Promise<Grant | undefined> = async () => undefined;
+  bypass = false;
+  readonly tried: OutgoingRequest[] = [];
+  readonly admitted: OutgoingRequest[] = [];
+  readonly rejections: Grant[] = [];
+  readonly outcomes: Array<{ grant: Grant; request: OutgoingRequest; statusCode: number | undefined; error: unknown }> = [];
+
+  tryAdmit(request: OutgoingRequest): Answer {
+    this.tried.push(request);
+    return this.answer(request);
+  }
+
+  admit(request: OutgoingRequest): Promise<Grant | undefined> {
+    this.admitted.push(request);
+    return this.decide(request);
+  }
+
+  rejected(grant: Grant): void {
+    this.rejections.push(grant);
+  }
+
+  finished(grant: Grant, request: OutgoingRequest, statusCode: number | undefined, error?: unknown): void {
+    this.outcomes.push({ grant, request, statusCode, error });
+  }
+
+  bypassed(): boolean {
+    return this.bypass;
+  }
+}
+
+function grantOf(credential: EdgeCredential, injection: Injection): Grant {
+  return {
+    entry: { serverWorkloadId: 'sw-1', name: 'api', scheme: 'http', host: '127.0.0.1', port: 0, pathPrefix: '/', injection },
+    issued: { credential, injection, expiresAt: Date.now() + 3_600_000, serverWorkloadId: 'sw-1', policyId: 'policy-1' },
+    startedAt: performance.now(),
+  };
+}
+
+/** A promise resolved from outside, for decisions that arrive when the test says so. */
+function manual<T>(): { promise: Promise<T>; resolve(value: T): void; reject(error: unknown): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+interface Seen {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+interface TestServer {
+  port: number;
+  seen: Seen[];
+  connections(): number;
+  close(): Promise<void>;
+}
+
+const servers: TestServer[] = [];
+let uninstall: (() => void) | undefined;
+
+afterEach(async () => {
+  uninstall?.();
+  uninstall = undefined;
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+function install(gate: RequestGate, logger?: { warn(msg: string, fields?: Record<string, unknown>): void }): void {
+  uninstall = installNodeHttpInterception(gate, logger ? { logger } : {});
+}
+
+/** Answers `/401...` with 401, anything else with 200; records what arrived and every connection. */
+async function startServer(kind: 'http' | 'https' = 'http'): Promise<TestServer> {
+  const seen: Seen[] = [];
+  let connections = 0;
+  const handler: http.RequestListener = (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) });
+      const status = req.url!.startsWith('/401') ? 401 : 200;
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(`status ${status}`);
+    });
+  };
+  const server = kind === 'http' ? http.createServer(handler) : https.createServer({ cert: CERT, key: KEY }, handler);
+  server.on('connection', () => connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const result: TestServer = {
+    port: (server.address() as AddressInfo).port,
+    seen,
+    connections: () => connections,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  servers.push(result);
+  return result;
+}
+
+/**
+ * Captures the exact bytes of each request (Content-Length or chunked bodies), answers 200 and
+ * closes: the byte-for-byte comparison of unmanaged traffic.
+ */
+async function startRawServer(): Promise<{ port: number; captures: Buffer[] }> {
+  const captures: Buffer[] = [];
+  const server = net.createServer((socket) => {
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (data: Buffer) => {
+      buffer = Buffer.concat([buffer, data]);
+      const headerEnd = buffer.indexOf('\r\n\r\n');
+      if (headerEnd < 0) return;
+      const head = buffer.subarray(0, headerEnd).toString('latin1');
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+      const bodyStart = headerEnd + 4;
+      const complete = length
+        ? buffer.length >= bodyStart + Number(length[1])
+        : /\r\ntransfer-encoding:\s*chunked/i.test(head)
+          ? buffer.subarray(bodyStart).toString('latin1').endsWith('0\r\n\r\n')
+          : true;
+      if (!complete) return;
+      captures.push(buffer);
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push({
+    port: 0,
+    seen: [],
+    connections: () => 0,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  });
+  return { port: (server.address() as AddressInfo).port, captures };
+}
+
+interface Reply {
+  status: number;
+  text: string;
+}
+
+/** The response of a request (read in full), or its error. */
+function reply(req: http.ClientRequest): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    req.on('error', reject);
+    req.on('response', (res: http.IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+  });
+}
+
+/** Values of a header in raw (name, value, ...) order, any case. */
+function values(rawHeaders: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === name) out.push(rawHeaders[i + 1]!);
+  return out;
+}
+
+describe('unmanaged requests', () => {
+  async function sendRaw(port: number, headers: http.OutgoingHttpHeaders | string[], chunks: string[]): Promise<void> {
+    const req = http.request({ host: '127.0.0.1', port, method: 'post', path: '/p?q=1&r=%20x', agent: false, headers });
+    const done = reply(req);
+    for (const chunk of chunks) req.write(chunk);
+    req.end();
+    await done;
+  }
+
+  it('go out byte for byte as without interception, without admit()', async () => {
+    const raw = await startRawServer();
+    const arrayHeaders = ['X-Dup', 'a', 'x-dup', 'b', 'AUTHORIZATION', 'Bearer app', 'Host', `127.0.0.1:${raw.port}`, 'Content-Length', '11'];
+    const objectHeaders = { 'X-Multi': ['1', '2'], 'x-CASE': 'Keep', Authorization: 'Bearer app' };
+
+    await sendRaw(raw.port, arrayHeaders, ['hello ', 'world']);
+    await sendRaw(raw.port, objectHeaders, ['chunk one ', 'chunk two']);
+    const gate = new FakeGate();
+    install(gate);
+    await sendRaw(raw.port, arrayHeaders, ['hello ', 'world']);
+    await sendRaw(raw.port, objectHeaders, ['chunk one ', 'chunk two']);
+
+    expect(raw.captures).toHaveLength(4);
+    expect(raw.captures[2]!.equals(raw.captures[0]!)).toBe(true);
+    expect(raw.captures[3]!.equals(raw.captures[1]!)).toBe(true);
+    expect(raw.captures[0]!.toString('latin1')).toContain('X-Dup: a\r\nx-dup: b\r\nAUTHORIZATION: Bearer app\r\n');
+    expect(raw.captures[1]!.toString('latin1')).toContain('X-Multi: 1\r\nX-Multi: 2\r\nx-CASE: Keep\r\n');
+    expect(gate.tried).toHaveLength(2);
+    expect(gate.admitted).toHaveLength(0);
+    expect(gate.outcomes).toHaveLength(0);
+  });
+
+  it('describe the target from every call form', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    install(gate);
+    const base = `http://127.0.0.1:${server.port}`;
+    await reply(http.request(`${base}/a?b=1`, { method: 'post' }).end());
+    await reply(http.request(new URL(`${base}/url`), () => {}).end());
+    await reply(http.get({ hostname: '127.0.0.1', port: String(server.port), path: '/get' }));
+    await reply(http.get(`${base}/cb`, (res) => res.resume()));
+    const req = https.request({ host: '[::1]', port: 1, path: '/x', method: 'delete' });
+    req.on('error', () => {});
+    req.destroy();
+
+    expect(gate.tried).toEqual([
+      { scheme: 'http', host: '127.0.0.1', port: server.port, path: '/a?b=1', method: 'POST' },
+      { scheme: 'http', host: '127.0.0.1', port: server.port, path: '/url', method: 'GET' },
+      { scheme: 'http', host: '127.0.0.1', port: server.port, path: '/get', method: 'GET' },
+      { scheme: 'http', host: '127.0.0.1', port: server.port, path: '/cb', method: 'GET' },
+      { scheme: 'https', host: '::1', port: 1, path: '/x', method: 'DELETE' },
+    ]);
+    expect(server.seen.map((s) => s.url)).toEqual(['/a?b=1', '/url', '/get', '/cb']);
+  });
+
+  it('UNIX sockets and CONNECT are not even described', async () => {
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, bearer);
+    install(gate);
+    const socketServer = http.createServer((_req, res) => res.end('unix'));
+    const path = `/tmp/tessera-node-http-${process.pid}-${Date.now()}.sock`;
+    socketServer.listen(path);
+    await once(socketServer, 'listening');
+    try {
+      const answer = await reply(http.request({ socketPath: path, path: '/' }).end());
+      expect(answer.text).toBe('unix');
+    } finally {
+      await new Promise<void>((resolve) => socketServer.close(() => resolve()));
+    }
+    const connect = http.request({ host: '127.0.0.1', port: 1, method: 'CONNECT', path: 'example.com:443' });
+    connect.on('error', () => {});
+    connect.destroy();
+    expect(gate.tried).toHaveLength(0);
+  });
+
+  it("the SDK's own calls (bypassed) pass untouched", async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, bearer);
+    gate.bypass = true;
+    install(gate);
+    await reply(http.request({ host: '127.0.0.1', port: server.port, headers: { authorization: 'Bearer app' } }).end());
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual(['Bearer app']);
+    expect(gate.outcomes).toHaveLength(0);
+  });
+});
+
+describe('managed requests with a cached credential', () => {
+  it('replace an application Authorization header, with no duplicate on the wire', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const grant = grantOf(token, bearer);
+    gate.answer = () => grant;
+    install(gate);
+
+    const answer = await reply(
+      http.request({ host: '127.0.0.1', port: server.port, path: '/v1', headers: { AUTHORIZATION: 'Bearer app', accept: 'text/plain' } }).end(),
+    );
+    expect(answer.status).toBe(200);
+    const { rawHeaders } = server.seen[0]!;
+    expect(values(rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(values(rawHeaders, 'accept')).toEqual(['text/plain']);
+    expect(gate.admitted).toHaveLength(0);
+    expect(gate.outcomes).toEqual([{ grant, request: { scheme: 'http', host: '127.0.0.1', port: server.port, path: '/v1', method: 'GET' }, statusCode: 200, error: undefined }]);
+  });
+
+  it('keep the credential when the client sets its headers after request() (superagent)', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, bearer);
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST' });
+    req.setHeader('Authorization', 'Bearer app');
+    req.removeHeader('authorization');
+    req.setHeader('x-other', '1');
+    await reply(req.end('{}'));
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(values(server.seen[0]!.rawHeaders, 'x-other')).toEqual(['1']);
+  });
+
+  it('place basic credentials', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf({ kind: 'basic', username: 'svc', password: SECRET }, { kind: 'basic' });
+    install(gate);
+    await reply(http.get({ host: '127.0.0.1', port: server.port, auth: 'app:pw' }));
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Basic ${Buffer.from(`svc:${SECRET}`).toString('base64')}`]);
+  });
+
+  it('place a query credential, replacing the parameter and keeping the others byte for byte', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, { kind: 'query', name: 'key' });
+    install(gate);
+    await reply(http.get(`http://127.0.0.1:${server.port}/v1/items?a=%7E&key=old&b=%20x+y`));
+    expect(server.seen[0]!.url).toBe(`/v1/items?a=%7E&key=${SECRET}&b=%20x+y`);
+    expect(gate.tried[0]!.path).toBe('/v1/items?a=%7E&key=old&b=%20x+y'); // the gate never sees the credential
+  });
+
+  it('handle raw header arrays (rendered by Node in the constructor) without duplicates', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, bearer);
+    install(gate);
+    const headers = ['authorization', 'Bearer app', 'X-Dup', 'a', 'x-dup', 'b', 'Host', `127.0.0.1:${server.port}`];
+    await reply(http.request({ host: '127.0.0.1', port: server.port, headers }).end());
+    const { rawHeaders } = server.seen[0]!;
+    expect(values(rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(values(rawHeaders, 'x-dup')).toEqual(['a', 'b']);
+    expect(values(rawHeaders, 'host')).toEqual([`127.0.0.1:${server.port}`]);
+  });
+
+  it('handle Expect: 100-continue (also rendered in the constructor)', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, bearer);
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', headers: { Expect: '100-continue', Authorization: 'Bearer app', 'content-length': 4 } });
+    req.on('continue', () => req.end('body'));
+    const answer = await reply(req);
+    expect(answer.status).toBe(200);
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(values(server.seen[0]!.rawHeaders, 'expect')).toEqual(['100-continue']);
+    expect(server.seen[0]!.body.toString()).toBe('body');
+  });
+
+  it('on a 401 tell the gate to forget the credential and deliver the 401', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const grant = grantOf(token, bearer);
+    gate.answer = () => grant;
+    install(gate);
+    const answer = await reply(http.get({ host: '127.0.0.1', port: server.port, path: '/401' }));
+    expect(answer).toEqual({ status: 401, text: 'status 401' });
+    expect(gate.rejections).toEqual([grant]);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401]);
+  });
+
+  it('a credential that cannot be placed fails the request before any connection', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, { kind: 'basic' }); // a token cannot be placed as basic
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port });
+    req.end();
+    const error = await reply(req).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InjectionError);
+    expect((error as InjectionError).code).toBe('credential_kind_mismatch');
+    await sleep(30);
+    expect(server.connections()).toBe(0);
+    expect(gate.outcomes).toHaveLength(1);
+    expect(gate.outcomes[0]!.error).toBe(error);
+  });
+});
+
+describe('the deferred path', () => {
+  it('queues a body written in chunks, keeps callbacks in order, opens no connection before the decision', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const decision = manual<Grant | undefined>();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = () => decision.promise;
+    install(gate);
+
+    const order: string[] = [];
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/upload', headers: { 'content-type': 'text/plain' } });
+    const done = reply(req);
+    expect(req.write('a', () => order.push('write a'))).toBe(false);
+    expect(req.write(Buffer.from('b'), () => order.push('write b'))).toBe(false);
+    expect(req.write('63', 'hex', () => order.push('write c'))).toBe(false);
+    req.end('d', 'utf8', () => order.push('end'));
+    req.setHeader('x-late', 'set while waiting');
+
+    await sleep(50);
+    expect(server.connections()).toBe(0);
+    expect(gate.admitted).toHaveLength(1);
+    decision.resolve(grantOf(token, { kind: 'header', name: 'x-api-key', format: '{token}' }));
+
+    expect((await done).status).toBe(200);
+    const seen = server.seen[0]!;
+    expect(seen.body.toString()).toBe('abcd');
+    expect(values(seen.rawHeaders, 'x-api-key')).toEqual([SECRET]);
+    expect(values(seen.rawHeaders, 'x-late')).toEqual(['set while waiting']);
+    expect(order).toEqual(['write a', 'write b', 'write c', 'end']);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([200]);
+  });
+
+  it("emits 'drain' after the replay, and a piped stream arrives whole", async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => {
+      await sleep(20);
+      return grantOf(token, bearer);
+    };
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST' });
+    const done = reply(req);
+    expect(req.write('x')).toBe(false);
+    await once(req, 'drain');
+    req.end('y');
+    await done;
+    expect(server.seen[0]!.body.toString()).toBe('xy');
+
+    const piped = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/piped' });
+    const pipedDone = reply(piped);
+    Readable.from(['one ', 'two ', 'three']).pipe(piped);
+    await pipedDone;
+    expect(server.seen[1]!.body.toString()).toBe('one two three');
+    expect(values(server.seen[1]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+  });
+
+  it('http.get waits too', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => grantOf(token, bearer);
+    install(gate);
+    const answer = await reply(http.get(`http://127.0.0.1:${server.port}/get`, (res) => res.on('data', () => {})));
+    expect(answer.status).toBe(200);
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+  });
+
+  it('works for https to a loopback TLS server', async () => {
+    const server = await startServer('https');
+    const gate = new FakeGate();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => grantOf(token, bearer);
+    install(gate);
+    const answer = await reply(https.request({ host: '127.0.0.1', port: server.port, path: '/secure', ca: CERT, headers: { authorization: 'Bearer app' } }).end());
+    expect(answer.status).toBe(200);
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(gate.admitted[0]).toEqual({ scheme: 'https', host: '127.0.0.1', port: server.port, path: '/secure', method: 'GET' });
+
+    // The cached path over TLS, with the URL call form and the one-off agent of `agent: false`.
+    gate.answer = () => grantOf(token, bearer);
+    await reply(https.get(`https://localhost:${server.port}/cached`, { ca: CERT, agent: false }));
+    expect(values(server.seen[1]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+  });
+
+  it('a refusal fails the request with the exact error and the server sees no connection at all', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const denied = new TesseraAccessDeniedError('no_matching_policy', 'no policy allows this workload to call api');
+    gate.answer = () => MUST_WAIT;
+    gate.decide = () => Promise.reject(denied);
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST' });
+    req.write('body');
+    req.end();
+    const closed = new Promise((resolve) => req.once('close', resolve)); // events.once would reject on 'error'
+    await expect(reply(req)).rejects.toBe(denied);
+    await closed;
+    await sleep(50);
+    expect(server.connections()).toBe(0);
+    expect(server.seen).toHaveLength(0);
+  });
+
+  it('admit() resolving undefined passes the request through unchanged', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => undefined;
+    install(gate);
+    await reply(http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', headers: { Authorization: 'Bearer app' } }).end('same'));
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual(['Bearer app']);
+    expect(server.seen[0]!.body.toString()).toBe('same');
+    expect(gate.outcomes).toHaveLength(0);
+  });
+
+  it('abort() while waiting: close, no error, no connection; the late decision is ignored', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const decision = manual<Grant | undefined>();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = () => decision.promise;
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port });
+    const errors: unknown[] = [];
+    req.on('error', (error) => errors.push(error));
+    req.end();
+    req.abort();
+    await once(req, 'close');
+    const grant = grantOf(token, bearer);
+    decision.resolve(grant);
+    await sleep(50);
+    expect(errors).toEqual([]);
+    expect(server.connections()).toBe(0);
+    expect(gate.outcomes).toHaveLength(1); // the unused grant still gets an outcome
+    expect(gate.outcomes[0]!.statusCode).toBeUndefined();
+  });
+
+  it('destroy(error) or an AbortSignal while waiting: that error, no connection', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = () => new Promise(() => {}); // never decides
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port });
+    const mine = new Error('caller gave up');
+    const failed = reply(req);
+    req.destroy(mine);
+    await expect(failed).rejects.toBe(mine);
+
+    const controller = new AbortController();
+    const signalled = http.request({ host: '127.0.0.1', port: server.port, signal: controller.signal });
+    const signalledDone = reply(signalled);
+    controller.abort();
+    await expect(signalledDone).rejects.toMatchObject({ name: 'AbortError' });
+    await sleep(30);
+    expect(server.connections()).toBe(0);
+  });
+
+  it('an admit() that throws fails the request; a tryAdmit() that throws passes it untouched', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const warnings: string[] = [];
+    gate.answer = () => MUST_WAIT;
+    gate.decide = () => {
+      throw new Error('boom');
+    };
+    install(gate, { warn: (msg) => warnings.push(msg) });
+    await expect(reply(http.request({ host: '127.0.0.1', port: server.port }).end())).rejects.toThrow('boom');
+    expect(server.connections()).toBe(0);
+
+    gate.answer = () => {
+      throw new Error('bug');
+    };
+    await reply(http.request({ host: '127.0.0.1', port: server.port, headers: { authorization: 'Bearer app' } }).end());
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual(['Bearer app']);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('places a credential on a deferred Expect: 100-continue request', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => grantOf(token, bearer);
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', headers: { expect: '100-continue' } });
+    req.on('continue', () => req.end('after continue'));
+    expect((await reply(req)).status).toBe(200);
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(server.seen[0]!.body.toString()).toBe('after continue');
+  });
+});
+
+describe('install and uninstall', () => {
+  it('ESM named imports see the patch; uninstall restores the originals', async () => {
+    const gate = new FakeGate();
+    install(gate);
+    const namespace = await import('node:http');
+    expect(http.request).not.toBe(original.httpRequest);
+    expect(esmRequest).toBe(http.request);
+    expect(namespace.request).toBe(http.request);
+    expect(namespace.get).toBe(http.get);
+
+    uninstall!();
+    uninstall = undefined;
+    expect(http.request).toBe(original.httpRequest);
+    expect(http.get).toBe(original.httpGet);
+    expect(https.request).toBe(original.httpsRequest);
+    expect(https.get).toBe(original.httpsGet);
+    expect(esmRequest).toBe(original.httpRequest);
+    expect(namespace.request).toBe(original.httpRequest);
+  });
+
+  it('installing twice throws; after uninstall it can be installed again', () => {
+    const gate = new FakeGate();
+    install(gate);
+    expect(() => installNodeHttpInterception(gate)).toThrow(/already installed/);
+    uninstall!();
+    uninstall = installNodeHttpInterception(gate);
+    expect(http.request).not.toBe(original.httpRequest);
+  });
+
+  it('a patch made over ours survives uninstall, and ours then passes everything through', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    gate.answer = () => grantOf(token, bearer);
+    install(gate);
+    const ours = http.request;
+    const theirs = function (this: unknown, ...args: unknown[]) {
+      return Reflect.apply(ours, this, args) as http.ClientRequest;
+    } as typeof http.request;
+    http.request = theirs;
+    try {
+      uninstall!();
+      uninstall = undefined;
+      expect(http.request).toBe(theirs);
+      await reply(http.request({ host: '127.0.0.1', port: server.port, headers: { authorization: 'Bearer app' } }).end());
+      expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual(['Bearer app']);
+    } finally {
+      http.request = original.httpRequest;
+    }
+  });
+});
+
+describe('SigV4', () => {
+  const aws: EdgeCredential = { kind: 'aws', accessKeyId: 'AKIATESSERATEST', secretAccessKey: SECRET, sessionToken: 'session-token' };
+
+  /** Re-signs what the server received, over the headers the signature names: it must match. */
+  async function expectValidSignature(seen: Seen, port: number, injection: Extract<Injection, { kind: 'aws-sigv4' }>): Promise<void> {
+    const [authorization] = values(seen.rawHeaders, 'authorization');
+    expect(authorization).toMatch(new RegExp(`^AWS4-HMAC-SHA256 Credential=AKIATESSERATEST/\\d{8}/${injection.region}/${injection.service}/aws4_request, `));
+    const signedNames = /SignedHeaders=([^,]+)/.exec(authorization!)![1]!.split(';');
+    const headers: Record<string, string> = {};
+    for (const name of signedNames) headers[name] = values(seen.rawHeaders, name).join(', ');
+    const amzDate = headers['x-amz-date']!;
+    const now = new Date(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`);
+    const again = await signAwsSigv4(
+      { method: seen.method, scheme: 'http', host: '127.0.0.1', port, path: seen.url, headers, body: seen.body.length > 0 ? seen.body : undefined },
+      aws,
+      injection,
+      now,
+    );
+    expect(again.authorization).toBe(authorization);
+  }
+
+  it('a cached S3 grant signs the whole body and replaces the application signature', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const injection = { kind: 'aws-sigv4', region: 'eu-west-1', service: 's3' } as const;
+    gate.answer = () => grantOf(aws, injection);
+    install(gate);
+
+    const req = http.request({
+      host: '127.0.0.1',
+      port: server.port,
+      method: 'PUT',
+      path: '/bucket/key.txt',
+      headers: { Authorization: 'AWS4-HMAC-SHA256 Credential=PLACEHOLDER/...', 'X-Amz-Date': '20200101T000000Z', 'content-type': 'text/plain' },
+    });
+    const done = reply(req);
+    expect(req.write('hello ')).toBe(true); // collecting the body: keep it coming
+    req.end('world');
+    expect((await done).status).toBe(200);
+
+    const seen = server.seen[0]!;
+    expect(seen.body.toString()).toBe('hello world');
+    expect(values(seen.rawHeaders, 'authorization')).toHaveLength(1);
+    expect(values(seen.rawHeaders, 'x-amz-date')).toHaveLength(1);
+    expect(values(seen.rawHeaders, 'x-amz-date')[0]).not.toBe('20200101T000000Z');
+    expect(values(seen.rawHeaders, 'x-amz-security-token')).toEqual(['session-token']);
+    expect(values(seen.rawHeaders, 'x-amz-content-sha256')).toEqual([createHash('sha256').update('hello world').digest('hex')]);
+    await expectValidSignature(seen, server.port, injection);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([200]);
+  });
+
+  it('a deferred grant for another service hashes a piped body', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const injection = { kind: 'aws-sigv4', region: 'us-east-1', service: 'sts' } as const;
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => grantOf(aws, injection);
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const done = reply(req);
+    Readable.from(['Action=GetCallerIdentity', '&Version=2011-06-15']).pipe(req);
+    expect((await done).status).toBe(200);
+    expect(server.seen[0]!.body.toString()).toBe('Action=GetCallerIdentity&Version=2011-06-15');
+    await expectValidSignature(server.seen[0]!, server.port, injection);
+  });
+
+  it('a body over 8 MiB is streamed: UNSIGNED-PAYLOAD for S3, an error elsewhere', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    let injection: Extract<Injection, { kind: 'aws-sigv4' }> = { kind: 'aws-sigv4', region: 'eu-west-1', service: 's3' };
+    gate.answer = () => grantOf(aws, injection);
+    install(gate);
+    const mebibyte = Buffer.alloc(1024 * 1024, 0x61);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', path: '/bucket/big' });
+    const done = reply(req);
+    const accepted: boolean[] = [];
+    for (let i = 0; i < 9; i++) accepted.push(req.write(mebibyte));
+    req.end();
+    expect(accepted.slice(0, 8)).toEqual(Array(8).fill(true));
+    expect(accepted[8]).toBe(false); // over the limit: signed streamed, the writer waits for 'drain'
+    expect((await done).status).toBe(200);
+    expect(server.seen[0]!.body.length).toBe(9 * 1024 * 1024);
+    expect(values(server.seen[0]!.rawHeaders, 'x-amz-content-sha256')).toEqual(['UNSIGNED-PAYLOAD']);
+
+    injection = { kind: 'aws-sigv4', region: 'eu-west-1', service: 'dynamodb' };
+    const other = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/big' });
+    const failed = reply(other);
+    for (let i = 0; i < 9; i++) other.write(mebibyte);
+    other.end();
+    await expect(failed).rejects.toMatchObject({ code: 'body_not_signable' });
+    expect(server.connections()).toBe(1);
+  });
+});

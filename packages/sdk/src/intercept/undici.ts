@@ -1,0 +1,250 @@
+import type { Dispatcher } from 'undici';
+import { applyInjection } from '../inject/inject.js';
+import { InjectionError } from '../inject/injection-error.js';
+import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
+import type { HeadersInput } from '../inject/types.js';
+import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { toHeaderRecord } from './header-record.js';
+import { parseOrigin } from './origin.js';
+
+type DispatchFn = Dispatcher['dispatch'];
+type DispatchOptions = Dispatcher.DispatchOptions;
+type Handler = Dispatcher.DispatchHandler;
+type Controller = Dispatcher.DispatchController;
+
+/** Buffer at most this much of a streamed body to sign it (non-S3 SigV4) or replay it after a 401. */
+const MAX_BUFFERED_BODY = 8 * 1024 * 1024;
+
+/**
+ * The undici interceptor: `dispatch => (opts, handler) => boolean`. An unmanaged request is
+ * handed to the next dispatcher as it came, the same call in the same tick. A managed one with a
+ * cached credential gets it placed synchronously; otherwise the interceptor waits for the gate
+ * (attestation, credential) and dispatches later, or fails the request through its handler with
+ * the gate's error so that nothing is sent.
+ */
+export function createTesseraInterceptor(gate: RequestGate): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch: DispatchFn): DispatchFn =>
+    function tesseraDispatch(opts: DispatchOptions, handler: Handler): boolean {
+      const request = describe(opts);
+      if (request === undefined) return forward(dispatch, opts, handler);
+      const decision = gate.tryAdmit(request);
+      if (decision === undefined) return forward(dispatch, opts, handler);
+      if (decision !== MUST_WAIT && decision.issued.injection.kind !== 'aws-sigv4') {
+        let placed: DispatchOptions;
+        try {
+          placed = placeSync(opts, decision);
+        } catch (error) {
+          gate.finished(decision, request, undefined, error);
+          return failHandler(handler, error);
+        }
+        return forward(dispatch, placed, new GrantHandler(gate, dispatch, opts, handler, decision, request, false));
+      }
+      void dispatchLater(gate, dispatch, opts, handler, request, decision === MUST_WAIT ? undefined : decision, false);
+      return true;
+    };
+}
+
+/**
+ * Set while a request the interceptor saw is being handed down: undici creates its request
+ * object synchronously inside `dispatch`, so the `undici:request:create` safety net can tell
+ * requests that came through the interceptor from ones that bypassed it.
+ */
+export const dispatching = { active: false };
+
+function forward(dispatch: DispatchFn, opts: DispatchOptions, handler: Handler): boolean {
+  dispatching.active = true;
+  try {
+    return dispatch(opts, handler);
+  } finally {
+    dispatching.active = false;
+  }
+}
+
+/** The request as the gate sees it; `undefined` when it is not plain HTTP(S) we can describe. */
+function describe(opts: DispatchOptions): OutgoingRequest | undefined {
+  if (opts.origin === undefined || opts.origin === null) return undefined;
+  const origin = parseOrigin(opts.origin);
+  if (origin === undefined) return undefined;
+  return { scheme: origin.scheme, host: origin.host, port: origin.port, path: opts.path || '/', method: opts.method };
+}
+
+/** Waits for the gate, places the credential, dispatches; any failure reaches the handler. */
+async function dispatchLater(
+  gate: RequestGate,
+  dispatch: DispatchFn,
+  opts: DispatchOptions,
+  handler: Handler,
+  request: OutgoingRequest,
+  known: Grant | undefined,
+  retried: boolean,
+): Promise<void> {
+  let grant: Grant | undefined;
+  try {
+    grant = known ?? (await gate.admit(request));
+    if (grant === undefined) {
+      forward(dispatch, opts, handler);
+      return;
+    }
+    let source = opts;
+    if (grant.issued.injection.kind === 'aws-sigv4' && isStream(opts.body)) source = await bufferForSigning(opts, grant);
+    const placed = grant.issued.injection.kind === 'aws-sigv4' ? await placeSigV4(source, grant, request) : placeSync(source, grant);
+    forward(dispatch, placed, new GrantHandler(gate, dispatch, source, handler, grant, request, retried));
+  } catch (error) {
+    if (grant !== undefined) gate.finished(grant, request, undefined, error);
+    failHandler(handler, error);
+  }
+}
+
+function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
+  const { issued } = grant;
+  const injected = applyInjection({ path: opts.path, headers: (opts.headers ?? null) as HeadersInput | null }, issued.credential, issued.injection);
+  return { ...opts, path: injected.path, headers: injected.headers as DispatchOptions['headers'] };
+}
+
+async function placeSigV4(opts: DispatchOptions, grant: Grant, request: OutgoingRequest): Promise<DispatchOptions> {
+  const { issued } = grant;
+  if (issued.injection.kind !== 'aws-sigv4') throw new TypeError('not a SigV4 grant');
+  const body = opts.body;
+  const signed = await signAwsSigv4(
+    {
+      method: request.method,
+      scheme: request.scheme === 'https' ? 'https' : 'http',
+      host: request.host,
+      port: request.port,
+      path: opts.path,
+      headers: toHeaderRecord(opts.headers as HeadersInput | null | undefined),
+      body: body === undefined || body === null ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : STREAMED_BODY,
+    },
+    issued.credential,
+    issued.injection,
+  );
+  const headers: string[] = [];
+  for (const name of Object.keys(signed)) headers.push(name, signed[name]!);
+  return { ...opts, headers };
+}
+
+/**
+ * SigV4 for a service other than S3 must hash the body, and fetch hands bodies over as async
+ * iterables: collect it (bounded) so it can be hashed and sent.
+ */
+async function bufferForSigning(opts: DispatchOptions, grant: Grant): Promise<DispatchOptions> {
+  const injection = grant.issued.injection;
+  const service = injection.kind === 'aws-sigv4' ? injection.service : '';
+  if (service === 's3') return opts; // S3 takes UNSIGNED-PAYLOAD
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of opts.body as AsyncIterable<Uint8Array | string>) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    size += buffer.byteLength;
+    if (size > MAX_BUFFERED_BODY) {
+      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body over ${MAX_BUFFERED_BODY} bytes cannot be hashed for ${service}; only S3 accepts unsigned payloads`);
+    }
+    chunks.push(buffer);
+  }
+  return { ...opts, body: Buffer.concat(chunks) };
+}
+
+function isStream(body: DispatchOptions['body']): boolean {
+  return body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array);
+}
+
+function isReplayable(body: DispatchOptions['body']): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+/** Fails a request that was never dispatched: the caller's promise rejects with `error`. */
+function failHandler(handler: Handler, error: unknown): true {
+  const controller: Controller = {
+    abort() {},
+    pause() {},
+    resume() {},
+    paused: false,
+    aborted: true,
+    reason: error as Error,
+  };
+  try {
+    if (typeof handler.onResponseError === 'function') handler.onResponseError(controller, error as Error);
+    else (handler as { onError?(err: unknown): void }).onError?.(error);
+  } catch {
+    // A handler that throws from its error callback has nowhere further to report to.
+  }
+  return true;
+}
+
+/**
+ * Wraps the caller's handler for a granted request: reports the outcome to the gate, and on a
+ * 401 drops the credential and — once, when the body can be sent again — retries with a fresh
+ * one instead of handing the 401 to the caller.
+ */
+class GrantHandler implements Handler {
+  readonly #gate: RequestGate;
+  readonly #dispatch: DispatchFn;
+  readonly #opts: DispatchOptions;
+  readonly #inner: Handler;
+  readonly #grant: Grant;
+  readonly #request: OutgoingRequest;
+  readonly #retried: boolean;
+  #retrying = false;
+  #reported = false;
+
+  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: Handler, grant: Grant, request: OutgoingRequest, retried: boolean) {
+    this.#gate = gate;
+    this.#dispatch = dispatch;
+    this.#opts = opts;
+    this.#inner = inner;
+    this.#grant = grant;
+    this.#request = request;
+    this.#retried = retried;
+  }
+
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.#inner.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[]>, socket: import('node:stream').Duplex): void {
+    this.#report(statusCode);
+    this.#inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
+    if (statusCode >= 200) {
+      if (statusCode === 401) {
+        this.#gate.rejected(this.#grant);
+        if (!this.#retried && isReplayable(this.#opts.body)) {
+          this.#retrying = true; // swallow this answer; onResponseEnd sends the request again
+          this.#report(statusCode);
+          return;
+        }
+      }
+      this.#report(statusCode);
+    }
+    this.#inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#retrying) return;
+    this.#inner.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Controller, trailers: Record<string, string | string[]>): void {
+    if (this.#retrying) {
+      void dispatchLater(this.#gate, this.#dispatch, this.#opts, this.#inner, this.#request, undefined, true);
+      return;
+    }
+    this.#inner.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: Controller, error: Error): void {
+    if (!this.#reported) {
+      this.#reported = true;
+      this.#gate.finished(this.#grant, this.#request, undefined, error);
+    }
+    this.#inner.onResponseError?.(controller, error);
+  }
+
+  #report(statusCode: number): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#gate.finished(this.#grant, this.#request, statusCode);
+  }
+}

@@ -1,0 +1,443 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import type { ProviderRegistry } from '@tessera/providers';
+import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { CredentialCache, type CredentialKey, type IssuedCredential } from '../cache/credential-cache.js';
+import type { CollectorsOption } from '../cloud/collectors.js';
+import { EdgeClient, type Session } from '../cloud/edge-client.js';
+import { EventQueue } from '../cloud/event-queue.js';
+import type { CloudLogger } from '../cloud/logger.js';
+import type { CloudTransport } from '../cloud/transport.js';
+import { Directory, type DirectoryEntry } from '../directory/directory.js';
+import { normalizeHost, targetFromUrl } from '../directory/target.js';
+import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
+import type { EdgeCredential, Injection } from '../inject/types.js';
+import { createTesseraInterceptor } from '../intercept/undici.js';
+import { channels, describeTarget } from './diagnostics.js';
+import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from './gate.js';
+import { consoleLogger } from './logger.js';
+import { tracer } from './tracing.js';
+
+export type FailMode = 'closed' | 'open';
+
+export interface TesseraOptions {
+  /** The Tessera cloud's public URL (its issuer), e.g. `https://tessera.example.com`. */
+  cloudUrl: string | URL;
+  /** `'auto'` (default): the first built-in collector this environment offers; or a list. */
+  collectors?: CollectorsOption;
+  /** Where collector names are looked up; default the built-ins. */
+  registry?: ProviderRegistry;
+  /**
+   * `'closed'` (default): with the cloud unreachable and no cached credential, a managed request
+   * fails with `TesseraUnavailableError` and is not sent. `'open'` sends it without a credential
+   * and logs a warning: only for targets that stay safe without one.
+   */
+  failMode?: FailMode;
+  /** Edge tokens and credentials count as expired this long before their expiry (default 60). */
+  skewSeconds?: number;
+  /** Total time for one cloud call, retries included (default 10 000 ms). */
+  deadlineMs?: number;
+  /** Bound on a single cloud call attempt (default 5 000 ms). */
+  requestTimeoutMs?: number;
+  cache?: {
+    /** Credentials kept, least recently used evicted first (default 1 000). */
+    maxEntries?: number;
+    /** Refresh at least this long before the skewed expiry (default 30 s). */
+    refreshAheadSeconds?: number;
+  };
+  /** Edge events sent to `/edge/v1/events`; `false` sends none. */
+  events?:
+    | false
+    | {
+        /** Events held at most; beyond, new ones are dropped and counted (default 10 000). */
+        maxQueue?: number;
+        /** Default 5 000 ms. */
+        flushIntervalMs?: number;
+      };
+  /**
+   * `'eager'` (default) attests as soon as the instance exists; `'lazy'` at the first request
+   * that needs the directory (serverless: nothing runs at cold start until it must).
+   */
+  attest?: 'eager' | 'lazy';
+  /** Default: warnings and errors to the console, prefixed `tessera:`. */
+  logger?: CloudLogger;
+  /** Sent as `tessera-sdk-instance` and recorded in audit events; default a random UUID. */
+  instanceId?: string;
+  /** How the SDK reaches the cloud; default `node:http(s)` with its own keep-alive agent. */
+  transport?: CloudTransport;
+}
+
+/** What `getCredential` hands code that places a credential itself. */
+export interface CredentialGrant {
+  readonly credential: EdgeCredential;
+  readonly injection: Injection;
+  readonly expiresAt: Date;
+  readonly serverWorkload: { readonly id: string; readonly name: string };
+  readonly policyId: string;
+}
+
+/** A target for `getCredential`: a URL, or its parts. */
+export type CredentialTargetInput = string | URL | { scheme: 'http' | 'https'; host: string; port?: number; path?: string; method?: string };
+
+/**
+ * The SDK's own calls (attesting, fetching credentials, collecting evidence through `fetch`)
+ * run inside this context; every interceptor lets them pass untouched. One store for all
+ * instances: one instance's cloud call must not wait on another instance's directory.
+ */
+const ownWork = new AsyncLocalStorage<true>();
+
+const FAIL_OPEN_WARN_INTERVAL_MS = 60_000;
+const RENEW_RETRY_MS = 30_000;
+
+/**
+ * One Tessera client: proves this workload's identity, keeps the directory of targets it may
+ * call, caches short-lived credentials, and decides for every outgoing request whether it is
+ * managed. Interceptors consult it through the `RequestGate` methods; `getCredential` serves code
+ * that places a credential itself.
+ */
+export class Tessera implements RequestGate {
+  readonly cloudUrl: string;
+  readonly failMode: FailMode;
+  readonly #edge: EdgeClient;
+  readonly #cache: CredentialCache;
+  readonly #events: EventQueue | undefined;
+  readonly #logger: CloudLogger;
+  /** An empty directory that only knows the control plane, for requests before attestation. */
+  readonly #controlPlane: Directory;
+  #directory: Directory | undefined;
+  #session: Session | undefined;
+  #attesting: Promise<Directory> | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #lastFailOpenWarning = -Infinity;
+  #closed = false;
+  #interceptor: Dispatcher.DispatcherComposeInterceptor | undefined;
+  #agent: Dispatcher | undefined;
+
+  constructor(options: TesseraOptions) {
+    if (typeof options !== 'object' || options === null) throw invalid('options must be an object with at least cloudUrl');
+    const failMode = options.failMode ?? 'closed';
+    if (failMode !== 'closed' && failMode !== 'open') throw invalid("failMode must be 'closed' or 'open'");
+    const attest = options.attest ?? 'eager';
+    if (attest !== 'eager' && attest !== 'lazy') throw invalid("attest must be 'eager' or 'lazy'");
+    const cache = options.cache ?? {};
+    const maxEntries = cache.maxEntries ?? 1000;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw invalid('cache.maxEntries must be a positive integer');
+    const refreshAhead = cache.refreshAheadSeconds ?? 30;
+    if (!Number.isFinite(refreshAhead) || refreshAhead < 0) throw invalid('cache.refreshAheadSeconds must be 0 or more');
+
+    this.failMode = failMode;
+    this.#logger = options.logger ?? consoleLogger('warn');
+    this.#edge = new EdgeClient({
+      cloudUrl: options.cloudUrl instanceof URL ? options.cloudUrl.href : options.cloudUrl,
+      ...(options.collectors !== undefined ? { collectors: options.collectors } : {}),
+      ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.skewSeconds !== undefined ? { skewSeconds: options.skewSeconds } : {}),
+      ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
+      ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}),
+      ...(options.transport !== undefined ? { transport: options.transport } : {}),
+      logger: this.#logger,
+    });
+    this.cloudUrl = this.#edge.cloudUrl;
+    this.#controlPlane = new Directory([], { controlPlane: this.cloudUrl });
+    this.#cache = new CredentialCache({
+      max: maxEntries,
+      skewSeconds: options.skewSeconds ?? 60,
+      refreshAheadSeconds: refreshAhead,
+      onRefreshError: (error) => this.#logger.warn('tessera: refreshing a credential ahead of expiry failed; the cached one is used until it expires', { reason: reasonOf(error) }),
+    });
+    if (options.events !== false) {
+      const events = options.events ?? {};
+      this.#events = new EventQueue({
+        sender: { sendEvents: (batch) => ownWork.run(true, () => this.#edge.sendEvents(batch)) },
+        ...(events.maxQueue !== undefined ? { maxSize: events.maxQueue } : {}),
+        ...(events.flushIntervalMs !== undefined ? { flushIntervalMs: events.flushIntervalMs } : {}),
+        logger: this.#logger,
+      });
+    }
+    if (attest === 'eager') {
+      this.#attest().catch((error: unknown) =>
+        this.#logger.warn('tessera: the first attestation failed; requests to managed targets wait for the next one', { reason: reasonOf(error) }),
+      );
+    }
+  }
+
+  /** The attested workload and the targets it may call; attests if it has not yet. */
+  async ready(): Promise<{ clientWorkload: { id: string; name: string }; targets: readonly DirectoryEntry[] }> {
+    const directory = await this.#currentDirectory();
+    const session = this.#session!;
+    return { clientWorkload: session.clientWorkload, targets: directory.entries };
+  }
+
+  /** Edge events dropped so far (queue full, refused by the cloud). */
+  get droppedEvents(): number {
+    return this.#events?.dropped ?? 0;
+  }
+
+  // ---- RequestGate -------------------------------------------------------------------------
+
+  tryAdmit(request: OutgoingRequest): Grant | undefined | typeof MUST_WAIT {
+    if (ownWork.getStore() === true) return undefined;
+    const directory = this.#directory;
+    if (directory === undefined) return this.#controlPlane.isControlPlane(origin(request)) ? undefined : MUST_WAIT;
+    const entry = directory.lookup(request);
+    if (entry === undefined) return undefined;
+    if (this.#closed) return MUST_WAIT; // admit() refuses it
+    const issued = this.#cache.peek(this.#key(entry), () => this.#fetchCredential(entry, request));
+    return issued === undefined ? MUST_WAIT : { entry, issued, startedAt: performance.now() };
+  }
+
+  async admit(request: OutgoingRequest): Promise<Grant | undefined> {
+    if (ownWork.getStore() === true) return undefined;
+    let directory = this.#directory;
+    if (this.#closed) {
+      if (directory !== undefined && directory.lookup(request) === undefined) return undefined;
+      throw new TesseraUnavailableError('Tessera has been shut down: managed requests can no longer be sent');
+    }
+    if (directory === undefined) {
+      if (this.#controlPlane.isControlPlane(origin(request))) return undefined;
+      try {
+        directory = await this.#attest();
+      } catch (error) {
+        return this.#cannotDecide(request, error, 'the directory of managed targets is not known (no attestation yet)');
+      }
+    }
+    const entry = directory.lookup(request);
+    if (entry === undefined) return undefined;
+    const startedAt = performance.now();
+    try {
+      const issued = await this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request));
+      return { entry, issued, startedAt };
+    } catch (error) {
+      if (error instanceof TesseraAccessDeniedError) {
+        this.#report(request, 'deny', null, performance.now() - startedAt, error.code);
+        if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: error.code, error });
+        throw error;
+      }
+      return this.#cannotDecide(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`);
+    }
+  }
+
+  rejected(grant: Grant): void {
+    this.#cache.drop(this.#key(grant.entry), grant.issued);
+  }
+
+  finished(grant: Grant, request: OutgoingRequest, statusCode: number | undefined, error?: unknown): void {
+    try {
+      const latencyMs = performance.now() - grant.startedAt;
+      const statusClass = statusCode === undefined ? null : (`${Math.floor(statusCode / 100)}xx` as '2xx');
+      const outcome = statusCode === undefined ? 'error' : 'allow';
+      this.#report(request, outcome, statusClass, latencyMs, statusCode === undefined ? 'request_failed' : undefined);
+      if (channels.finished.hasSubscribers) {
+        channels.finished.publish({ target: describeTarget(request), serverWorkload: grant.entry.name, statusCode, latencyMs, outcome, ...(error ? { error } : {}) });
+      }
+    } catch {
+      // Reporting must never disturb the request it reports on.
+    }
+  }
+
+  bypassed(): boolean {
+    return ownWork.getStore() === true;
+  }
+
+  // ---- explicit use ------------------------------------------------------------------------
+
+  /**
+   * A credential for code that places it itself (a database driver, a message client). Throws
+   * `TesseraAccessDeniedError` with code `no_server_workload` when the target is not in this
+   * workload's directory, and whatever the cloud refuses with otherwise.
+   */
+  async getCredential(target: CredentialTargetInput): Promise<CredentialGrant> {
+    if (this.#closed) throw new TesseraUnavailableError('Tessera has been shut down');
+    const request = toOutgoing(target);
+    const directory = await this.#currentDirectory();
+    const entry = directory.lookup(request);
+    if (entry === undefined) {
+      throw new TesseraAccessDeniedError('no_server_workload', `${describeTarget(request)} is not a target this workload may call through Tessera`);
+    }
+    const issued = await this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request));
+    return Object.freeze({
+      credential: issued.credential,
+      injection: issued.injection,
+      expiresAt: new Date(issued.expiresAt),
+      serverWorkload: Object.freeze({ id: entry.serverWorkloadId, name: entry.name }),
+      policyId: issued.policyId,
+    });
+  }
+
+  /**
+   * The undici interceptor for this instance, for a dispatcher of your own:
+   * `new Pool(origin).compose(tessera.interceptor)`. Nothing global is changed.
+   */
+  get interceptor(): Dispatcher.DispatcherComposeInterceptor {
+    return (this.#interceptor ??= createTesseraInterceptor(this));
+  }
+
+  /** `base` (default: an undici `Agent` of this instance) with Tessera composed on top. */
+  dispatcher(base?: Dispatcher): Dispatcher {
+    return (base ?? (this.#agent ??= new Agent())).compose(this.interceptor);
+  }
+
+  /**
+   * `fetch` that applies Tessera without patching anything global (npm undici's fetch over
+   * `dispatcher()`). A `dispatcher` passed in `init` gets Tessera composed onto it.
+   */
+  readonly fetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch> => {
+    const dispatcher = init?.dispatcher === undefined ? this.dispatcher() : this.dispatcher(init.dispatcher);
+    return undiciFetch(input, { ...init, dispatcher });
+  };
+
+  /** Sends the queued edge events now (serverless handlers call this before returning). */
+  async flush(): Promise<void> {
+    await this.#events?.flush();
+  }
+
+  /** Stops renewing, sends the queued events and closes the connection to the cloud. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#renewTimer);
+    await this.#events?.close();
+    this.#cache.clear();
+    this.#edge.close();
+    await this.#agent?.close();
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #key(entry: DirectoryEntry): CredentialKey {
+    return { clientWorkloadId: this.#session?.clientWorkload.id ?? '', serverWorkloadId: entry.serverWorkloadId };
+  }
+
+  async #currentDirectory(): Promise<Directory> {
+    return this.#directory ?? (await this.#attest());
+  }
+
+  /** One attestation at a time; adopts the session's directory and schedules its renewal. */
+  #attest(): Promise<Directory> {
+    return (this.#attesting ??= ownWork
+      .run(true, () => tracer.span('tessera.attest', {}, () => this.#edge.session()))
+      .then(
+        (session) => this.#adopt(session),
+        (error: unknown) => {
+          if (channels.attest.hasSubscribers) channels.attest.publish({ error });
+          throw error;
+        },
+      )
+      .finally(() => {
+        this.#attesting = undefined;
+      }));
+  }
+
+  #adopt(session: Session): Directory {
+    if (session !== this.#session || this.#directory === undefined) {
+      this.#session = session;
+      this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
+      if (channels.attest.hasSubscribers) {
+        channels.attest.publish({ clientWorkload: session.clientWorkload.name, collector: session.collector, targets: session.directory.length, expiresAt: session.expiresAt });
+      }
+      this.#scheduleRenewal(this.#edge.renewAt - Date.now());
+    }
+    return this.#directory;
+  }
+
+  /** Renew in the background, so the directory follows admin changes even if no managed call asks. */
+  #scheduleRenewal(delayMs: number): void {
+    if (this.#closed) return;
+    clearTimeout(this.#renewTimer);
+    this.#renewTimer = setTimeout(() => {
+      this.#attest().catch((error: unknown) => {
+        this.#logger.warn('tessera: renewing the edge token failed; cached credentials stay in use until they expire', { reason: reasonOf(error) });
+        this.#scheduleRenewal(RENEW_RETRY_MS);
+      });
+    }, Math.max(1_000, delayMs));
+    this.#renewTimer.unref(); // never keeps the process alive
+  }
+
+  #fetchCredential(entry: DirectoryEntry, request: OutgoingRequest): Promise<IssuedCredential> {
+    const started = performance.now();
+    return ownWork.run(true, () =>
+      tracer.span('tessera.credential', { 'tessera.server_workload': entry.name }, async () => {
+        const issued = await this.#edge.credentials({
+          scheme: request.scheme === 'https' ? 'https' : 'http',
+          host: normalizeHost(request.host),
+          port: request.port,
+          path: request.path,
+          method: request.method,
+        });
+        // A re-attestation inside the call may have brought a new directory.
+        const session = this.#edge.current;
+        if (session !== undefined && session !== this.#session) this.#adopt(session);
+        if (channels.credential.hasSubscribers) {
+          channels.credential.publish({ serverWorkload: entry.name, policyId: issued.policyId, expiresAt: new Date(issued.expiresAt), durationMs: performance.now() - started });
+        }
+        return issued;
+      }),
+    );
+  }
+
+  /** No decision could be had from the cloud: fail closed, or (explicitly) open. */
+  #cannotDecide(request: OutgoingRequest, error: unknown, what: string): undefined {
+    const unavailable =
+      error instanceof TesseraUnavailableError ? error : new TesseraUnavailableError(`Tessera cannot decide on ${describeTarget(request)}: ${what}`, { cause: error });
+    if (this.failMode === 'open' && !(error instanceof TesseraConfigurationError)) {
+      const now = Date.now();
+      if (now - this.#lastFailOpenWarning >= FAIL_OPEN_WARN_INTERVAL_MS) {
+        this.#lastFailOpenWarning = now;
+        this.#logger.warn('tessera: FAIL-OPEN — the cloud is unreachable, so managed requests are sent WITHOUT a credential', {
+          target: describeTarget(request),
+          reason: reasonOf(error),
+        });
+      }
+      if (channels.failOpen.hasSubscribers) channels.failOpen.publish({ target: describeTarget(request), error: unavailable });
+      return undefined;
+    }
+    this.#report(request, 'error', null, 0, 'cloud_unavailable');
+    if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: 'cloud_unavailable', error: unavailable });
+    throw error instanceof TesseraConfigurationError ? error : unavailable;
+  }
+
+  #report(request: OutgoingRequest, outcome: 'allow' | 'deny' | 'error', statusClass: '2xx' | null, latencyMs: number, reason?: string): void {
+    this.#events?.push({
+      time: new Date().toISOString(),
+      target: { scheme: request.scheme === 'https' ? 'https' : 'http', host: normalizeHost(request.host), port: request.port, path: request.path },
+      outcome,
+      statusClass,
+      latencyMs,
+      ...(reason !== undefined ? { reason } : {}),
+    });
+  }
+}
+
+function origin(request: OutgoingRequest): { scheme: string; host: string; port: number } {
+  return { scheme: request.scheme, host: request.host, port: request.port };
+}
+
+function toOutgoing(target: CredentialTargetInput): OutgoingRequest {
+  if (typeof target === 'string' || target instanceof URL) {
+    let parsed;
+    try {
+      parsed = targetFromUrl(target);
+    } catch {
+      throw invalid('getCredential needs an http(s) URL or { scheme, host, port?, path?, method? }');
+    }
+    if (parsed.scheme !== 'http' && parsed.scheme !== 'https') throw invalid('getCredential needs an http(s) URL');
+    return { ...parsed, method: 'GET' };
+  }
+  if (typeof target !== 'object' || target === null || (target.scheme !== 'http' && target.scheme !== 'https') || typeof target.host !== 'string' || target.host === '') {
+    throw invalid('getCredential needs an http(s) URL or { scheme, host, port?, path?, method? }');
+  }
+  const port = target.port ?? (target.scheme === 'https' ? 443 : 80);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid('getCredential: port must be 1-65535');
+  return { scheme: target.scheme, host: normalizeHost(target.host), port, path: target.path ?? '/', method: (target.method ?? 'GET').toUpperCase() };
+}
+
+function invalid(message: string): TesseraConfigurationError {
+  return new TesseraConfigurationError('invalid_options', message);
+}
+
+/** An error's code, for log fields: never its message, which could quote a remote answer. */
+function reasonOf(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : error instanceof Error ? error.name : 'error';
+}
