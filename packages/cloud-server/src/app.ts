@@ -17,6 +17,7 @@ import type { Store } from './store/types.js';
 import { AuditWriter } from './edge/audit-writer.js';
 import { DpopVerifier } from './edge/dpop.js';
 import { EdgeTokens } from './edge/edge-token.js';
+import { Challenges } from './edge/challenge.js';
 import { PolicyIndexHolder } from './edge/index-holder.js';
 import { createOutboundFetch } from './edge/outbound-fetch.js';
 import { ProviderConfigs } from './edge/provider-configs.js';
@@ -166,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       box,
       keyRing,
       tokens: new EdgeTokens(keyRing, issuer, now),
+      challenges: new Challenges(keyRing, issuer, now),
       dpop: new DpopVerifier({ now }),
       audit,
       sources: new SourceAddressResolver(options.trustedProxies),

@@ -40,6 +40,13 @@ export interface VerifyContext {
   /** Fetch to use for outbound calls (JWKS, STS ...), only to configured URLs. */
   fetch: typeof fetch;
   signal?: AbortSignal;
+  /**
+   * Checks a nonce the cloud issued to this SDK (`POST /edge/v1/challenge`) and uses it up:
+   * true once, for the proof key that asked for it; false for anything else. For evidence that
+   * must be fresh and bound to this attestation, such as a signed cloud API request that would
+   * otherwise be replayable for minutes. Absent where no attestation is in progress.
+   */
+  consumeNonce?: (nonce: string) => Promise<boolean>;
 }
 
 export interface TrustProvider<C = unknown> {
@@ -58,6 +65,11 @@ export interface CollectContext {
   /** Audience to request for the evidence: the cloud's URL. */
   audience: string;
   signal?: AbortSignal;
+  /**
+   * Asks the cloud for a fresh, single-use nonce bound to this SDK's proof key, to put inside
+   * the evidence (see `VerifyContext.consumeNonce`). Calls the cloud: use it only when needed.
+   */
+  nonce?: () => Promise<string>;
 }
 
 /** Workload-side half of a trust provider: gathers evidence from the runtime. */

@@ -11,6 +11,8 @@ export interface AttestContext {
   audience: string;
   now: () => Date;
   fetch: typeof fetch;
+  /** Uses up a nonce from `POST /edge/v1/challenge` issued to the attesting SDK's key. */
+  consumeNonce?: (nonce: string) => Promise<boolean>;
 }
 
 export interface Attestation {
@@ -33,6 +35,16 @@ interface Verified {
  * The most specific workload (most identities) wins; a tie is refused rather than guessed.
  */
 export async function attest(evidence: Evidence, ctx: AttestContext): Promise<Attestation> {
+  // Several trust providers may check the same evidence: the nonce is used up once per
+  // attestation, and every provider sees that one answer.
+  const consumed = new Map<string, Promise<boolean>>();
+  const consumeNonce =
+    ctx.consumeNonce &&
+    ((nonce: string) => {
+      let answer = consumed.get(nonce);
+      if (answer === undefined) consumed.set(nonce, (answer = ctx.consumeNonce!(nonce)));
+      return answer;
+    });
   const candidates = ctx.index.trustProviders.filter(
     (tp) => tp.enabled && ctx.registry.getTrustProvider(tp.type)?.evidenceType === evidence.type,
   );
@@ -43,7 +55,7 @@ export async function attest(evidence: Evidence, ctx: AttestContext): Promise<At
     candidates.map(async (trustProvider): Promise<Verified> => {
       const provider = ctx.registry.getTrustProvider(trustProvider.type)!;
       const config = ctx.configs.get(trustProvider, provider);
-      const identity = await provider.verify(evidence, config, { audience: ctx.audience, now: ctx.now, fetch: ctx.fetch });
+      const identity = await provider.verify(evidence, config, { audience: ctx.audience, now: ctx.now, fetch: ctx.fetch, ...(consumeNonce ? { consumeNonce } : {}) });
       for (const rule of trustProvider.rules) {
         const value = identity.claims[rule.claim];
         if (value === undefined || !rule.matches(value)) {

@@ -114,6 +114,31 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect((await sdk.attest({ type: 'unheard-of' })).body.code).toBe('unsupported_evidence');
   });
 
+  it('issues single-use nonces bound to the proof key that asked for them', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    const challenge = await sdk.challenge();
+    expect(challenge.status).toBe(200);
+    expect(Date.parse(challenge.body.expiresAt) - Date.now()).toBeGreaterThan(200_000);
+    const nonce = challenge.body.nonce as string;
+    // Accepted once, by an attestation proven with the same key ...
+    expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce })).status).toBe(200);
+    expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce })).body.code).toBe('evidence_invalid');
+    // ... never by another SDK that copied it, nor when forged or malformed.
+    const other = await EdgeTestClient.create(ISSUER, send);
+    const copied = (await sdk.challenge()).body.nonce as string;
+    expect((await other.attest({ type: 'fixture', subject: 'svc-a', nonce: copied })).body.code).toBe('evidence_invalid');
+    expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: `${copied.slice(0, -4)}AAAA` })).body.code).toBe('evidence_invalid');
+    expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: 'not-a-nonce' })).body.code).toBe('evidence_invalid');
+    expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: copied })).status).toBe(200); // still unused by its owner
+    // A challenge needs a valid proof, and a body of nothing but {}.
+    expect((await send('POST', '/edge/v1/challenge', {}, {})).body.code).toBe('invalid_dpop_proof');
+    const replayed = await sdk.proof('POST', '/edge/v1/challenge');
+    expect((await sdk.challenge({ proof: replayed })).status).toBe(200);
+    expect((await sdk.challenge({ proof: replayed })).body.code).toBe('dpop_replay');
+    const extra = await send('POST', '/edge/v1/challenge', { dpop: await sdk.proof('POST', '/edge/v1/challenge') }, { nonce: 'x' });
+    expect(extra.status).toBe(400);
+  });
+
   it('refuses missing, replayed, stale and foreign proofs, and tokens bound to another key', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { attest } from './attest.js';
+import type { Challenges } from './challenge.js';
 import type { AuditWriter } from './audit-writer.js';
 import { decide, type DecisionTrace } from './decide.js';
 import type { DpopVerifier } from './dpop.js';
@@ -12,7 +13,7 @@ import type { EdgeSession, EdgeTokens } from './edge-token.js';
 import { EdgeError } from './errors.js';
 import type { PolicyIndexHolder } from './index-holder.js';
 import type { ProviderConfigs } from './provider-configs.js';
-import { AttestBody, CredentialsBody, EventsBody, credentialView } from './schemas.js';
+import { AttestBody, ChallengeBody, CredentialsBody, EventsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
 
 export interface EdgeServices {
@@ -23,6 +24,7 @@ export interface EdgeServices {
   keyRing: KeyRing;
   tokens: EdgeTokens;
   dpop: DpopVerifier;
+  challenges: Challenges;
   audit: AuditWriter;
   sources: SourceAddressResolver;
   outboundFetch: typeof fetch;
@@ -49,6 +51,12 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     url: `${edge.issuer()}${request.routeOptions.url}`,
   });
 
+  app.post('/edge/v1/challenge', { schema: { tags: ['Edge'], summary: 'A single-use nonce for evidence that must be fresh', description: 'Requires a DPoP proof header; the nonce is accepted only by an attestation proven with the same key, once, within five minutes.', security: [], body: ChallengeBody }, bodyLimit: 1024 }, async (request) => {
+    const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', context(request).url);
+    const { nonce, expiresAt } = await edge.challenges.issue(jkt);
+    return { nonce, expiresAt: expiresAt.toISOString() };
+  });
+
   app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', description: 'Requires a DPoP proof header signed by the SDK key the edge token will be bound to.', security: [], body: AttestBody }, bodyLimit: 64 * 1024 }, async (request) => {
     const meta = context(request);
     const { evidence } = request.body as { evidence: { type: string } };
@@ -62,6 +70,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         audience: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
+        consumeNonce: (nonce) => edge.challenges.consume(nonce, jkt),
       });
       const issued = await edge.tokens.issue(
         {

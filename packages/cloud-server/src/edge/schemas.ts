@@ -4,6 +4,9 @@ import { Type } from 'typebox';
 const Host = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:_\\[\\]-]+$' });
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 
+/** `POST /edge/v1/challenge` takes an empty object: the DPoP proof says who asks. */
+export const ChallengeBody = Type.Object({}, { additionalProperties: false });
+
 export const AttestBody = Type.Object(
   {
     evidence: Type.Object(

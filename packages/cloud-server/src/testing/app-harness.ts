@@ -25,10 +25,14 @@ export const fixtureTrustProvider = defineTrustProvider({
     { subjects: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) },
     { additionalProperties: false },
   ),
-  async verify(evidence, config: { subjects: string[] }) {
+  async verify(evidence, config: { subjects: string[] }, ctx) {
     const subject = evidence.subject;
     if (typeof subject !== 'string' || !config.subjects.includes(subject)) {
       throw new TrustError('evidence_invalid', 'subject not allowed', { provider: 'fixture-static' });
+    }
+    // Evidence that carries a nonce (as a signed cloud request would) must carry a fresh one.
+    if (evidence.nonce !== undefined && !(typeof evidence.nonce === 'string' && (await ctx.consumeNonce?.(evidence.nonce)))) {
+      throw new TrustError('evidence_invalid', 'the nonce is not one this cloud issued to this key, or was used', { provider: 'fixture-static' });
     }
     return { claims: { 'fixture.subject': subject } };
   },

@@ -40,6 +40,10 @@ export class EdgeTestClient {
       .sign(this.privateKey);
   }
 
+  async challenge(options: { proof?: string } = {}) {
+    return this.send('POST', '/edge/v1/challenge', { dpop: options.proof ?? (await this.proof('POST', '/edge/v1/challenge')) }, {});
+  }
+
   async attest(evidence: Record<string, unknown>) {
     const response = await this.send('POST', '/edge/v1/attest', { dpop: await this.proof('POST', '/edge/v1/attest') }, { evidence });
     if (response.status === 200) this.edgeToken = response.body.edgeToken;

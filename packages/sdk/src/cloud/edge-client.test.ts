@@ -127,6 +127,27 @@ describe('EdgeClient against a real control plane', () => {
     observed.push(inspect(session, { depth: 5 }), JSON.stringify(session), inspect(sdk, { depth: 5 }));
   });
 
+  it('hands collectors a way to ask the cloud for a nonce bound to this key', async () => {
+    const nonces: string[] = [];
+    const inner = testCollector(idp, { subject: 'svc-payments' });
+    const collector = defineEvidenceCollector({
+      specificationVersion: 'v1',
+      type: 'nonce-user',
+      evidenceType: 'jwt',
+      detect: async () => true,
+      async collect(ctx) {
+        nonces.push(await ctx.nonce!());
+        return { ...(await inner.collect(ctx)), nonce: nonces.at(-1) };
+      },
+    });
+    const challenges = proxy.count('/edge/v1/challenge');
+    const session = await client([collector]).session();
+    expect(session.clientWorkload.name).toBe('payments');
+    expect(proxy.count('/edge/v1/challenge')).toBe(challenges + 1);
+    expect(nonces[0]).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    observed.push(...nonces.map(() => 'nonce'));
+  });
+
   it('shares one attestation among concurrent callers', async () => {
     const attests = proxy.count('/edge/v1/attest');
     const collector = testCollector(idp, { subject: 'svc-payments' });

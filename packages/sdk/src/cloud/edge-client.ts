@@ -176,10 +176,25 @@ export class EdgeClient {
     return session;
   }
 
+  /** A single-use nonce bound to this process's proof key, for collectors whose evidence needs one. */
+  async #challenge(): Promise<string> {
+    const response = await this.#post('/edge/v1/challenge', {});
+    if (response.status !== 200) throw refusal(response, 'the challenge');
+    const nonce = (response.body as { nonce?: unknown } | undefined)?.nonce;
+    if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 4096) {
+      throw new TesseraCloudError('Tessera cloud sent an unreadable answer to the challenge', { status: 200 });
+    }
+    return nonce;
+  }
+
   /** Fresh evidence every time: platform tokens rotate. */
   async #collect(collector: EvidenceCollector): Promise<Evidence> {
     try {
-      return await collector.collect({ audience: this.cloudUrl, signal: AbortSignal.timeout(this.#retry.deadlineMs!) });
+      return await collector.collect({
+        audience: this.cloudUrl,
+        signal: AbortSignal.timeout(this.#retry.deadlineMs!),
+        nonce: () => this.#challenge(),
+      });
     } catch (error) {
       if (error instanceof TesseraError) throw error;
       throw new TrustError('trust_provider_error', 'collecting evidence failed', { provider: collector.type, cause: error });
