@@ -2,11 +2,11 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
-import { Agent, Client, Pool, ProxyAgent, fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDispatcher } from 'undici';
+import { Agent, Client, Pool, ProxyAgent, fetch as undiciFetch, getGlobalDispatcher, interceptors, request, setGlobalDispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraUnavailableError } from '../errors.js';
 import { Tessera, type TesseraOptions } from '../runtime/tessera.js';
-import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, headerValues, type World } from '../testing/world.js';
+import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, headerValues, startTarget, type World } from '../testing/world.js';
 import { installGlobalDispatcher } from './global.js';
 
 /**
@@ -214,6 +214,40 @@ describe('the dispatcher that was installed before', () => {
       await proxyAgent.close();
       proxyServer.closeAllConnections();
       await new Promise((resolve) => proxyServer.close(resolve));
+    }
+  });
+});
+
+describe('redirects followed below the interceptor', () => {
+  it('a redirect to another origin never carries the credential along', async () => {
+    // A target whose credential travels in a custom header, which undici itself would not strip.
+    const vendor = await startTarget();
+    cleanups.push(() => vendor.close());
+    const post = (plural: string, body: object) => world.cloud.admin('POST', `/api/v1/${plural}`, body);
+    const [trust] = (await world.cloud.admin('GET', '/api/v1/trust-providers')).items;
+    const [client] = (await world.cloud.admin('GET', '/api/v1/client-workloads')).items;
+    const server = await post('server-workloads', { name: 'vendor', scheme: 'http', host: '127.0.0.1', port: vendor.port, injection: { kind: 'header', name: 'x-api-key', format: '{token}' } });
+    const key = await post('credential-providers', { name: 'vendor-key', type: 'api-key', secrets: { apiKey: 'vendor-key-value-never-redirected' } });
+    await post('access-policies', { name: 'vendor', clientWorkloadIds: [client.id], serverWorkloadId: server.id, trustProviderIds: [trust.id], credentialProviderId: key.id });
+
+    const original = getGlobalDispatcher();
+    setGlobalDispatcher(new Agent().compose(interceptors.redirect({ maxRedirections: 3 })));
+    try {
+      installed();
+      vendor.answers.push({ status: 302, location: `${world.unmanaged.url}/landed-elsewhere` }, { status: 302, location: '/same-origin' });
+      const { statusCode, body } = await request(`${vendor.url}/moved`);
+      await body.text();
+      expect(statusCode).toBe(200);
+      expect(headerValues(vendor.received.at(-1)!, 'x-api-key')).toEqual(['vendor-key-value-never-redirected']);
+      const elsewhere = world.unmanaged.received.find((r) => r.url === '/landed-elsewhere')!;
+      expect(headerValues(elsewhere, 'x-api-key')).toEqual([]);
+      // A same-origin redirect keeps it.
+      const again = await request(`${vendor.url}/moved-here`);
+      await again.body.text();
+      const same = vendor.received.find((r) => r.url === '/same-origin')!;
+      expect(headerValues(same, 'x-api-key')).toEqual(['vendor-key-value-never-redirected']);
+    } finally {
+      cleanups.push(() => setGlobalDispatcher(original));
     }
   });
 });

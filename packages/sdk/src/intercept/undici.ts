@@ -98,7 +98,37 @@ async function dispatchLater(
 function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
   const { issued } = grant;
   const injected = applyInjection({ path: opts.path, headers: (opts.headers ?? null) as HeadersInput | null }, issued.credential, issued.injection);
-  return { ...opts, path: injected.path, headers: injected.headers as DispatchOptions['headers'] };
+  return withoutCredentialOnRedirect({ ...opts, path: injected.path, headers: injected.headers as DispatchOptions['headers'] }, grant);
+}
+
+/** Headers that carry a credential of this injection kind. */
+function credentialHeaders(grant: Grant): string[] {
+  const injection = grant.issued.injection;
+  switch (injection.kind) {
+    case 'header':
+      return [injection.name.toLowerCase()];
+    case 'basic':
+      return ['authorization'];
+    case 'aws-sigv4':
+      return ['authorization', 'x-amz-security-token', 'x-amz-date'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * A redirect interceptor below ours (in a dispatcher the application installed before Tessera)
+ * would follow a redirect with these very headers, to an origin Tessera never sees: undici strips
+ * only Authorization, Cookie and Proxy-Authorization across origins. The credential is for this
+ * target, so a redirect to another origin drops it (a managed one then answers 401 rather than
+ * receive another target's credential); a same-origin redirect keeps it.
+ */
+function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant): DispatchOptions {
+  const names = credentialHeaders(grant);
+  if (names.length === 0) return opts;
+  const existing = (opts as { stripHeadersOnCrossOriginRedirect?: unknown }).stripHeadersOnCrossOriginRedirect;
+  const strip = [...(Array.isArray(existing) ? (existing as string[]) : []), ...names];
+  return { ...opts, stripHeadersOnCrossOriginRedirect: strip } as DispatchOptions;
 }
 
 async function placeSigV4(opts: DispatchOptions, grant: Grant, request: OutgoingRequest): Promise<DispatchOptions> {
@@ -120,7 +150,7 @@ async function placeSigV4(opts: DispatchOptions, grant: Grant, request: Outgoing
   );
   const headers: string[] = [];
   for (const name of Object.keys(signed)) headers.push(name, signed[name]!);
-  return { ...opts, headers };
+  return withoutCredentialOnRedirect({ ...opts, headers }, grant);
 }
 
 /**

@@ -30,20 +30,20 @@ export interface TargetServer {
   /** TCP connections accepted: a denied request must open none. */
   connections: number;
   /** Answers queued for the next requests (default 200 `{"ok":true}`). */
-  readonly answers: Array<{ status: number; body?: string }>;
+  readonly answers: Array<{ status: number; body?: string; location?: string }>;
   close(): Promise<void>;
 }
 
 export async function startTarget(): Promise<TargetServer> {
   const received: ReceivedRequest[] = [];
-  const answers: Array<{ status: number; body?: string }> = [];
+  const answers: Array<{ status: number; body?: string; location?: string }> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       received.push({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) });
       const answer = answers.shift() ?? { status: 200, body: '{"ok":true}' };
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.location ? { location: answer.location } : {}) });
       res.end(answer.body ?? '{}');
     });
   });
