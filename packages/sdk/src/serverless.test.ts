@@ -58,6 +58,19 @@ describe('withTessera', () => {
     expect(await denied.text()).toBe('condition_failed');
   });
 
+  it('never lets the flush outlast the time the runtime says is left', async () => {
+    const handler = withTessera(async (_event: unknown, _context: { getRemainingTimeInMillis(): number }) => (await fetch(`${world.api.url}/cached`)).status);
+    await handler({}, { getRemainingTimeInMillis: () => 60_000 }); // the credential is cached now
+    world.proxy.always = { status: 503 }; // the events call now retries until its deadline
+    try {
+      const started = Date.now();
+      expect(await handler({}, { getRemainingTimeInMillis: () => 600 })).toBe(200);
+      expect(Date.now() - started).toBeLessThan(1_500);
+    } finally {
+      world.proxy.always = undefined;
+    }
+  });
+
   it('rethrows what the handler throws, after flushing', async () => {
     const handler = withTessera(async () => {
       throw new Error('handler failed');

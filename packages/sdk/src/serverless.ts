@@ -8,7 +8,8 @@ import type { Tessera } from './runtime/tessera.js';
  * Tessera starts once per instance (at the first invocation, or reuses what `init()` or the
  * register hook started), attests lazily (at the first request that needs it, not at cold
  * start), and the edge events of each invocation are flushed before the handler's promise
- * settles: a frozen or recycled instance loses none.
+ * settles — within the time a Lambda-style context says is left (at most 2 s), so the flush never
+ * makes an invocation time out; what misses it stays queued for the next invocation.
  *
  * Options default to the `TESSERA_*` environment variables.
  */
@@ -32,7 +33,35 @@ export function withTessera<Args extends unknown[], Result>(
     try {
       return await handler.apply(this, args);
     } finally {
-      await instance.flush();
+      await flushWithin(instance, flushBudgetMs(args[1]));
     }
   };
+}
+
+/** Without a runtime deadline to go by, the flush may hold the response back this long at most. */
+const DEFAULT_FLUSH_BUDGET_MS = 2_000;
+
+/**
+ * How long the flush may take: a Lambda-style context says how much time the invocation has
+ * left, and the flush must not be what makes it time out. Events that miss the budget stay
+ * queued for the next invocation.
+ */
+function flushBudgetMs(context: unknown): number {
+  const remaining = (context as { getRemainingTimeInMillis?: () => number } | undefined)?.getRemainingTimeInMillis;
+  if (typeof remaining !== 'function') return DEFAULT_FLUSH_BUDGET_MS;
+  const left = Number(remaining.call(context));
+  return Number.isFinite(left) ? Math.max(0, Math.min(DEFAULT_FLUSH_BUDGET_MS, left - 250)) : DEFAULT_FLUSH_BUDGET_MS;
+}
+
+async function flushWithin(instance: Tessera, budgetMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, budgetMs);
+    timer.unref();
+  });
+  try {
+    await Promise.race([instance.flush(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

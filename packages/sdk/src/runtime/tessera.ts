@@ -344,6 +344,7 @@ export class Tessera implements RequestGate {
   /** Renew in the background, so the directory follows admin changes even if no managed call asks. */
   #scheduleRenewal(delayMs: number): void {
     if (this.#closed) return;
+    this.#logger.debug('tessera: edge token renewal scheduled', { inSeconds: Math.round(Math.max(1_000, delayMs) / 1000) });
     clearTimeout(this.#renewTimer);
     this.#renewTimer = setTimeout(() => {
       this.#attest().catch((error: unknown) => {
@@ -368,6 +369,7 @@ export class Tessera implements RequestGate {
         // A re-attestation inside the call may have brought a new directory.
         const session = this.#edge.current;
         if (session !== undefined && session !== this.#session) this.#adopt(session);
+        this.#logger.debug('tessera: credential fetched', { serverWorkload: entry.name, policyId: issued.policyId, expiresAt: new Date(issued.expiresAt).toISOString() });
         if (channels.credential.hasSubscribers) {
           channels.credential.publish({ serverWorkload: entry.name, policyId: issued.policyId, expiresAt: new Date(issued.expiresAt), durationMs: performance.now() - started });
         }
