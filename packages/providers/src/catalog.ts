@@ -9,18 +9,45 @@ import { apiKeyCredentialProvider } from './credential/api-key/index.js';
 import { basicCredentialProvider } from './credential/basic/index.js';
 import { oauth2ClientCredentialsProvider } from './credential/oauth2-client-credentials/index.js';
 import { workloadJwtCredentialProvider } from './credential/workload-jwt/index.js';
+import { awsStsCredentialProvider } from './credential/aws-sts/index.js';
+import { azureWorkloadIdentityFederationProvider } from './credential/azure-workload-identity-federation/index.js';
+import { gcpWorkloadIdentityFederationProvider } from './credential/gcp-workload-identity-federation/index.js';
 import { ProviderRegistry } from './registry.js';
+import { awsEc2InstanceIdentityCollector, awsEc2InstanceIdentityTrustProvider } from './trust/aws-ec2-instance-identity/index.js';
+import { azureManagedIdentityCollector, azureManagedIdentityTrustProvider } from './trust/azure-managed-identity/index.js';
+import { gcpIdentityTokenCollector, gcpIdentityTokenTrustProvider } from './trust/gcp-identity-token/index.js';
 import { githubActionsCollector, githubActionsTrustProvider } from './trust/github-actions/index.js';
 import { kubernetesCollector, kubernetesTrustProvider } from './trust/kubernetes/index.js';
 import { oidcCollector, oidcTrustProvider } from './trust/oidc/index.js';
 
-export const builtinTrustProviders: readonly TrustProvider[] = [oidcTrustProvider, kubernetesTrustProvider, githubActionsTrustProvider];
-export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [kubernetesCollector, githubActionsCollector, oidcCollector];
+export const builtinTrustProviders: readonly TrustProvider[] = [
+  oidcTrustProvider,
+  kubernetesTrustProvider,
+  githubActionsTrustProvider,
+  gcpIdentityTokenTrustProvider,
+  azureManagedIdentityTrustProvider,
+  awsEc2InstanceIdentityTrustProvider,
+];
+/**
+ * In `'auto'` order: collectors that only look at files and variables first; the ones whose
+ * detection may probe a metadata endpoint (up to 300 ms off their cloud) last.
+ */
+export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [
+  kubernetesCollector,
+  githubActionsCollector,
+  oidcCollector,
+  azureManagedIdentityCollector,
+  gcpIdentityTokenCollector,
+  awsEc2InstanceIdentityCollector,
+];
 export const builtinCredentialProviders: readonly CredentialProvider[] = [
   apiKeyCredentialProvider,
   basicCredentialProvider,
   workloadJwtCredentialProvider,
   oauth2ClientCredentialsProvider,
+  awsStsCredentialProvider,
+  gcpWorkloadIdentityFederationProvider,
+  azureWorkloadIdentityFederationProvider,
 ];
 export const builtinAccessConditions: readonly AccessCondition[] = [timeWindowCondition, sourceIpCondition];
 

@@ -57,7 +57,7 @@ function codeOf(action: () => unknown): string | undefined {
 describe('createProviderRegistry', () => {
   it('registers the built-ins, explicitly listed', () => {
     const registry = createProviderRegistry();
-    expect(registry.listCredentialProviders()).toEqual(['api-key', 'basic', 'workload-jwt', 'oauth2-client-credentials']);
+    expect(registry.listCredentialProviders()).toEqual(['api-key', 'basic', 'workload-jwt', 'oauth2-client-credentials', 'aws-sts', 'gcp-workload-identity-federation', 'azure-workload-identity-federation']);
     expect(registry.listAccessConditions()).toEqual(['time-window', 'source-ip']);
     expect(registry.getAccessCondition('source-ip')?.type).toBe('source-ip');
   });
@@ -190,7 +190,7 @@ describe('a custom provider defined with defineCredentialProvider', () => {
   it('registers and works like a built-in', async () => {
     const registry = createProviderRegistry().registerCredentialProvider(headerTokenProvider);
     const provider = registry.requireCredentialProvider('static-header-token');
-    expect(registry.listCredentialProviders()).toEqual(['api-key', 'basic', 'workload-jwt', 'oauth2-client-credentials', 'static-header-token']);
+    expect(registry.listCredentialProviders()).toEqual(['api-key', 'basic', 'workload-jwt', 'oauth2-client-credentials', 'aws-sts', 'gcp-workload-identity-federation', 'azure-workload-identity-federation', 'static-header-token']);
 
     const config = validateProviderConfig(provider, { prefix: 'tk_' });
     const secrets = registry.validateConfig(provider.secretsSchema, { token: 'abc' });

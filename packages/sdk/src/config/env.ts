@@ -8,7 +8,8 @@ import { consoleLogger, type LogLevel } from '../runtime/logger.js';
  */
 export const ENVIRONMENT = {
   TESSERA_CLOUD_URL: 'The Tessera cloud\'s public URL (required), e.g. `https://tessera.example.com`.',
-  TESSERA_COLLECTORS: '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`.',
+  TESSERA_COLLECTORS:
+    '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`, `azure-managed-identity`, `gcp-identity-token`, `aws-ec2-instance-identity`.',
   TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
   TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr.',
   TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
@@ -24,6 +25,11 @@ export const ENVIRONMENT = {
   TESSERA_KUBERNETES_TOKEN_FILE: 'Projected service-account token for `kubernetes-service-account` (default `/var/run/secrets/tokens/tessera-token`).',
   TESSERA_OIDC_TOKEN_FILE: 'File holding an OIDC token for the `oidc` collector, re-read at every attestation.',
   TESSERA_OIDC_TOKEN: 'An OIDC token for the `oidc` collector, given directly (the file wins when both are set).',
+  TESSERA_AZURE_RESOURCE: 'The App ID URI the `azure-managed-identity` collector requests a managed-identity token for; without it that collector stays off.',
+  TESSERA_AZURE_CLIENT_ID: 'Client id of a user-assigned managed identity, for `azure-managed-identity` (default: the system-assigned one).',
+  TESSERA_AZURE_IMDS_ENDPOINT: 'Azure instance metadata endpoint (default `http://169.254.169.254`).',
+  TESSERA_GCP_METADATA_ENDPOINT: 'Google Cloud metadata server for `gcp-identity-token` (default `GCE_METADATA_HOST`, else `http://metadata.google.internal`).',
+  TESSERA_AWS_IMDS_ENDPOINT: 'AWS instance metadata endpoint for `aws-ec2-instance-identity` (default `http://169.254.169.254`; `AWS_EC2_METADATA_DISABLED=true` turns the collector off).',
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;

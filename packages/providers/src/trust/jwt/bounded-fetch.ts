@@ -5,6 +5,7 @@
  * megabytes. Failures become `KeySourceError`, which `verifyJwt` reports as
  * `trust_provider_error`: the fault is the key endpoint's, not the token's.
  */
+import { readCapped } from '../../http/read-capped.js';
 
 /** Internal: a key endpoint failed. Its message names the endpoint's origin, never a token. */
 export class KeySourceError extends Error {
@@ -29,30 +30,6 @@ export function describeUrl(url: string): string {
   }
 }
 
-async function readCapped(response: Response, limit: number, what: string): Promise<Uint8Array> {
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new KeySourceError(`${what} response too large (over ${limit} bytes)`);
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
-}
-
 /** GETs `url` and returns its body, or throws `KeySourceError`. */
 export async function fetchBounded(url: string, headers: Headers | Record<string, string>, options: BoundedFetchOptions): Promise<Uint8Array> {
   const { what, maxBytes, signal } = options;
@@ -68,7 +45,9 @@ export async function fetchBounded(url: string, headers: Headers | Record<string
       await response.body?.cancel().catch(() => undefined);
       throw new KeySourceError(`${what} response too large (over ${maxBytes} bytes)`);
     }
-    return await readCapped(response, maxBytes, what);
+    const body = await readCapped(response, maxBytes);
+    if (body === undefined) throw new KeySourceError(`${what} response too large (over ${maxBytes} bytes)`);
+    return body;
   } catch (error) {
     if (error instanceof KeySourceError) throw error;
     if (signal.aborted) throw new KeySourceError(`${what} request to ${where} timed out`);
