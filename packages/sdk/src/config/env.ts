@@ -11,7 +11,7 @@ export const ENVIRONMENT = {
   TESSERA_COLLECTORS:
     '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`, `azure-managed-identity`, `gcp-identity-token`, `aws-ec2-instance-identity`.',
   TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
-  TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr.',
+  TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr. The control plane\'s `trace`, `error` and `fatal` are accepted (as `debug`, `warn`, `warn`).',
   TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
   TESSERA_ATTEST: '`eager` (default: attest at start) or `lazy` (at the first request that needs it).',
   TESSERA_SKEW_SECONDS: 'Edge tokens and credentials count as expired this many seconds early (default 60).',
@@ -44,8 +44,11 @@ export function optionsFromEnv(env: Env = process.env): InitOptions {
   if (collectors !== undefined && collectors !== 'auto') options.collectors = list(collectors, 'TESSERA_COLLECTORS');
   const failMode = oneOf(env, 'TESSERA_FAIL_MODE', ['closed', 'open'] as const);
   if (failMode !== undefined) options.failMode = failMode;
-  const level = oneOf(env, 'TESSERA_LOG_LEVEL', ['debug', 'info', 'warn', 'silent'] as const);
-  options.logger = consoleLogger((level ?? 'warn') as LogLevel);
+  // The control plane's levels are accepted too, since one variable often configures both: the
+  // SDK's most severe lines are warnings, so `error` and `fatal` keep those; `trace` is `debug`.
+  const level = oneOf(env, 'TESSERA_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const);
+  const sdkLevel: LogLevel = level === 'trace' ? 'debug' : level === 'error' || level === 'fatal' ? 'warn' : (level ?? 'warn');
+  options.logger = consoleLogger(sdkLevel);
   const attest = oneOf(env, 'TESSERA_ATTEST', ['eager', 'lazy'] as const);
   if (attest !== undefined) options.attest = attest;
 

@@ -129,6 +129,20 @@ describe('Tessera', () => {
     expect(published.some((line) => line.startsWith('tessera:request:denied') && line.includes('cloud_unavailable'))).toBe(true);
   });
 
+  it('a refused attestation is an answer: it reaches the caller even in fail-open mode, and is not asked again at once', async () => {
+    const attests = world.proxy.count('/edge/v1/attest');
+    const t = tessera({ collectors: [world.collector('svc-unknown')], failMode: 'open' });
+    const first = await t.admit(target('127.0.0.1', world.api.port)).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(TesseraAccessDeniedError);
+    expect((first as TesseraAccessDeniedError).code).toBe('no_client_workload');
+    const second = await t.admit(target('127.0.0.1', world.unmanaged.port)).catch((e: unknown) => e);
+    expect(second).toBe(first);
+    await t.flush(); // the deny events wait for a session; they do not attest by themselves
+    expect(world.proxy.count('/edge/v1/attest')).toBe(attests + 1);
+    expect(logLines.some((line) => line.includes('refused this workload') && line.includes('no_client_workload'))).toBe(true);
+    expect(logLines.some((line) => line.includes('FAIL-OPEN'))).toBe(false);
+  });
+
   it('a collector that cannot run here is a configuration error, not an outage', async () => {
     const t = tessera({ collectors: ['github-actions'], attest: 'lazy' });
     const error = await t.admit(target('127.0.0.1', world.api.port)).catch((e: unknown) => e);

@@ -88,6 +88,8 @@ const ownWork = new AsyncLocalStorage<true>();
 
 const FAIL_OPEN_WARN_INTERVAL_MS = 60_000;
 const RENEW_RETRY_MS = 30_000;
+/** After the cloud refuses this workload's evidence, ask again no sooner than this. */
+const ATTEST_REFUSAL_BACKOFF_MS = 10_000;
 
 /**
  * One Tessera client: proves this workload's identity, keeps the directory of targets it may
@@ -107,6 +109,8 @@ export class Tessera implements RequestGate {
   #directory: Directory | undefined;
   #session: Session | undefined;
   #attesting: Promise<Directory> | undefined;
+  /** A refused attestation, answered again without asking the cloud until `until`. */
+  #refusedAttestation: { error: Error; until: number } | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
   #lastFailOpenWarning = -Infinity;
   #closed = false;
@@ -149,16 +153,24 @@ export class Tessera implements RequestGate {
     if (options.events !== false) {
       const events = options.events ?? {};
       this.#events = new EventQueue({
-        sender: { sendEvents: (batch) => ownWork.run(true, () => this.#edge.sendEvents(batch)) },
+        sender: {
+          // Events need an edge token; they never start an attestation of their own (which, for
+          // a refused workload, would only be refused again). Kept until there is a session.
+          sendEvents: (batch) =>
+            this.#session === undefined
+              ? Promise.reject(new TesseraUnavailableError('not attested yet'))
+              : ownWork.run(true, () => this.#edge.sendEvents(batch)),
+        },
         ...(events.maxQueue !== undefined ? { maxSize: events.maxQueue } : {}),
         ...(events.flushIntervalMs !== undefined ? { flushIntervalMs: events.flushIntervalMs } : {}),
         logger: this.#logger,
       });
     }
     if (attest === 'eager') {
-      this.#attest().catch((error: unknown) =>
-        this.#logger.warn('tessera: the first attestation failed; requests to managed targets wait for the next one', { reason: reasonOf(error) }),
-      );
+      this.#attest().catch((error: unknown) => {
+        if (error instanceof TesseraAccessDeniedError) return; // #attest said why
+        this.#logger.warn('tessera: the first attestation failed; requests to managed targets wait for the next one', { reason: reasonOf(error) });
+      });
     }
   }
 
@@ -199,7 +211,7 @@ export class Tessera implements RequestGate {
       try {
         directory = await this.#attest();
       } catch (error) {
-        return this.#cannotDecide(request, error, 'the directory of managed targets is not known (no attestation yet)');
+        return this.#failed(request, error, 'the directory of managed targets is not known (no attestation yet)', 0);
       }
     }
     const entry = directory.lookup(request);
@@ -209,12 +221,7 @@ export class Tessera implements RequestGate {
       const issued = await this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request));
       return { entry, issued, startedAt };
     } catch (error) {
-      if (error instanceof TesseraAccessDeniedError) {
-        this.#report(request, 'deny', null, performance.now() - startedAt, error.code);
-        if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: error.code, error });
-        throw error;
-      }
-      return this.#cannotDecide(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`);
+      return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt);
     }
   }
 
@@ -313,13 +320,26 @@ export class Tessera implements RequestGate {
     return this.#directory ?? (await this.#attest());
   }
 
-  /** One attestation at a time; adopts the session's directory and schedules its renewal. */
+  /**
+   * One attestation at a time; adopts the session's directory and schedules its renewal. After a
+   * refusal (the cloud does not accept this workload's evidence), the same answer is given for
+   * the next seconds without asking again: retrying at once cannot change it.
+   */
   #attest(): Promise<Directory> {
+    const refused = this.#refusedAttestation;
+    if (refused !== undefined && Date.now() < refused.until) return Promise.reject(refused.error);
     return (this.#attesting ??= ownWork
       .run(true, () => tracer.span('tessera.attest', {}, () => this.#edge.session()))
       .then(
-        (session) => this.#adopt(session),
+        (session) => {
+          this.#refusedAttestation = undefined;
+          return this.#adopt(session);
+        },
         (error: unknown) => {
+          if (error instanceof TesseraAccessDeniedError) {
+            this.#refusedAttestation = { error, until: Date.now() + ATTEST_REFUSAL_BACKOFF_MS };
+            this.#logger.warn('tessera: the cloud refused this workload\'s evidence', { reason: error.code, message: error.message });
+          }
           if (channels.attest.hasSubscribers) channels.attest.publish({ error });
           throw error;
         },
@@ -378,11 +398,31 @@ export class Tessera implements RequestGate {
     );
   }
 
+  /**
+   * Attesting or fetching a credential failed. A refusal (this workload's evidence, or this
+   * target, was denied) and a set-up mistake reach the caller as they are: they are answers, and
+   * fail-open never overrides them. Only when the cloud could not be reached is there no
+   * decision: then fail closed, or (explicitly) open.
+   */
+  #failed(request: OutgoingRequest, error: unknown, what: string, latencyMs: number): undefined {
+    if (error instanceof TesseraAccessDeniedError) {
+      this.#report(request, 'deny', null, latencyMs, error.code);
+      if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: error.code, error });
+      throw error;
+    }
+    if (!(error instanceof TesseraUnavailableError)) {
+      // A set-up mistake, or an answer the SDK cannot use (TesseraCloudError): not an outage.
+      this.#report(request, 'error', null, latencyMs, typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'error');
+      if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: reasonOf(error), error });
+      throw error;
+    }
+    return this.#cannotDecide(request, error, what);
+  }
+
   /** No decision could be had from the cloud: fail closed, or (explicitly) open. */
-  #cannotDecide(request: OutgoingRequest, error: unknown, what: string): undefined {
-    const unavailable =
-      error instanceof TesseraUnavailableError ? error : new TesseraUnavailableError(`Tessera cannot decide on ${describeTarget(request)}: ${what}`, { cause: error });
-    if (this.failMode === 'open' && !(error instanceof TesseraConfigurationError)) {
+  #cannotDecide(request: OutgoingRequest, error: TesseraUnavailableError, what: string): undefined {
+    const unavailable = new TesseraUnavailableError(`Tessera cannot decide on ${describeTarget(request)}: ${what}; ${error.message}`, { cause: error });
+    if (this.failMode === 'open') {
       const now = Date.now();
       if (now - this.#lastFailOpenWarning >= FAIL_OPEN_WARN_INTERVAL_MS) {
         this.#lastFailOpenWarning = now;
@@ -396,7 +436,7 @@ export class Tessera implements RequestGate {
     }
     this.#report(request, 'error', null, 0, 'cloud_unavailable');
     if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: 'cloud_unavailable', error: unavailable });
-    throw error instanceof TesseraConfigurationError ? error : unavailable;
+    throw unavailable;
   }
 
   #report(request: OutgoingRequest, outcome: 'allow' | 'deny' | 'error', statusClass: '2xx' | null, latencyMs: number, reason?: string): void {
