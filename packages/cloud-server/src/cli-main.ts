@@ -17,8 +17,8 @@ const USAGE = `Usage: tessera-cloud <command> [options]
 
 Commands:
   start                     Run the control plane
-  keys rotate               Rotate the token-signing key (the previous public key stays published
-                            until tokens it signed have expired)
+  keys rotate               Rotate the token-signing keys, ES256 and RS256 if in use (the previous
+                            public keys stay published until tokens they signed have expired)
   admin-keys create         Create an admin key directly in the store (recovery); prints it once
   admin-keys generate       Print a random admin key, e.g. for TESSERA_BOOTSTRAP_ADMIN_KEY
   master-key generate       Print a random master key for TESSERA_MASTER_KEY
@@ -144,9 +144,11 @@ async function rotateKeys(config: ServerConfig): Promise<number> {
   try {
     const result = await new KeyRing({ store, box }).rotate();
     await recordKeyRotation(store, SYSTEM_PRINCIPAL, result);
-    process.stdout.write(
-      `Signing key rotated: new kid ${result.kid}` + (result.retiredKid ? `, retired ${result.retiredKid}` : '') + '\n',
-    );
+    // The first line is the ES256 key, as it always was; an RS256 key in use gets its own line.
+    for (const key of result.keys) {
+      const label = key.alg === 'ES256' ? 'Signing key' : `${key.alg} signing key`;
+      process.stdout.write(`${label} rotated: new kid ${key.kid}` + (key.retiredKid ? `, retired ${key.retiredKid}` : '') + '\n');
+    }
     return 0;
   } finally {
     await store.close();

@@ -136,6 +136,11 @@ export interface SignJwtOptions {
   audience: string | string[];
   subject: string;
   lifetimeSeconds: number;
+  /**
+   * The signature algorithm; ES256 when omitted. RS256 exists for relying parties that accept
+   * only RSA signatures, such as Microsoft Entra ID (it refuses ES256 federated assertions).
+   */
+  algorithm?: 'ES256' | 'RS256';
 }
 
 export interface CredentialContext {

@@ -1,3 +1,4 @@
+import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/test-backends.js';
 import { create, createGraph, createTestApp, type TestApp } from '../testing/app-harness.js';
@@ -286,6 +287,33 @@ describe.each(BACKENDS)('admin API ($name)', (backend) => {
     for (const key of after.body.keys) expect(key).not.toHaveProperty('d');
     const listed = await t.call('GET', '/api/v1/signing-keys');
     expect(listed.body.items.map((k: { status: string }) => k.status).sort()).toEqual(['active', 'retired']);
+    expect(rotated.body.keys).toEqual([{ alg: 'ES256', kid: rotated.body.kid, retiredKid: rotated.body.retiredKid }]);
+  });
+
+  it('rotates the RS256 key too once it is in use, and lists each key with its algorithm', async () => {
+    const rsKid = decodeProtectedHeader(
+      await t.keyRing.sign({}, { issuer: 'https://tessera.test', audience: 'api://AzureADTokenExchange', subject: 'w', lifetimeSeconds: 60, algorithm: 'RS256' }),
+    ).kid;
+    const before = await t.call('GET', '/.well-known/jwks.json', { key: null });
+    const esKid = await t.keyRing.ensureActiveKey(); // the active ES256 key (a retired one is published too)
+    expect(before.body.keys.find((k: { alg: string }) => k.alg === 'RS256')).toMatchObject({ kid: rsKid, kty: 'RSA', use: 'sig' });
+
+    const rotated = await t.call('POST', '/api/v1/signing-keys/rotate');
+    expect(rotated.status).toBe(200);
+    expect(rotated.body).toMatchObject({ retiredKid: esKid, keys: [{ alg: 'ES256', retiredKid: esKid }, { alg: 'RS256', retiredKid: rsKid }] });
+    expect(rotated.body.kid).toBe(rotated.body.keys[0].kid);
+    const newRsKid = rotated.body.keys[1].kid;
+
+    const listed = await t.call('GET', '/api/v1/signing-keys');
+    const byKid = new Map(listed.body.items.map((k: { kid: string }) => [k.kid, k]));
+    expect(byKid.get(rsKid)).toMatchObject({ alg: 'RS256', status: 'retired' });
+    expect(byKid.get(newRsKid)).toMatchObject({ alg: 'RS256', status: 'active', retiredAt: null, publishUntil: null });
+    expect(byKid.get(rotated.body.kid)).toMatchObject({ alg: 'ES256', status: 'active' });
+    const after = await t.call('GET', '/.well-known/jwks.json', { key: null });
+    expect(after.body.keys.map((k: { kid: string }) => k.kid)).toEqual(expect.arrayContaining([rsKid, newRsKid, esKid, rotated.body.kid]));
+
+    const audit = await t.call('GET', '/api/v1/audit-events?kind=signing-key.rotate');
+    expect(audit.body.items[0].data).toMatchObject({ kid: rotated.body.kid, retiredKid: esKid, keys: rotated.body.keys });
   });
 
   it('serves the OIDC discovery document and OpenAPI', async () => {
@@ -293,7 +321,7 @@ describe.each(BACKENDS)('admin API ($name)', (backend) => {
     expect(discovery.body).toMatchObject({
       issuer: 'https://tessera.test',
       jwks_uri: 'https://tessera.test/.well-known/jwks.json',
-      id_token_signing_alg_values_supported: ['ES256'],
+      id_token_signing_alg_values_supported: ['ES256', 'RS256'],
     });
     const openapi = await t.call('GET', '/openapi.json', { key: null });
     expect(openapi.status).toBe(200);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { KeyRing } from '../keys/key-ring.js';
+import { SIGNING_ALGORITHMS } from '../keys/signing-key.js';
 import type { Store } from '../store/types.js';
 
 /** Unauthenticated routes: health probes and the OIDC issuer documents. */
@@ -33,7 +34,8 @@ export function registerPublicRoutes(
         jwks_uri: `${issuer()}/.well-known/jwks.json`,
         response_types_supported: ['id_token'],
         subject_types_supported: ['public'],
-        id_token_signing_alg_values_supported: ['ES256'],
+        // ES256 signs by default; RS256 signs only tokens for relying parties that accept nothing else (Entra ID).
+        id_token_signing_alg_values_supported: [...SIGNING_ALGORITHMS],
         claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti'],
       };
     },

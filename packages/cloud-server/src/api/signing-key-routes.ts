@@ -3,7 +3,8 @@ import { Type } from 'typebox';
 import { ApiError } from './errors.js';
 import { errorResponses, principalOf } from './admin-routes.js';
 import { isGlobal, type Principal } from '../auth/roles.js';
-import type { KeyRing } from '../keys/key-ring.js';
+import type { KeyRing, RotatedKey } from '../keys/key-ring.js';
+import { SIGNING_ALGORITHMS } from '../keys/signing-key.js';
 import type { Store } from '../store/types.js';
 import { uuidv7 } from '../ids.js';
 
@@ -11,7 +12,7 @@ import { uuidv7 } from '../ids.js';
 export async function recordKeyRotation(
   store: Pick<Store, 'transaction'>,
   actor: { keyId: string; keyName: string },
-  result: { kid: string; retiredKid: string | null },
+  result: { kid: string; retiredKid: string | null; keys?: RotatedKey[] },
   now = new Date(),
 ): Promise<void> {
   await store.transaction((tx) =>
@@ -26,14 +27,24 @@ export async function recordKeyRotation(
       clientWorkloadId: null,
       serverWorkloadId: null,
       objectId: null,
-      data: { kid: result.kid, retiredKid: result.retiredKid, actorName: actor.keyName },
+      data: {
+        kid: result.kid,
+        retiredKid: result.retiredKid,
+        ...(result.keys === undefined ? {} : { keys: result.keys }),
+        actorName: actor.keyName,
+      },
     }),
   );
 }
 
+const SigningAlgorithm = Type.Union(
+  SIGNING_ALGORITHMS.map((alg) => Type.Literal(alg)),
+  { description: 'ES256 signs by default; RS256 signs only tokens for relying parties that accept nothing else, such as Entra ID.' },
+);
+
 const SigningKey = Type.Object({
   kid: Type.String(),
-  alg: Type.String(),
+  alg: SigningAlgorithm,
   status: Type.Union([Type.Literal('active'), Type.Literal('retired')]),
   createdAt: Type.String({ format: 'date-time' }),
   retiredAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -78,9 +89,22 @@ export function registerSigningKeyRoutes(app: FastifyInstance, store: Store, key
     {
       schema: {
         tags: ['Signing key'],
-        summary: 'Rotate the signing key',
-        description: 'A new key signs from now on; the previous public key stays in the JWKS until every token it signed has expired.',
-        response: { 200: Type.Object({ kid: Type.String(), retiredKid: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
+        summary: 'Rotate the signing keys',
+        description:
+          'A new key of each algorithm in use signs from now on: always ES256, and RS256 once something has asked for it. ' +
+          'The previous public keys stay in the JWKS until every token they signed has expired. ' +
+          '`kid` and `retiredKid` describe the ES256 key; `keys` lists every key created.',
+        response: {
+          200: Type.Object({
+            kid: Type.String(),
+            retiredKid: Type.Union([Type.String(), Type.Null()]),
+            keys: Type.Array(
+              Type.Object({ alg: SigningAlgorithm, kid: Type.String(), retiredKid: Type.Union([Type.String(), Type.Null()]) }),
+              { description: 'Every key the rotation created: ES256, then RS256 when an RS256 key was in use.' },
+            ),
+          }),
+          ...errorResponses,
+        },
       },
     },
     async (request) => {

@@ -119,6 +119,8 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         issuer: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
+        // ES256 unless the provider asks for RS256 (`options.algorithm`, for relying parties such
+        // as Entra ID that accept only RSA); the key ring refuses any other algorithm.
         signJwt: (claims, options) =>
           edge.keyRing.sign(claims, { ...options, issuer: edge.issuer(), typ: 'JWT' }),
         sourceIp: meta.sourceIp,

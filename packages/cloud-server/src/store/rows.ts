@@ -122,7 +122,7 @@ export function auditEventValues(event: AuditEvent): SqlValue[] {
 
 export function signingKeyFromRow(row: SqlRow): SigningKeyRecord {
   const alg = text(row, 'alg');
-  if (alg !== 'ES256') throw new TypeError('column alg: unsupported algorithm');
+  if (alg !== 'ES256' && alg !== 'RS256') throw new TypeError('column alg: unsupported algorithm');
   return {
     kid: text(row, 'kid'),
     alg,

@@ -111,8 +111,9 @@ export interface LogStreamCursor {
 
 export interface SigningKeyRecord {
   kid: string;
-  alg: 'ES256';
-  /** Public JWK as JSON (kty, crv, x, y, kid, alg, use). */
+  /** ES256 (P-256) signs by default; RS256 (RSA) only for relying parties that accept nothing else. */
+  alg: 'ES256' | 'RS256';
+  /** Public JWK as JSON (kty, crv, x, y or kty, n, e; then kid, alg, use). */
   publicJwk: Record<string, unknown>;
   /** Encrypted private key envelope (PKCS#8), never plaintext. */
   privateKey: string;
