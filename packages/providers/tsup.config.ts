@@ -17,6 +17,7 @@ export default packageConfig({
   'trust/kubernetes/index': 'src/trust/kubernetes/index.ts',
   'trust/github-actions/index': 'src/trust/github-actions/index.ts',
   'trust/aws-ec2-instance-identity/index': 'src/trust/aws-ec2-instance-identity/index.ts',
+  'trust/aws-iam/index': 'src/trust/aws-iam/index.ts',
   'trust/gcp-identity-token/index': 'src/trust/gcp-identity-token/index.ts',
   'trust/azure-managed-identity/index': 'src/trust/azure-managed-identity/index.ts',
 });

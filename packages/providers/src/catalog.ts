@@ -14,6 +14,7 @@ import { azureWorkloadIdentityFederationProvider } from './credential/azure-work
 import { gcpWorkloadIdentityFederationProvider } from './credential/gcp-workload-identity-federation/index.js';
 import { ProviderRegistry } from './registry.js';
 import { awsEc2InstanceIdentityCollector, awsEc2InstanceIdentityTrustProvider } from './trust/aws-ec2-instance-identity/index.js';
+import { awsIamCollector, awsIamTrustProvider } from './trust/aws-iam/index.js';
 import { azureManagedIdentityCollector, azureManagedIdentityTrustProvider } from './trust/azure-managed-identity/index.js';
 import { gcpIdentityTokenCollector, gcpIdentityTokenTrustProvider } from './trust/gcp-identity-token/index.js';
 import { githubActionsCollector, githubActionsTrustProvider } from './trust/github-actions/index.js';
@@ -27,6 +28,7 @@ export const builtinTrustProviders: readonly TrustProvider[] = [
   gcpIdentityTokenTrustProvider,
   azureManagedIdentityTrustProvider,
   awsEc2InstanceIdentityTrustProvider,
+  awsIamTrustProvider,
 ];
 /**
  * In `'auto'` order: collectors that only look at files and variables first; the ones whose
@@ -36,6 +38,7 @@ export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [
   kubernetesCollector,
   githubActionsCollector,
   oidcCollector,
+  awsIamCollector,
   azureManagedIdentityCollector,
   gcpIdentityTokenCollector,
   awsEc2InstanceIdentityCollector,

@@ -18,5 +18,6 @@ export * from './trust/oidc/index.js';
 export * from './trust/kubernetes/index.js';
 export * from './trust/github-actions/index.js';
 export * from './trust/aws-ec2-instance-identity/index.js';
+export * from './trust/aws-iam/index.js';
 export * from './trust/gcp-identity-token/index.js';
 export * from './trust/azure-managed-identity/index.js';

@@ -9,7 +9,7 @@ import { consoleLogger, type LogLevel } from '../runtime/logger.js';
 export const ENVIRONMENT = {
   TESSERA_CLOUD_URL: 'The Tessera cloud\'s public URL (required), e.g. `https://tessera.example.com`.',
   TESSERA_COLLECTORS:
-    '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`, `azure-managed-identity`, `gcp-identity-token`, `aws-ec2-instance-identity`.',
+    '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`, `aws-iam`, `azure-managed-identity`, `gcp-identity-token`, `aws-ec2-instance-identity`.',
   TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
   TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr. The control plane\'s `trace`, `error` and `fatal` are accepted (as `debug`, `warn`, `warn`).',
   TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
@@ -29,6 +29,10 @@ export const ENVIRONMENT = {
   TESSERA_AZURE_CLIENT_ID: 'Client id of a user-assigned managed identity, for `azure-managed-identity` (default: the system-assigned one).',
   TESSERA_AZURE_IMDS_ENDPOINT: 'Azure instance metadata endpoint (default `http://169.254.169.254`).',
   TESSERA_GCP_METADATA_ENDPOINT: 'Google Cloud metadata server for `gcp-identity-token` (default `GCE_METADATA_HOST`, else `http://metadata.google.internal`).',
+  TESSERA_AWS_STS_ENDPOINT:
+    'STS endpoint the `aws-iam` collector signs GetCallerIdentity for; must be the trust provider\'s `stsEndpoint` (default `https://sts.<AWS_REGION>.amazonaws.com/` when `AWS_REGION`/`AWS_DEFAULT_REGION` is set, else `https://sts.amazonaws.com/`).',
+  TESSERA_AWS_IAM:
+    '`true`: the `aws-iam` collector is available even when the environment shows no AWS credentials (needed for EC2 instance roles with `auto`); `false`: it is never detected.',
   TESSERA_AWS_IMDS_ENDPOINT: 'AWS instance metadata endpoint for `aws-ec2-instance-identity` (default `http://169.254.169.254`; `AWS_EC2_METADATA_DISABLED=true` turns the collector off).',
 } as const;
 
