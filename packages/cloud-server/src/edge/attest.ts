@@ -104,7 +104,9 @@ export async function attest(evidence: Evidence, ctx: AttestContext): Promise<At
 /** The most telling reason among the providers' refusals; messages are the providers' own (never a token). */
 function failure(reasons: unknown[]): EdgeError {
   const codes = reasons.map((r) => (r instanceof TesseraError ? r.code : 'trust_provider_error'));
-  if (codes.includes('evidence_expired')) return new EdgeError('evidence_expired', 'The evidence has expired');
+  const expired = reasons.find((r) => r instanceof TesseraError && r.code === 'evidence_expired') as TesseraError | undefined;
+  // The provider's reason tells an operator which limit was hit (a token's exp, a maxAge ...).
+  if (expired) return new EdgeError('evidence_expired', `The evidence has expired: ${expired.message}`);
   if (codes.every((c) => c === 'trust_provider_error')) {
     return new EdgeError('trust_provider_error', 'No trust provider could check the evidence (key source unavailable)');
   }

@@ -72,6 +72,8 @@ export class EdgeClient {
   readonly #transport: CloudTransport;
   readonly #ownsTransport: boolean;
   readonly #collectors: readonly EvidenceCollector[];
+  /** One collector named by the caller: used as is, without asking `detect()` first. */
+  readonly #onlyCollector: EvidenceCollector | undefined;
   readonly #key: ProofKey;
   readonly #skewMs: number;
   readonly #retry: RetryOptions;
@@ -89,6 +91,8 @@ export class EdgeClient {
     if (!Number.isFinite(skewSeconds) || skewSeconds < 0) throw invalid('skewSeconds must be a number of seconds, 0 or more');
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw invalid('deadlineMs must be a positive number of milliseconds');
     this.#collectors = resolveCollectors(options.collectors ?? 'auto', options.registry ?? createProviderRegistry());
+    // Its own errors say more than "no collector can run here", and it saves a detection probe.
+    this.#onlyCollector = options.collectors !== undefined && options.collectors !== 'auto' && this.#collectors.length === 1 ? this.#collectors[0] : undefined;
     this.#now = options.now ?? (() => new Date());
     this.#key = new ProofKey({ now: this.#now });
     this.#skewMs = skewSeconds * 1000;
@@ -150,7 +154,7 @@ export class EdgeClient {
   }
 
   async #attest(): Promise<Session> {
-    const collector = await pickCollector(this.#collectors);
+    const collector = this.#onlyCollector ?? (await pickCollector(this.#collectors));
     const evidence = await this.#collect(collector);
     const response = await this.#post('/edge/v1/attest', { evidence });
     if (response.status !== 200) throw refusal(response, `the attestation with evidence from "${collector.type}"`);
@@ -196,6 +200,11 @@ export class EdgeClient {
         nonce: () => this.#challenge(),
       });
     } catch (error) {
+      // A collector that says it is not set up here (no token file, no runner variables) is the
+      // set-up mistake of a workload that named it, not a refusal or an outage.
+      if (error instanceof TrustError && error.code === 'invalid_config') {
+        throw new TesseraConfigurationError('no_evidence_collector', `evidence collector "${collector.type}" cannot run here: ${error.message}`, { cause: error });
+      }
       if (error instanceof TesseraError) throw error;
       throw new TrustError('trust_provider_error', 'collecting evidence failed', { provider: collector.type, cause: error });
     }
