@@ -6,6 +6,9 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
+import axios from 'axios';
+import got from 'got';
+import nodeFetch from 'node-fetch';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError } from '../errors.js';
 import { InjectionError } from '../inject/injection-error.js';
@@ -377,16 +380,19 @@ describe('managed requests with a cached credential', () => {
     expect(server.seen[0]!.body.toString()).toBe('body');
   });
 
-  it('on a 401 tell the gate to forget the credential and deliver the 401', async () => {
+  it('on a 401 tell the gate to forget the credential, retry once, and deliver a second 401', async () => {
     const server = await startServer();
     const gate = new FakeGate();
     const grant = grantOf(token, bearer);
+    const fresh = grantOf({ kind: 'token', token: 'fresh' }, bearer);
     gate.answer = () => grant;
+    gate.decide = async () => fresh;
     install(gate);
     const answer = await reply(http.get({ host: '127.0.0.1', port: server.port, path: '/401' }));
     expect(answer).toEqual({ status: 401, text: 'status 401' });
-    expect(gate.rejections).toEqual([grant]);
-    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401]);
+    expect(gate.rejections).toEqual([grant, fresh]);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401, 401]);
+    expect(server.seen.map((s) => values(s.rawHeaders, 'authorization'))).toEqual([[`Bearer ${SECRET}`], ['Bearer fresh']]);
   });
 
   it('a credential that cannot be placed fails the request before any connection', async () => {
@@ -653,6 +659,306 @@ describe('install and uninstall', () => {
   });
 });
 
+type Scripted = number | 'hang' | { status: number; early: true };
+
+interface ScriptedServer {
+  port: number;
+  seen: Seen[];
+  open(): number;
+}
+
+/**
+ * Answers each request with the next entry of `script` (then 200): a status once the body
+ * arrived, `early` at once without reading the body, or `hang` (never answers).
+ */
+async function startScriptedServer(script: Scripted[]): Promise<ScriptedServer> {
+  const seen: Seen[] = [];
+  let open = 0;
+  const server = http.createServer((req, res) => {
+    const next = script.shift() ?? 200;
+    if (typeof next === 'object') {
+      seen.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.alloc(0) });
+      res.writeHead(next.status, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`status ${next.status}`);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      seen.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks) });
+      if (next === 'hang') return;
+      res.writeHead(next, { 'content-type': 'text/plain' });
+      res.end(`status ${next}`);
+    });
+  });
+  server.on('connection', (socket: net.Socket) => {
+    open++;
+    socket.on('close', () => open--);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  servers.push({
+    port: 0,
+    seen,
+    connections: () => open,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+  return { port: (server.address() as AddressInfo).port, seen, open: () => open };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await sleep(10);
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('a 401 answered by one retry with a fresh credential', () => {
+  const fresh: EdgeCredential = { kind: 'token', token: 'fresh-token' };
+
+  /** A gate with a cached credential that the target refuses, and a fresh one from admit(). */
+  function refusedGate(): { gate: FakeGate; stale: Grant; renewed: Grant } {
+    const gate = new FakeGate();
+    const stale = grantOf(token, bearer);
+    const renewed = grantOf(fresh, bearer);
+    gate.answer = () => stale;
+    gate.decide = async () => renewed;
+    return { gate, stale, renewed };
+  }
+
+  /** Every 'response' and 'close' the caller's request emits, besides the reply. */
+  function watch(req: http.ClientRequest): { statuses: number[]; closes: number } {
+    const seen = { statuses: [] as number[], closes: 0 };
+    req.on('response', (res: http.IncomingMessage) => seen.statuses.push(res.statusCode!));
+    req.on('close', () => seen.closes++);
+    return seen;
+  }
+
+  it('a GET without a body: the caller sees only the 200', async () => {
+    const server = await startScriptedServer([401]);
+    const { gate, stale, renewed } = refusedGate();
+    install(gate);
+    const req = http.get({ host: '127.0.0.1', port: server.port, path: '/items?a=1', headers: { accept: 'text/plain' } });
+    const events = watch(req);
+    const answer = await reply(req);
+    await sleep(20);
+
+    expect(answer).toEqual({ status: 200, text: 'status 200' });
+    expect(events).toEqual({ statuses: [200], closes: 1 });
+    expect(req.destroyed).toBe(true);
+    expect(server.seen).toHaveLength(2);
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
+    expect(values(server.seen[1]!.rawHeaders, 'authorization')).toEqual(['Bearer fresh-token']);
+    expect(server.seen.map((s) => [s.method, s.url, values(s.rawHeaders, 'accept')])).toEqual([
+      ['GET', '/items?a=1', ['text/plain']],
+      ['GET', '/items?a=1', ['text/plain']],
+    ]);
+    expect(gate.rejections).toEqual([stale]);
+    expect(gate.admitted).toEqual([{ scheme: 'http', host: '127.0.0.1', port: server.port, path: '/items?a=1', method: 'GET' }]);
+    expect(gate.outcomes.map((o) => [o.grant, o.statusCode])).toEqual([
+      [stale, 401],
+      [renewed, 200],
+    ]);
+  });
+
+  it('a small JSON POST: the same body bytes and headers, also those set after request() on the deferred path', async () => {
+    const server = await startScriptedServer([401]);
+    const gate = new FakeGate();
+    const stale = grantOf(token, bearer);
+    const renewed = grantOf(fresh, bearer);
+    const grants = [stale, renewed];
+    gate.answer = () => MUST_WAIT;
+    gate.decide = async () => grants.shift();
+    install(gate);
+
+    const json = JSON.stringify({ name: 'ünïcode', items: [1, 2, 3] });
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/v1/things', headers: { 'content-type': 'application/json' } });
+    req.setHeader('x-late', 'set after request()');
+    const events = watch(req);
+    const done = reply(req);
+    req.write(json.slice(0, 10));
+    req.end(Buffer.from(json.slice(10)));
+    expect(await done).toEqual({ status: 200, text: 'status 200' });
+
+    expect(events.statuses).toEqual([200]);
+    expect(server.seen).toHaveLength(2);
+    const [first, second] = server.seen;
+    expect(second!.body.equals(first!.body)).toBe(true);
+    expect(second!.body.toString()).toBe(json);
+    expect(values(second!.rawHeaders, 'authorization')).toEqual(['Bearer fresh-token']);
+    expect(values(second!.rawHeaders, 'content-type')).toEqual(['application/json']);
+    expect(values(second!.rawHeaders, 'x-late')).toEqual(['set after request()']);
+    expect(gate.rejections).toEqual([stale]);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401, 200]);
+  });
+
+  it('the http.request(url, callback) form gets the retried response', async () => {
+    const server = await startScriptedServer([401]);
+    install(refusedGate().gate);
+    const statuses: number[] = [];
+    const answer = await new Promise<Reply>((resolve, reject) => {
+      const req = http.request(`http://127.0.0.1:${server.port}/cb`, { method: 'PUT' }, (res) => {
+        statuses.push(res.statusCode!);
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString() }));
+      });
+      req.on('error', reject);
+      req.end('payload');
+    });
+    expect(answer.status).toBe(200);
+    expect(statuses).toEqual([200]);
+    expect(server.seen.map((s) => s.body.toString())).toEqual(['payload', 'payload']);
+  });
+
+  it('axios sees the 200 (with follow-redirects and with plain node:http)', async () => {
+    const server = await startScriptedServer([401, 200, 401]);
+    install(refusedGate().gate);
+    const url = `http://127.0.0.1:${server.port}/axios`;
+    const viaRedirects = await axios.post(url, { a: 1 });
+    expect(viaRedirects.status).toBe(200);
+    expect(viaRedirects.data).toBe('status 200');
+    const direct = await axios.post(url, { b: 2 }, { maxRedirects: 0 });
+    expect(direct.status).toBe(200);
+    expect(server.seen.map((s) => s.body.toString())).toEqual(['{"a":1}', '{"a":1}', '{"b":2}', '{"b":2}']);
+    expect(values(server.seen[3]!.rawHeaders, 'authorization')).toEqual(['Bearer fresh-token']);
+  });
+
+  it('got and node-fetch see the 200 too', async () => {
+    const server = await startScriptedServer([401, 200, 401]);
+    install(refusedGate().gate);
+    const url = `http://127.0.0.1:${server.port}/clients`;
+    const viaGot = await got.post(url, { json: { c: 3 } });
+    expect(viaGot.statusCode).toBe(200);
+    expect(viaGot.body).toBe('status 200');
+    const viaNodeFetch = await nodeFetch(url, { method: 'POST', body: '{"d":4}', headers: { 'content-type': 'application/json' } });
+    expect(viaNodeFetch.status).toBe(200);
+    expect(await viaNodeFetch.text()).toBe('status 200');
+    expect(server.seen.map((s) => s.body.toString())).toEqual(['{"c":3}', '{"c":3}', '{"d":4}', '{"d":4}']);
+  });
+
+  it('a second 401 reaches the caller (one retry only)', async () => {
+    const server = await startScriptedServer([401, 401]);
+    const { gate, stale, renewed } = refusedGate();
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST' });
+    const events = watch(req);
+    const answer = await reply(req.end('x'));
+    expect(answer).toEqual({ status: 401, text: 'status 401' });
+    expect(events.statuses).toEqual([401]);
+    expect(server.seen).toHaveLength(2);
+    expect(gate.admitted).toHaveLength(1);
+    expect(gate.rejections).toEqual([stale, renewed]);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401, 401]);
+  });
+
+  it('a body over 1 MiB, or one not ended yet, gets its 401 as is', async () => {
+    const server = await startScriptedServer([401, { status: 401, early: true }]);
+    const { gate, stale } = refusedGate();
+    install(gate);
+    const half = Buffer.alloc(768 * 1024, 0x62);
+    const big = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', path: '/big' });
+    const done = reply(big);
+    big.write(half);
+    big.write(half);
+    big.end();
+    expect((await done).status).toBe(401);
+    expect(server.seen).toHaveLength(1);
+    expect(server.seen[0]!.body.length).toBe(2 * half.length);
+
+    const streaming = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', path: '/streaming' });
+    streaming.on('error', () => {}); // the server closes while the body is still open
+    const streamed = reply(streaming);
+    streaming.write('first part');
+    expect((await streamed).status).toBe(401);
+    streaming.destroy();
+    expect(server.seen).toHaveLength(2);
+    expect(gate.admitted).toHaveLength(0);
+    expect(gate.rejections).toEqual([stale, stale]);
+  });
+
+  it('an unmanaged 401 is untouched', async () => {
+    const server = await startScriptedServer([401]);
+    const gate = new FakeGate();
+    install(gate);
+    const answer = await reply(http.request({ host: '127.0.0.1', port: server.port, headers: { authorization: 'Bearer app' } }).end());
+    expect(answer.status).toBe(401);
+    expect(server.seen).toHaveLength(1);
+    expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual(['Bearer app']);
+    expect(gate.admitted).toHaveLength(0);
+    expect(gate.rejections).toHaveLength(0);
+    expect(gate.outcomes).toHaveLength(0);
+  });
+
+  it("a retry whose admit() is denied: the caller's request emits that error, then 'close'", async () => {
+    const server = await startScriptedServer([401]);
+    const { gate } = refusedGate();
+    const denied = new TesseraAccessDeniedError('no_matching_policy', 'no policy allows this workload to call api');
+    gate.decide = () => Promise.reject(denied);
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST' });
+    const events = watch(req);
+    const closed = new Promise((resolve) => req.once('close', resolve));
+    await expect(reply(req.end('{}'))).rejects.toBe(denied);
+    await closed;
+    expect(events).toEqual({ statuses: [], closes: 1 });
+    expect(server.seen).toHaveLength(1);
+    expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401]);
+  });
+
+  it("abort while the retry is in flight: Node's own 'socket hang up', one close, no connection left open", async () => {
+    const server = await startScriptedServer([401, 'hang']);
+    const { gate } = refusedGate();
+    install(gate);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', agent });
+      const events = watch(req);
+      const errors: unknown[] = [];
+      req.on('error', (error) => errors.push(error));
+      req.end('body');
+      await until(() => server.seen.length === 2, 'the retry to reach the server');
+      expect(req.destroyed).toBe(false);
+      req.abort();
+      await until(() => events.closes === 1, "the caller's 'close'");
+      await until(() => server.open() === 0, 'every connection to close');
+      await sleep(20);
+      // What Node emits for a request aborted before its response, with or without Tessera.
+      expect(errors).toEqual([expect.objectContaining({ code: 'ECONNRESET', message: 'socket hang up' })]);
+      expect(events).toEqual({ statuses: [], closes: 1 });
+      expect(req.destroyed).toBe(true);
+      expect(gate.outcomes.map((o) => o.statusCode)).toEqual([401, undefined]);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('destroy(error) while the fresh credential is awaited: that error, nothing more sent', async () => {
+    const server = await startScriptedServer([401]);
+    const { gate, renewed } = refusedGate();
+    const decision = manual<Grant | undefined>();
+    gate.decide = () => decision.promise;
+    install(gate);
+    const req = http.request({ host: '127.0.0.1', port: server.port, agent: false });
+    const events = watch(req);
+    const failed = reply(req.end());
+    await until(() => gate.admitted.length === 1, 'the retry to ask for a credential');
+    const mine = new Error('caller gave up');
+    req.destroy(mine);
+    await expect(failed).rejects.toBe(mine);
+    decision.resolve(renewed);
+    await sleep(30);
+    expect(events).toEqual({ statuses: [], closes: 1 });
+    expect(server.seen).toHaveLength(1);
+    expect(server.open()).toBe(0);
+    expect(gate.outcomes.map((o) => [o.grant === renewed, o.statusCode])).toEqual([
+      [false, 401],
+      [true, undefined],
+    ]);
+  });
+});
+
 describe('SigV4', () => {
   const aws: EdgeCredential = { kind: 'aws', accessKeyId: 'AKIATESSERATEST', secretAccessKey: SECRET, sessionToken: 'session-token' };
 
@@ -702,6 +1008,28 @@ describe('SigV4', () => {
     expect(values(seen.rawHeaders, 'x-amz-content-sha256')).toEqual([createHash('sha256').update('hello world').digest('hex')]);
     await expectValidSignature(seen, server.port, injection);
     expect(gate.outcomes.map((o) => o.statusCode)).toEqual([200]);
+  });
+
+  it('a 401 is retried with a fresh signature over the same body', async () => {
+    const server = await startScriptedServer([401]);
+    const gate = new FakeGate();
+    const injection = { kind: 'aws-sigv4', region: 'eu-west-1', service: 'dynamodb' } as const;
+    const stale = grantOf({ ...aws, sessionToken: 'stale-token' }, injection);
+    gate.answer = () => stale;
+    gate.decide = async () => grantOf(aws, injection);
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/', headers: { 'content-type': 'application/x-amz-json-1.0' } });
+    const done = reply(req);
+    req.write('{"TableName":');
+    req.end('"things"}');
+    expect((await done).status).toBe(200);
+    expect(server.seen).toHaveLength(2);
+    const retried = server.seen[1]!;
+    expect(retried.body.toString()).toBe('{"TableName":"things"}');
+    expect(values(retried.rawHeaders, 'authorization')).toHaveLength(1);
+    expect(values(retried.rawHeaders, 'x-amz-security-token')).toEqual(['session-token']);
+    await expectValidSignature(retried, server.port, injection);
   });
 
   it('a deferred grant for another service hashes a piped body', async () => {

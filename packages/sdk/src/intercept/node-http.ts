@@ -21,6 +21,9 @@ import { toHeaderRecord } from './header-record.js';
  *   deferred path: the request is created with an agent wrapper that holds the connection, and
  *   `write`/`end`/`flushHeaders` are queued until the credential is placed. A refusal destroys
  *   the request with the gate's error before any connection is opened.
+ * - A 401 to a managed request whose whole body is known (none, or ended within 1 MiB: a copy
+ *   is kept) is drained, and one new request with a fresh credential answers on the caller's
+ *   request object. A second 401, or one to a streamed or larger body, reaches the caller.
  */
 
 export interface NodeHttpInterceptionOptions {
@@ -30,6 +33,9 @@ export interface NodeHttpInterceptionOptions {
 
 /** Buffer at most this much of a body to sign it with SigV4; beyond it the body is streamed. */
 const MAX_SIGNED_BODY = 8 * 1024 * 1024;
+
+/** Keep a copy of at most this much of a managed request's body, to send it again after a 401. */
+const MAX_REPLAYED_BODY = 1024 * 1024;
 
 /** One per process, also across duplicate copies of the SDK: two patches would inject twice. */
 const kInstalled = Symbol.for('tessera.intercept.node-http.installed');
@@ -155,7 +161,9 @@ function intercept(ctx: Context, patched: Patched, isGet: boolean, thisArg: unkn
   if (call === undefined || decision === undefined) return Reflect.apply(untouched, thisArg, args);
 
   const req =
-    atOnce && decision !== MUST_WAIT ? sendWithGrant(ctx, patched, thisArg, call, decision) : sendDeferred(ctx, patched, thisArg, call, decision);
+    atOnce && decision !== MUST_WAIT
+      ? sendWithGrant(ctx, patched, thisArg, call, decision, true)
+      : sendDeferred(ctx, patched, thisArg, call, decision, true);
   // Node's own get() is request() + end(); end() is queued on the deferred path.
   if (isGet && req !== undefined) req.end();
   return req ?? Reflect.apply(untouched, thisArg, args);
@@ -326,21 +334,25 @@ function ownHeader(req: ClientRequest, name: string, value: string): void {
   };
 }
 
-/** The hot managed path: a cached header/basic/query credential, placed synchronously. */
-function sendWithGrant(ctx: Context, patched: Patched, thisArg: unknown, call: Call, grant: Grant): ClientRequest | undefined {
+/**
+ * The hot managed path: a cached header/basic/query credential, placed synchronously.
+ * `retryable`: a first attempt, whose body is copied so that a 401 can be answered by a retry.
+ */
+function sendWithGrant(ctx: Context, patched: Patched, thisArg: unknown, call: Call, grant: Grant, retryable: boolean): ClientRequest | undefined {
   let placement: Placement;
   try {
     placement = placementFor(grant, call.target.path);
   } catch (error) {
     // Nothing exists yet: fail the request without opening a connection.
-    return sendDeferred(ctx, patched, thisArg, call, { grant, error });
+    return sendDeferred(ctx, patched, thisArg, call, { grant, error }, false);
   }
   const req = Reflect.apply(patched.originalRequest, thisArg, call.args);
-  const flight = new Flight(ctx, req, call.target);
+  const flight = new Flight(ctx, req, call.target, retryable ? { patched, thisArg, call, body: new BodyCopy() } : undefined);
   flight.grant = grant;
   try {
     flight.hook();
     place(req, grant, placement, call.target.path);
+    flight.recordBody();
   } catch (error) {
     // Created (maybe connecting) but nothing written: destroyed now, no byte leaves.
     warn(ctx, 'tessera: could not place a credential on a node:http request; it fails', error);
@@ -360,7 +372,7 @@ type Start = Grant | typeof MUST_WAIT | { grant: Grant; error: unknown };
  * caller's writes, and asks the gate. `undefined` when the call cannot be prepared (then it is
  * sent untouched: nothing was changed yet).
  */
-function sendDeferred(ctx: Context, patched: Patched, thisArg: unknown, call: Call, start: Start): ClientRequest | undefined {
+function sendDeferred(ctx: Context, patched: Patched, thisArg: unknown, call: Call, start: Start, retryable: boolean): ClientRequest | undefined {
   let prepared: Prepared | undefined;
   try {
     prepared = prepare(patched.module, call);
@@ -369,7 +381,8 @@ function sendDeferred(ctx: Context, patched: Patched, thisArg: unknown, call: Ca
   }
   if (prepared === undefined) return undefined;
 
-  const held = new HeldRequest(ctx, call.target, prepared.expect);
+  const replay = retryable ? { patched, thisArg, call, body: new BodyCopy() } : undefined;
+  const held = new HeldRequest(ctx, call.target, prepared.expect, replay);
   const real = prepared.agent;
   // Inherits everything (protocol, defaultPort, keepAlive, proxy settings) from the real agent;
   // only the connection waits. ClientRequest calls addRequest in its constructor.
@@ -482,6 +495,7 @@ class HeldRequest {
   readonly #ctx: Context;
   readonly #target: OutgoingRequest;
   readonly #expect: [string, unknown] | undefined;
+  readonly #replay: Replay | undefined;
   #req!: ClientRequest;
   #flight!: Flight;
   #state: State = 'waiting';
@@ -500,10 +514,11 @@ class HeldRequest {
   #originals!: Record<Held, Method>;
   #wrappers!: Record<Held, Method>;
 
-  constructor(ctx: Context, target: OutgoingRequest, expect: [string, unknown] | undefined) {
+  constructor(ctx: Context, target: OutgoingRequest, expect: [string, unknown] | undefined, replay: Replay | undefined) {
     this.#ctx = ctx;
     this.#target = target;
     this.#expect = expect;
+    this.#replay = replay;
   }
 
   /** The agent wrapper's addRequest: keep the connection for later. */
@@ -513,7 +528,7 @@ class HeldRequest {
 
   attach(req: ClientRequest): void {
     this.#req = req;
-    this.#flight = new Flight(this.#ctx, req, this.#target);
+    this.#flight = new Flight(this.#ctx, req, this.#target, this.#replay);
     this.#flight.hook();
     const own = req as unknown as Record<string, Method>;
     this.#originals = { write: own.write!, end: own.end!, flushHeaders: own.flushHeaders!, destroy: own.destroy! };
@@ -533,6 +548,8 @@ class HeldRequest {
       },
     };
     for (const name of HELD) own[name] = this.#wrappers[name];
+    // Above our wrappers: the copy sees the caller's calls, never the replay of the queue.
+    this.#flight.recordBody();
   }
 
   start(start: Start): void {
@@ -571,6 +588,7 @@ class HeldRequest {
       return;
     }
     if (grant === undefined) {
+      this.#flight.forgetBody(); // unmanaged after all: nothing to retry
       this.#release();
       return;
     }
@@ -805,9 +823,9 @@ function originPath(path: string): string {
 // Outcome reporting
 
 /**
- * Reports a granted request's outcome to the gate from the events the caller sees. `emit` is
- * wrapped rather than listened to: a 'response' listener of ours would keep Node from dumping
- * a response nobody reads.
+ * Reports a granted request's outcome to the gate from the events the caller sees, and answers
+ * a 401 with one retry when the body is known. `emit` is wrapped rather than listened to: a
+ * 'response' listener of ours would keep Node from dumping a response nobody reads.
  */
 class Flight {
   grant: Grant | undefined;
@@ -815,30 +833,50 @@ class Flight {
   readonly #ctx: Context;
   readonly #req: ClientRequest;
   readonly #target: OutgoingRequest;
+  /** What a retry needs (first attempts only); dropped once a response or an outcome arrived. */
+  #replay: Replay | undefined;
+  /** The caller's request's `emit` below our wrapper: what a retry's events are delivered with. */
+  #emit: Method | undefined;
+  #retry: Retry | undefined;
 
-  constructor(ctx: Context, req: ClientRequest, target: OutgoingRequest) {
+  constructor(ctx: Context, req: ClientRequest, target: OutgoingRequest, replay?: Replay) {
     this.#ctx = ctx;
     this.#req = req;
     this.#target = target;
+    this.#replay = replay;
   }
 
   hook(): void {
     const emit = this.#req.emit as unknown as Method;
+    this.#emit = emit;
     const self = this;
     (this.#req as unknown as Record<string, unknown>).emit = function (this: ClientRequest, ...args: unknown[]): unknown {
-      if (self.grant !== undefined && !self.#reported) self.#observe(args[0], args[1]);
+      if (self.#retry !== undefined && self.#retry.swallows(args[0])) return true;
+      if (self.grant !== undefined && !self.#reported && self.#observe(args[0], args[1])) return true;
       return Reflect.apply(emit, this, args);
     };
   }
 
-  #observe(event: unknown, first: unknown): void {
+  /** Start copying the caller's body (first attempts only). */
+  recordBody(): void {
+    this.#replay?.body.attach(this.#req);
+  }
+
+  forgetBody(): void {
+    this.#replay?.body.release();
+    this.#replay = undefined;
+  }
+
+  /** `true`: the event is swallowed (a 401 answered by a retry). */
+  #observe(event: unknown, first: unknown): boolean {
+    let swallowed = false;
     try {
       if (event === 'response' || event === 'upgrade') {
         const status = (first as IncomingMessage).statusCode;
         if (status === 401) {
-          // The target refused this credential: the next admit asks for a new one. The 401
-          // itself reaches the caller (the body was streamed out; it cannot be re-sent cleanly).
+          // The target refused this credential: the next admit asks for a new one.
           this.#ctx.gate.rejected(this.grant!);
+          if (event === 'response') swallowed = this.#retryAfter401(first as IncomingMessage);
         }
         this.report(status);
       } else if (event === 'error') {
@@ -849,12 +887,324 @@ class Flight {
     } catch (error) {
       warn(this.#ctx, 'tessera: reporting a node:http outcome failed', error);
     }
+    return swallowed;
+  }
+
+  /**
+   * Once, for a request whose whole body is known (none, or ended within MAX_REPLAYED_BODY):
+   * the 401 is drained instead of delivered, and a new request with a fresh credential answers
+   * on the caller's request object. Otherwise the 401 reaches the caller as is.
+   */
+  #retryAfter401(res: IncomingMessage): boolean {
+    const replay = this.#replay;
+    if (replay === undefined || this.#req.destroyed || this.#req.aborted || !replay.body.complete()) return false;
+    const retry = new Retry(this.#ctx, this.#req, this.#emit!, replay, this.grant!, this.#target, replay.body.bytes());
+    try {
+      retry.begin(res);
+    } catch (error) {
+      retry.undo();
+      warn(this.#ctx, 'tessera: could not retry a node:http request after a 401; the 401 is delivered', error);
+      return false;
+    }
+    this.#retry = retry;
+    return true;
   }
 
   report(statusCode: number | undefined, error?: unknown): void {
+    this.forgetBody();
     if (this.grant === undefined || this.#reported) return;
     this.#reported = true;
     report(this.#ctx, this.grant, this.#target, statusCode, error);
+  }
+}
+
+/** What sending a request again takes: the original function, the caller's call, its body. */
+interface Replay {
+  patched: Patched;
+  thisArg: unknown;
+  call: Call;
+  body: BodyCopy;
+}
+
+/**
+ * A copy of the body the caller writes on a managed request, up to MAX_REPLAYED_BODY; beyond
+ * it (or for a chunk it cannot read) the copy is dropped and the request cannot be retried.
+ */
+class BodyCopy {
+  #chunks: Buffer[] | undefined = [];
+  #size = 0;
+  #ended = false;
+
+  /** Wraps the request's `write`/`end` (own properties, above whatever is there now). */
+  attach(req: ClientRequest): void {
+    const own = req as unknown as Record<string, unknown>;
+    const nextWrite = req.write as unknown as Method;
+    const nextEnd = req.end as unknown as Method;
+    const self = this;
+    own.write = function write(this: ClientRequest, ...args: unknown[]): unknown {
+      const result = Reflect.apply(nextWrite, this, args); // throws for what Node refuses: not copied
+      if (!self.#ended) self.#add(args[0], args[1]);
+      return result;
+    };
+    own.end = function end(this: ClientRequest, ...args: unknown[]): unknown {
+      const result = Reflect.apply(nextEnd, this, args);
+      if (!self.#ended) {
+        if (args[0] && typeof args[0] !== 'function') self.#add(args[0], args[1]);
+        self.#ended = true;
+      }
+      return result;
+    };
+  }
+
+  /** The caller ended the request and the copy holds all of it. */
+  complete(): boolean {
+    return this.#ended && this.#chunks !== undefined;
+  }
+
+  /** The body (`undefined` when there is none). */
+  bytes(): Buffer | undefined {
+    return this.#chunks === undefined || this.#chunks.length === 0 ? undefined : Buffer.concat(this.#chunks);
+  }
+
+  release(): void {
+    this.#chunks = undefined;
+  }
+
+  #add(chunk: unknown, encoding: unknown): void {
+    if (this.#chunks === undefined) return;
+    try {
+      if (typeof chunk !== 'string' && !types.isUint8Array(chunk)) throw new TypeError('unknown chunk');
+      this.#size += byteLength(chunk, encoding);
+      if (this.#size > MAX_REPLAYED_BODY) throw new RangeError('body too large to replay');
+      // A copy: the caller may reuse its buffer once written.
+      this.#chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, encodingOf(encoding)) : Buffer.from(chunk));
+    } catch {
+      this.release();
+    }
+  }
+}
+
+type RetryState = 'draining' | 'admitting' | 'sending' | 'done';
+
+/**
+ * The one retry after a 401. The caller keeps its request object: the 401 is drained, and the
+ * new request's 'response', 'error', 'timeout', 'upgrade' and 'close' are emitted on it. Until
+ * then the caller's request reads as not destroyed (clients such as axios ignore a response on
+ * a destroyed request) and its `destroy()`/`abort()` destroy the retry.
+ */
+class Retry {
+  readonly #ctx: Context;
+  readonly #req: ClientRequest;
+  readonly #emit: Method;
+  readonly #replay: Replay;
+  /** The grant the 401 answered: its credential headers are not copied to the retry. */
+  readonly #rejected: Grant;
+  readonly #target: OutgoingRequest;
+  readonly #body: Buffer | undefined;
+  #state: RetryState = 'draining';
+  #request: ClientRequest | undefined;
+  /** What the caller's `req.destroyed` reads while the retry runs. */
+  #destroyed = false;
+  /** The first attempt's own 'close' (and any 'error' before it) are not the caller's to see. */
+  #firstClosed = false;
+  #destroyedGetter: (() => boolean) | undefined;
+  #destroyWrapper: Method | undefined;
+  #ownDestroy: PropertyDescriptor | undefined;
+
+  constructor(ctx: Context, req: ClientRequest, emit: Method, replay: Replay, rejected: Grant, target: OutgoingRequest, body: Buffer | undefined) {
+    this.#ctx = ctx;
+    this.#req = req;
+    this.#emit = emit;
+    this.#replay = replay;
+    this.#rejected = rejected;
+    this.#target = target;
+    this.#body = body;
+  }
+
+  begin(res: IncomingMessage): void {
+    const req = this.#req;
+    const own = req as unknown as Record<string, unknown>;
+    const self = this;
+    // Node marks the request destroyed once the 401 is read; that write is ignored meanwhile.
+    this.#destroyedGetter = () => self.#destroyed;
+    Object.defineProperty(req, 'destroyed', { configurable: true, enumerable: true, get: this.#destroyedGetter, set: () => {} });
+    this.#ownDestroy = Object.getOwnPropertyDescriptor(req, 'destroy');
+    const destroy = req.destroy as unknown as Method;
+    this.#destroyWrapper = function destroyWhileRetrying(this: ClientRequest, ...args: unknown[]): unknown {
+      if (self.#state === 'done') return Reflect.apply(destroy, this, args);
+      self.#abort(args[0]);
+      return this;
+    };
+    own.destroy = this.#destroyWrapper;
+
+    res.resume(); // nobody reads the 401: drain it, so its connection can be reused
+    let started = false;
+    const next = (): void => {
+      if (started) return;
+      started = true;
+      this.#admit().catch((error: unknown) => {
+        warn(this.#ctx, 'tessera: node:http retry after a 401 failed', error);
+        this.#finish(error, true);
+      });
+    };
+    res.once('end', next);
+    res.once('close', next);
+  }
+
+  /** Events of the first attempt the caller must not see, now that the retry stands for it. */
+  swallows(event: unknown): boolean {
+    if (this.#firstClosed) return false;
+    if (event === 'close') {
+      this.#firstClosed = true;
+      return true;
+    }
+    return event === 'error' || event === 'response';
+  }
+
+  async #admit(): Promise<void> {
+    if (this.#state !== 'draining') return;
+    this.#state = 'admitting';
+    let grant: Grant | undefined;
+    try {
+      grant = await this.#ctx.gate.admit(this.#target);
+    } catch (error) {
+      // Denied or unavailable: the request fails with the gate's error, nothing more is sent.
+      if (this.#state === 'admitting') this.#finish(error, true);
+      return;
+    }
+    if (this.#state !== 'admitting') {
+      // The caller gave up meanwhile: nothing is sent; the grant still gets its outcome.
+      if (grant !== undefined) report(this.#ctx, grant, this.#target, undefined, closedError());
+      return;
+    }
+    this.#send(grant);
+  }
+
+  #send(grant: Grant | undefined): void {
+    const { patched, thisArg } = this.#replay;
+    const req = this.#req;
+    this.#state = 'sending';
+    let retry: ClientRequest | undefined;
+    try {
+      const call = replayCall(this.#replay.call, req, this.#rejected);
+      if (grant === undefined) {
+        // No longer managed (or fail-open without the cloud): sent without a credential.
+        retry = Reflect.apply(patched.originalRequest, thisArg, call.args);
+      } else if (placeableAtOnce(grant, call)) {
+        retry = sendWithGrant(this.#ctx, patched, thisArg, call, grant, false);
+      } else {
+        retry = sendDeferred(this.#ctx, patched, thisArg, call, grant, false);
+      }
+      if (retry === undefined) throw new Error('tessera: the request could not be prepared again');
+    } catch (error) {
+      // Reported to the gate where a grant was involved (sendDeferred); the caller gets it.
+      this.#finish(error, true);
+      return;
+    }
+    this.#request = retry;
+    retry.on('response', (res: IncomingMessage) => {
+      // As Node does for a response nobody listens to: dump it.
+      if (!this.#deliver('response', res)) res.resume();
+    });
+    retry.on('error', (error: unknown) => this.#deliver('error', error));
+    retry.on('timeout', () => this.#deliver('timeout'));
+    if (req.listenerCount('upgrade') > 0) {
+      retry.on('upgrade', (...args: unknown[]) => this.#deliver('upgrade', ...args));
+    }
+    retry.on('close', () => this.#finish(undefined, false));
+    try {
+      // A timeout the caller set with setTimeout() after request() applies to the retry too.
+      const timeout = (req as unknown as { timeout?: unknown }).timeout;
+      if (typeof timeout === 'number') retry.setTimeout(timeout);
+      if (this.#body === undefined) retry.end();
+      else retry.end(this.#body);
+    } catch (error) {
+      retry.destroy(error as Error);
+    }
+  }
+
+  /** The caller's destroy()/abort() (an AbortSignal too) before the retry ended. */
+  #abort(error: unknown): void {
+    if (this.#state === 'done' || this.#destroyed) return;
+    this.#destroyed = true;
+    if (this.#request !== undefined) {
+      this.#request.destroy(error as Error | undefined); // its 'error' and 'close' follow
+      return;
+    }
+    // Still draining the 401 or waiting for a credential: nothing else is sent.
+    this.#finish(error, true);
+  }
+
+  /** The retry is over: the caller's request is itself again; 'error' (if any), then 'close'. */
+  #finish(error: unknown, later: boolean): void {
+    if (this.#state === 'done') return;
+    this.#state = 'done';
+    this.#destroyed = true;
+    this.undo();
+    const end = (): void => {
+      if (error !== undefined) this.#deliver('error', error);
+      this.#deliver('close');
+    };
+    // Like Node's destroy(): on a later tick, where an unhandled 'error' is an uncaught exception.
+    if (later) process.nextTick(end);
+    else end();
+  }
+
+  /** Puts the caller's `destroyed` and `destroy` back; nothing more is sent after it. */
+  undo(): void {
+    this.#state = 'done';
+    const req = this.#req;
+    const own = req as unknown as Record<string, unknown>;
+    if (this.#destroyedGetter !== undefined && Object.getOwnPropertyDescriptor(req, 'destroyed')?.get === this.#destroyedGetter) {
+      const destroyed = this.#destroyed;
+      delete own.destroyed;
+      own.destroyed = destroyed;
+    }
+    if (this.#destroyWrapper !== undefined && own.destroy === this.#destroyWrapper) {
+      if (this.#ownDestroy === undefined) delete own.destroy;
+      else Object.defineProperty(req, 'destroy', this.#ownDestroy);
+    }
+  }
+
+  #deliver(event: string, ...args: unknown[]): boolean {
+    return Reflect.apply(this.#emit, this.#req, [event, ...args]) as boolean;
+  }
+}
+
+/**
+ * The caller's call again, with the headers its request carries now (set through options or
+ * `setHeader` after `request()`), minus the credential the 401 answered; no callback (it
+ * listens on the caller's request) and no signal (the caller's destroy reaches the retry).
+ */
+function replayCall(call: Call, req: ClientRequest, rejected: Grant): Call {
+  const drop = credentialHeaders(rejected);
+  const headers = Object.create(null) as Record<string, unknown>;
+  for (const name of req.getRawHeaderNames()) {
+    if (!drop.includes(name.toLowerCase())) headers[name] = req.getHeader(name);
+  }
+  const options: Record<string, unknown> = { ...call.options, headers };
+  delete options.signal;
+  if (Array.isArray(call.merged.headers)) {
+    // What the array form meant to Node for the first request: no automatic Host, no `auth`.
+    options.setHost = false;
+    options.auth = undefined;
+  }
+  const args: unknown[] = call.input === undefined ? [options] : [call.input, options];
+  return { target: call.target, args, input: call.input, options, callback: undefined, merged: { ...call.merged, headers } };
+}
+
+/** The headers (lower case) a grant's credential was placed in. */
+function credentialHeaders(grant: Grant): string[] {
+  const injection = grant.issued.injection;
+  switch (injection.kind) {
+    case 'header':
+      return [injection.name.toLowerCase()];
+    case 'basic':
+      return ['authorization'];
+    case 'aws-sigv4':
+      return ['authorization', 'x-amz-date', 'x-amz-security-token'];
+    default:
+      return [];
   }
 }
 
