@@ -27,6 +27,20 @@ describe('EventQueue', () => {
     expect(batches.flat()[1199]!.target.path).toBe('/v1/1199');
   });
 
+  it('under steady traffic sends only full batches; the timer or a flush sends the rest', async () => {
+    const { batches, sender } = recorder();
+    const queue = new EventQueue({ sender, flushIntervalMs: 0, maxSize: 5000, batchSize: 100 });
+    for (let i = 0; i < 250; i++) {
+      queue.push(event(i));
+      if (i % 10 === 0) await new Promise((resolve) => setImmediate(resolve)); // sends complete meanwhile
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(batches.map((b) => b.length)).toEqual([100, 100]);
+    expect(queue.size).toBe(50);
+    await queue.flush();
+    expect(batches.map((b) => b.length)).toEqual([100, 100, 50]);
+  });
+
   it('is bounded: a full queue drops and counts, without throwing', () => {
     const { sender } = recorder();
     const queue = new EventQueue({ sender, flushIntervalMs: 0, maxSize: 3, batchSize: 500 });

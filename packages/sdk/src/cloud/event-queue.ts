@@ -69,7 +69,13 @@ export class EventQueue {
         return false;
       }
       this.#events.push(clean);
-      if (this.#events.length >= this.#batchSize && this.#flushing === undefined) void this.flush();
+      // A full batch goes at once; what is left waits for the timer, so that under steady traffic
+      // the batches stay full instead of one request per round trip carrying a few events.
+      if (this.#events.length >= this.#batchSize && this.#flushing === undefined) {
+        this.#flushing = this.#drain(false).finally(() => {
+          this.#flushing = undefined;
+        });
+      }
       return true;
     } catch {
       this.#dropped += 1; // a getter that throws, say: the request path must not see it
@@ -77,9 +83,11 @@ export class EventQueue {
     }
   }
 
-  /** Sends what is queued, in batches; one flush at a time. Never rejects. */
-  flush(): Promise<void> {
-    return (this.#flushing ??= this.#drain().finally(() => {
+  /** Sends everything queued, in batches; one flush at a time. Never rejects. */
+  async flush(): Promise<void> {
+    // A size-triggered drain may be running: let it finish, then send the rest.
+    if (this.#flushing !== undefined) await this.#flushing;
+    return (this.#flushing ??= this.#drain(true).finally(() => {
       this.#flushing = undefined;
     }));
   }
@@ -92,8 +100,9 @@ export class EventQueue {
     await this.flush();
   }
 
-  async #drain(): Promise<void> {
-    while (this.#events.length > 0) {
+  /** `all`: until the queue is empty; otherwise only full batches. */
+  async #drain(all: boolean): Promise<void> {
+    while (all ? this.#events.length > 0 : this.#events.length >= this.#batchSize) {
       const batch = this.#events.splice(0, this.#batchSize);
       try {
         await this.#sender.sendEvents(batch);
