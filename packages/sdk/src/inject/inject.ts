@@ -87,6 +87,24 @@ export function injectAwsSigv4(_request: unknown, _credential: EdgeCredential, _
   );
 }
 
+/**
+ * The headers (lower case) a credential placed by this injection lives in: what must be dropped
+ * before a fresh credential goes on, and what must never follow a redirect elsewhere. A query
+ * parameter is in the path, so none.
+ */
+export function credentialHeaderNames(injection: Injection): string[] {
+  switch (injection.kind) {
+    case 'header':
+      return [injection.name.toLowerCase()];
+    case 'basic':
+      return ['authorization'];
+    case 'aws-sigv4':
+      return ['authorization', 'x-amz-date', 'x-amz-security-token'];
+    default:
+      return [];
+  }
+}
+
 function basicToken(credential: Extract<EdgeCredential, { kind: 'basic' }>, injection: Injection['kind']): string {
   // RFC 7617: the user-id cannot contain a colon; the server would split it at the wrong place.
   if (credential.username.includes(':')) throw new InjectionError('invalid_credential_value', injection, 'the username contains ":"');

@@ -3,7 +3,7 @@ import https from 'node:https';
 import { syncBuiltinESMExports } from 'node:module';
 import { types } from 'node:util';
 import { TesseraConfigurationError } from '../errors.js';
-import { applyInjection } from '../inject/inject.js';
+import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeaderObject } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
@@ -1177,7 +1177,7 @@ class Retry {
  * listens on the caller's request) and no signal (the caller's destroy reaches the retry).
  */
 function replayCall(call: Call, req: ClientRequest, rejected: Grant): Call {
-  const drop = credentialHeaders(rejected);
+  const drop = credentialHeaderNames(rejected.issued.injection);
   const headers = Object.create(null) as Record<string, unknown>;
   for (const name of req.getRawHeaderNames()) {
     if (!drop.includes(name.toLowerCase())) headers[name] = req.getHeader(name);
@@ -1191,21 +1191,6 @@ function replayCall(call: Call, req: ClientRequest, rejected: Grant): Call {
   }
   const args: unknown[] = call.input === undefined ? [options] : [call.input, options];
   return { target: call.target, args, input: call.input, options, callback: undefined, merged: { ...call.merged, headers } };
-}
-
-/** The headers (lower case) a grant's credential was placed in. */
-function credentialHeaders(grant: Grant): string[] {
-  const injection = grant.issued.injection;
-  switch (injection.kind) {
-    case 'header':
-      return [injection.name.toLowerCase()];
-    case 'basic':
-      return ['authorization'];
-    case 'aws-sigv4':
-      return ['authorization', 'x-amz-date', 'x-amz-security-token'];
-    default:
-      return [];
-  }
 }
 
 function report(ctx: Context, grant: Grant, target: OutgoingRequest, statusCode: number | undefined, error?: unknown): void {

@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { applyInjection } from '../inject/inject.js';
+import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { InjectionError } from '../inject/injection-error.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
@@ -101,21 +101,6 @@ function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
   return withoutCredentialOnRedirect({ ...opts, path: injected.path, headers: injected.headers as DispatchOptions['headers'] }, grant);
 }
 
-/** Headers that carry a credential of this injection kind. */
-function credentialHeaders(grant: Grant): string[] {
-  const injection = grant.issued.injection;
-  switch (injection.kind) {
-    case 'header':
-      return [injection.name.toLowerCase()];
-    case 'basic':
-      return ['authorization'];
-    case 'aws-sigv4':
-      return ['authorization', 'x-amz-security-token', 'x-amz-date'];
-    default:
-      return [];
-  }
-}
-
 /**
  * A redirect interceptor below ours (in a dispatcher the application installed before Tessera)
  * would follow a redirect with these very headers, to an origin Tessera never sees: undici strips
@@ -124,7 +109,7 @@ function credentialHeaders(grant: Grant): string[] {
  * receive another target's credential); a same-origin redirect keeps it.
  */
 function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant): DispatchOptions {
-  const names = credentialHeaders(grant);
+  const names = credentialHeaderNames(grant.issued.injection);
   if (names.length === 0) return opts;
   const existing = (opts as { stripHeadersOnCrossOriginRedirect?: unknown }).stripHeadersOnCrossOriginRedirect;
   const strip = [...(Array.isArray(existing) ? (existing as string[]) : []), ...names];
