@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_ENTRA_CERT } from '../../packages/providers/src/credential/azure-workload-identity-federation/fake-entra.js';
-import { startAzureFakes, startScriptClient } from './support/azure-e2e.js';
-import { adminClient, auditEvents, eventually, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
+import { adminClient, auditEvents, eventually, startClient, startFakes, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
 import { startCloud, type CloudProcess } from './support/cloud-process.js';
 
 const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -86,7 +85,7 @@ describe('Azure: a VM workload with no secret downloads a blob through the SDK',
         { claim: 'azure.subscriptionId', value: SUBSCRIPTION_ID },
       ],
     })).id;
-    fakes = await startAzureFakes<AzureFakes>({
+    fakes = await startFakes<AzureFakes>('azure', {
       CLOUD_URL: cloud.url,
       TENANT_ID,
       APP_CLIENT_ID,
@@ -122,7 +121,7 @@ describe('Azure: a VM workload with no secret downloads a blob through the SDK',
       credentialProviderId: ids.wif,
     })).id;
 
-    client = await startScriptClient('./azure-blob-client.mjs', clientEnv(fakes.info.imds));
+    client = await startClient(clientEnv(fakes.info.imds), './azure-blob-client.mjs');
   });
 
   afterAll(async () => {
@@ -243,7 +242,7 @@ describe('Azure: a VM workload with no secret downloads a blob through the SDK',
 
   it('a managed identity of another subscription is refused at attestation; nothing reaches Entra ID or the Blob API', async () => {
     const before = await fakes.state();
-    intruder = await startScriptClient('./azure-blob-client.mjs', clientEnv(fakes.info.foreignImds));
+    intruder = await startClient(clientEnv(fakes.info.foreignImds), './azure-blob-client.mjs');
     const reply = await intruder.call('download', { path: BLOB_PATH });
     expect(reply.ok).toBe(false);
     // fetch's TypeError, caused by the refusal itself: the request never left the process.

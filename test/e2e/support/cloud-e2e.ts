@@ -28,11 +28,12 @@ export interface ClientProcess {
 }
 
 /**
- * Starts support/cloud-client.mjs with `--import @tessera/sdk/register` and exactly `env` as its
- * environment (no variable of the test process leaks in), and waits until its first line runs.
+ * Starts a client script next to this file (default support/cloud-client.mjs) with
+ * `--import @tessera/sdk/register` and exactly `env` as its environment (no variable of the test
+ * process leaks in), and waits until its first line runs.
  */
-export async function startClient(env: Record<string, string>): Promise<ClientProcess> {
-  const child = fork(fileURLToPath(new URL('./cloud-client.mjs', import.meta.url)), [], {
+export async function startClient(env: Record<string, string>, script = './cloud-client.mjs'): Promise<ClientProcess> {
+  const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], {
     cwd: ROOT,
     execArgv: ['--import', '@tessera/sdk/register'],
     env,
@@ -77,7 +78,7 @@ export interface FakesProcess<T> {
 }
 
 /** Starts support/cloud-fakes.mjs for `cloud` and waits for the line with its endpoints. */
-export async function startFakes<T extends { control: string }>(cloud: 'aws' | 'gcp', env: Record<string, string>): Promise<FakesProcess<T>> {
+export async function startFakes<T extends { control: string }>(cloud: 'aws' | 'gcp' | 'azure', env: Record<string, string>): Promise<FakesProcess<T>> {
   const child = spawn(process.execPath, [fileURLToPath(new URL('./cloud-fakes.mjs', import.meta.url)), cloud], {
     cwd: ROOT,
     env: { PATH: process.env.PATH!, ...env },
