@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -165,6 +165,20 @@ describe('tessera-cloud start (embedded store)', () => {
     expect(badUrl.output).not.toContain('pw@');
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(1);
+  });
+
+  it('refuses a malformed TESSERA_BOOTSTRAP_ADMIN_KEY before it creates a store or listens, without echoing it', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'tessera-e2e-')), 'data');
+    try {
+      const result = await runCli(['start', '--port', '0', '--data', dir], { TESSERA_BOOTSTRAP_ADMIN_KEY: 'too-short-secret' });
+      expect(result.code).toBe(1);
+      expect(result.output).toContain('TESSERA_BOOTSTRAP_ADMIN_KEY must be 32 to 512 characters');
+      expect(result.output).not.toContain('too-short-secret');
+      expect(result.output).not.toContain('listening');
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
   });
 });
 

@@ -51,7 +51,8 @@ export async function bootstrap(store: Store, service: ObjectService, presetKey:
   return presetKey === undefined ? { createdKey: true, generatedKey: created.key as string } : { createdKey: true };
 }
 
-function validatePresetKey(key: string): void {
+/** Checked with the other settings at start, so that a bad value stops the server before it opens the store or listens. */
+export function validatePresetKey(key: string): void {
   if (!/^[A-Za-z0-9._~+/=-]{32,512}$/.test(key)) {
     throw new Error(
       'TESSERA_BOOTSTRAP_ADMIN_KEY must be 32 to 512 characters of letters, digits and ._~+/=- (generate one with `tessera-cloud admin-keys generate`)',

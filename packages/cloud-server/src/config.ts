@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { validatePresetKey } from './bootstrap.js';
 
 export interface ServerConfig {
   host: string;
@@ -53,6 +54,7 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(databaseUrl)?.[1] ?? '(none)';
     throw new Error(`--database-url: unsupported scheme "${scheme}"; use postgres://… or leave it unset for the embedded store`);
   }
+  if (env.TESSERA_BOOTSTRAP_ADMIN_KEY) validatePresetKey(env.TESSERA_BOOTSTRAP_ADMIN_KEY);
   return {
     host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
     port,
