@@ -8,8 +8,8 @@ import * as sdk from '@tessera/sdk';
 
 /**
  * Every JavaScript sample in docs/ must at least parse as the ES module a reader pastes it into,
- * and every name it imports from `@tessera/sdk` must exist. (The flows themselves are run by the
- * example and end-to-end tests.)
+ * and every name it imports from `@tessera/sdk` must exist. This holds too for the few samples
+ * that docs-commands.test.ts cannot run (they need a cloud VM).
  */
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-doc-samples-'));

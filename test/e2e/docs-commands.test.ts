@@ -1,0 +1,529 @@
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baseEnv, ROOT } from './support/examples.js';
+import { blocksOf, checkTranscripts, docFiles, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
+
+/**
+ * Every command and code sample in README.md and docs/ runs here, pasted as the page shows it
+ * into one bash session per walk, against real control planes on loopback. The few that need
+ * something this machine cannot have (a cloud account, a cloud VM's metadata service) are listed
+ * in NOT_RUN with the reason, and a block that is in neither list fails the first test.
+ *
+ * Replacements are limited to what a page leaves to the reader: its example host names
+ * (`tessera.example.com`), the admin key the server printed (`tsk_...`), system paths such as
+ * `/var/lib/tessera` (moved under the walk's directory), and example ids and dates.
+ */
+
+const README = 'README.md';
+const DOCS_INDEX = 'docs/README.md';
+const QUICKSTART = 'docs/quickstart.md';
+const OPERATIONS = 'docs/operations.md';
+const EDGE_API = 'docs/edge-api.md';
+const PROVIDERS = 'docs/providers.md';
+const SDK = 'docs/sdk.md';
+const AWS = 'docs/cloud-aws.md';
+const GCP = 'docs/cloud-gcp.md';
+const AZURE = 'docs/cloud-azure.md';
+const BENCHMARKS = 'docs/benchmarks.md';
+
+/** The bootstrap key the last started server printed, where a page says "paste the key". */
+const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
+  ['tsk_...', '$BOOTSTRAP_KEY'],
+  ['tsk_…', '$BOOTSTRAP_KEY'],
+];
+
+/** A control plane of the walk's own, for pages that assume one is running. */
+const startCloud = (port: number, data = 'data') =>
+  `__start_bg 'tessera-cloud start --port ${port} --data "$WALK_DIR/${data}"' 'listening on'; export TESSERA_ADMIN_KEY=$BOOTSTRAP_KEY`;
+
+/** Posts a saved JSON body, as the pages' own `curl -d @file` does. */
+const POST_FILE = `post() { curl -sf -X POST "$TESSERA_URL/api/v1/$1" -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' -d @"$2"; echo; }`;
+
+/** Lists one kind of object, name and type. */
+const list = (kind: string) =>
+  `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/${kind}" | jq -r '.items[] | "${kind}: " + .name + (if .type then " (" + .type + ")" else "" end)'`;
+
+/** The admin helper of the quickstart, for objects a page assumes exist. */
+const ADMIN_HELPER = `admin() { curl -sf -X POST -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' "$TESSERA/api/v1/$1" -d "$2" && echo; }`;
+const id = `node -p 'JSON.parse(require("fs").readFileSync(0)).id'`;
+
+/** Stand-ins for AWS's published instance identity certificates (the trust provider only needs PEM certificates). */
+const FAKE_AWS_CERTIFICATES = [
+  'for region in eu-west-1 eu-central-1; do',
+  '  openssl req -x509 -newkey rsa:2048 -nodes -keyout /dev/null -subj "/CN=$region" -days 1 -out "$region-rsa2048.pem" 2>/dev/null',
+  'done',
+].join('\n');
+
+/** A server's JSON log line: its time, pid and host name differ from the page's. */
+const LOG_LINE = /"time":\d+,"pid":\d+,"hostname":"[^"]*"/;
+
+/** Plugins the page describes in words, to show how a plugin that does not load is reported. */
+const BAD_PLUGINS = [
+  `schema='{"type":"object","properties":{},"additionalProperties":false}'`,
+  `provider() { echo "export default { credentialProviders: [{ specificationVersion: 'v1', type: '$1', configSchema: $2, secretsSchema: $schema, async issue() { throw new Error('not used') } }] };"; }`,
+  `provider api-key "$schema" > shadow.js`,
+  `provider Bad_Name "$schema" > broken.js`,
+  `provider open-schema '{"type":"object"}' > open-schema.js`,
+].join('\n');
+
+const PG_ADMIN = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const pgDatabaseUrl = (name: string) => Object.assign(new URL(PG_ADMIN), { pathname: `/${name}` }).href;
+const PG_DATABASES = [
+  'for db in tessera_docs_ops tessera_docs_restore; do',
+  `  psql -qX ${PG_ADMIN} -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"`,
+  'done',
+  `export DATABASE_URL=${pgDatabaseUrl('tessera_docs_ops')} RESTORE_DATABASE_URL=${pgDatabaseUrl('tessera_docs_restore')}`,
+].join('\n');
+
+const WALKS: Array<Walk & { expect: RegExp[] }> = [
+  {
+    name: 'quickstart.md, by hand: npm start, the objects, a secretless call, the audit trail',
+    cwd: 'repo',
+    replace: PASTE_KEY,
+    steps: [
+      { glue: 'export TESSERA_DATA_DIR="$WALK_DIR/npm-start-data"  # a fresh store instead of ./.tessera' },
+      { file: QUICKSTART, starts: 'npm start', run: 'background', ready: 'Tessera control plane listening on http://127.0.0.1:8080' },
+      { file: QUICKSTART, starts: 'export TESSERA_ADMIN_KEY', run: 'sh' },
+      { file: QUICKSTART, starts: 'admin()', run: 'sh' },
+      { file: QUICKSTART, starts: 'node examples/quickstart/walkthrough/echo-api.mjs &', run: 'sh' },
+      { file: QUICKSTART, starts: 'curl -s -H "Authorization', run: 'sh' },
+      { glue: 'rm -rf .walkthrough' },
+    ],
+    expect: [/^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m],
+  },
+  {
+    name: 'README.md and operations.md: start, check, master key, admin keys, rotation, backup and restore, PostgreSQL replicas',
+    cwd: 'project',
+    replace: [
+      ...PASTE_KEY,
+      ['/var/lib/tessera', '$WALK_DIR/var/lib/tessera'],
+      ['/var/backups/tessera', '$WALK_DIR/var/backups/tessera'],
+      ['2026-11-23', '$(date +%F)'],
+      ['01a2090b-d8b6-73da-aed2-a11e7f7920cd', '$RESOURCE_SET'],
+      ['https://tessera.example.com', 'http://127.0.0.1:8080'],
+    ],
+    steps: [
+      { glue: 'cd "$REPO_ROOT"; export TESSERA_DATA_DIR="$WALK_DIR/npm-start-data"  # from a checkout, with a fresh store instead of ./.tessera' },
+      { file: OPERATIONS, starts: 'npm start', run: 'background', ready: 'Tessera control plane listening on http://127.0.0.1:8080' },
+      { glue: 'cd "$WALK_DIR"' },
+      { file: README, starts: 'export TESSERA_ADMIN_KEY=tsk_...', run: 'sh' },
+      { file: OPERATIONS, starts: 'curl -s http://127.0.0.1:8080/readyz', run: 'sh' },
+      { file: OPERATIONS, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/resource-sets', run: 'sh' },
+      { glue: '__stop_last; unset TESSERA_DATA_DIR; mkdir -p "$WALK_DIR/var/lib"  # as on a real system' },
+      { file: OPERATIONS, starts: '$ tessera-cloud start --data /var/lib/tessera --trusted-proxy 10.0.0.0/40', run: 'transcript', vary: [LOG_LINE] },
+      { file: OPERATIONS, starts: 'tessera-cloud start --data /var/lib/tessera', run: 'background', ready: 'listening on' },
+      { glue: 'export TESSERA_ADMIN_KEY=$BOOTSTRAP_KEY' },
+      { file: OPERATIONS, starts: '$ tessera-cloud start --port 80800', run: 'transcript' },
+      { file: OPERATIONS, starts: '$ ls -la /var/lib/tessera', run: 'transcript', vary: [/^total \d+$/, /(?<=^[-d]r[-w][-x]------|^drwxr-xr-x) +\d+ \S+ +\S+ +\d+ \w{3} +\d+ \d\d:\d\d/] },
+      { file: OPERATIONS, starts: '$ TESSERA_MASTER_KEY="$(tessera-cloud master-key generate)" tessera-cloud start', run: 'transcript' },
+      { file: OPERATIONS, starts: '$ TESSERA_MASTER_KEY=not-a-key', run: 'transcript' },
+      { glue: 'chmod 644 "$WALK_DIR/var/lib/tessera/master.key"  # a key file that other users can read' },
+      { file: OPERATIONS, starts: '$ tessera-cloud start --data /var/lib/tessera\ntessera-cloud: master key', run: 'transcript' },
+      { glue: 'chmod 600 "$WALK_DIR/var/lib/tessera/master.key"' },
+      { file: OPERATIONS, starts: '$ TESSERA_BOOTSTRAP_ADMIN_KEY=too-short', run: 'transcript' },
+      { file: OPERATIONS, starts: 'tessera-cloud master-key generate', run: 'sh' },
+      { file: OPERATIONS, starts: 'export TESSERA_MASTER_KEY="$(cat', run: 'sh' },
+      { file: OPERATIONS, starts: 'tessera-cloud admin-keys generate', run: 'sh' },
+      { file: OPERATIONS, starts: '$ tessera-cloud admin-keys create --name recovery', run: 'transcript', vary: [/[0-9a-f-]{36}/] },
+      { glue: `RESOURCE_SET=$(curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/resource-sets | jq -r '.items[0].id')` },
+      { file: OPERATIONS, starts: 'tessera-cloud admin-keys create --name ci-readonly', run: 'sh' },
+      { file: OPERATIONS, starts: 'curl -s -X POST -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/signing-keys/rotate', run: 'sh' },
+      { glue: 'echo' },
+      { file: OPERATIONS, starts: '$ tessera-cloud keys rotate', run: 'transcript', vary: [/[A-Za-z0-9_-]{43}/] },
+      { file: OPERATIONS, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/signing-keys', run: 'sh' },
+      { glue: 'echo' },
+      { file: OPERATIONS, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "http://127.0.0.1:8080/api/v1/audit-events?kind=signing-key.rotate"', run: 'sh' },
+      { file: OPERATIONS, starts: 'umask 077\ninstall -d', run: 'sh' },
+      { glue: 'rm "$WALK_DIR"/var/backups/tessera/*.db  # VACUUM INTO is the other way to the same copy' },
+      { file: OPERATIONS, starts: 'sqlite3 /var/lib/tessera/tessera.db "VACUUM INTO', run: 'sh' },
+      { file: OPERATIONS, starts: '$ sqlite3', run: 'transcript' },
+      { glue: '__stop_last; mkdir "$WALK_DIR/moved-out"; mv "$WALK_DIR"/var/lib/tessera/tessera.db* "$WALK_DIR/moved-out/"  # restore, steps 1 and 2' },
+      { file: OPERATIONS, starts: 'install -m 600', run: 'sh' },
+      { glue: `__start_bg 'tessera-cloud start --data "$WALK_DIR/var/lib/tessera"' 'listening on'  # restore, step 4` },
+      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/admin-keys | jq -r '"restored admin keys: " + ([.items[].name] | sort | join(","))'` },
+      { glue: `__stop_last\n${PG_DATABASES}\nunset TESSERA_MASTER_KEY` },
+      { file: OPERATIONS, starts: '$ tessera-cloud start --database-url "$DATABASE_URL"', run: 'transcript' },
+      { file: OPERATIONS, starts: 'export TESSERA_MASTER_KEY="$(tessera-cloud master-key generate)"', run: 'background', ready: 'listening on' },
+      { file: OPERATIONS, starts: 'tessera-cloud start --port 8081', run: 'background', ready: 'listening on' },
+      { glue: `curl -sf -H "Authorization: Bearer $BOOTSTRAP_KEY" http://127.0.0.1:8081/api/v1/resource-sets | jq -r '"replica 8081 sees: " + .items[0].name'` },
+      { file: OPERATIONS, starts: 'umask 077\npg_dump', run: 'sh' },
+      { file: OPERATIONS, starts: 'pg_restore', run: 'sh' },
+      { glue: `psql -qX ${PG_ADMIN} -c "DROP DATABASE tessera_docs_ops WITH (FORCE)"  # the replicas lose their database` },
+      { file: OPERATIONS, starts: "$ curl -s -w ' %{http_code}", run: 'transcript' },
+      { glue: `__stop_last; __stop_last\n__start_bg 'TESSERA_DATABASE_URL=$RESTORE_DATABASE_URL tessera-cloud start --port 8080' 'listening on'` },
+      { glue: `curl -sf -H "Authorization: Bearer $BOOTSTRAP_KEY" http://127.0.0.1:8080/api/v1/resource-sets | jq -r '"restored database has: " + .items[0].name'` },
+      { glue: `__stop_last; for db in tessera_docs_ops tessera_docs_restore; do psql -qX ${PG_ADMIN} -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done` },
+    ],
+    timeoutMs: 150_000,
+    expect: [
+      /"issuer":"http:\/\/127\.0\.0\.1:8080"/,
+      /\{"status":"ready"\}/,
+      /"name":"default"/,
+      /^Admin key ci-readonly \(/m,
+      /"retiredKid"/,
+      /"kind": "signing-key.rotate"/,
+      /^restored admin keys: bootstrap,ci-readonly,recovery$/m,
+      /^replica 8081 sees: default$/m,
+      /^restored database has: default$/m,
+    ],
+  },
+  {
+    name: 'edge-api.md: the complete example, then the caller\'s address behind proxies',
+    cwd: 'project',
+    replace: [
+      ...PASTE_KEY,
+      ['/tmp/docs-edge', '$WALK_DIR/docs-edge'],
+      // The registry's jose@6 is the copy the project installed: tests talk only to loopback.
+      ['npm install jose@6', 'npm install --offline --no-audit --no-fund "$REPO_ROOT/node_modules/jose"'],
+    ],
+    steps: [
+      { file: EDGE_API, starts: 'tessera-cloud start --port 18181', run: 'background', ready: 'listening on' },
+      { file: EDGE_API, starts: 'export TESSERA_URL=http://127.0.0.1:18181', run: 'sh' },
+      { file: EDGE_API, starts: '// Stands in for your identity provider', run: 'save', as: 'make-issuer-key.mjs' },
+      { file: EDGE_API, starts: 'node make-issuer-key.mjs', run: 'sh' },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers"', run: 'sh' },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/client-workloads"', run: 'sh' },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/server-workloads"', run: 'sh' },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/credential-providers"', run: 'sh' },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/access-policies"', run: 'sh' },
+      { file: EDGE_API, starts: '// A minimal edge API client', run: 'save', as: 'edge-client.mjs' },
+      { file: EDGE_API, starts: 'node edge-client.mjs', run: 'sh' },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/edge/v1/attest"', run: 'sh' },
+      { glue: '__stop_last' },
+      { file: EDGE_API, starts: 'tessera-cloud start --port 18181', run: 'background', ready: 'listening on', again: true, replace: [['--port 18181', '--port 18181 --trusted-proxy 127.0.0.1']] },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/edge/v1/attest"', run: 'sh', again: true },
+      { glue: '__stop_last' },
+      {
+        file: EDGE_API,
+        starts: 'tessera-cloud start --port 18181',
+        run: 'background',
+        ready: 'listening on',
+        again: true,
+        replace: [['--port 18181', '--port 18181 --trusted-proxy 127.0.0.1 --trusted-proxy 203.0.113.0/24']],
+      },
+      { file: EDGE_API, starts: 'curl -s -X POST "$TESSERA_URL/edge/v1/attest"', run: 'sh', again: true },
+    ],
+    expect: [
+      /"token": "sk_test_example_4242"/,
+      /^events: \{"accepted":1\}$/m,
+      /"typ":"tessera-edge\+jwt"/,
+      /"sourceIp": "127\.0\.0\.1"[\s\S]*"sourceIp": "203\.0\.113\.9"[\s\S]*"sourceIp": "198\.51\.100\.23"/,
+    ],
+  },
+  {
+    name: 'providers.md: a plugin with a custom trust and credential provider, both forms',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['/tmp/plugin-data', '$WALK_DIR/plugin-data']],
+    steps: [
+      { file: PROVIDERS, starts: '// Two custom providers for Tessera', run: 'save', as: 'my-provider.js' },
+      { file: PROVIDERS, starts: 'export function register(registry)', run: 'save', as: 'register-form.js' },
+      { glue: "grep -v '^export default' my-provider.js | cat - register-form.js > my-provider-register.js  # the register form of the same plugin" },
+      { glue: 'echo \'{"type": "module"}\' > package.json' },
+      { file: PROVIDERS, starts: 'tessera-cloud start --plugin ./my-provider.js', run: 'background', ready: 'listening on' },
+      { glue: '__stop_last' },
+      { file: PROVIDERS, starts: 'tessera-cloud start --port 18182', run: 'background', ready: 'listening on' },
+      { glue: 'export TESSERA_URL=http://127.0.0.1:18182 TESSERA_ADMIN_KEY=$BOOTSTRAP_KEY  # "with TESSERA_URL and TESSERA_ADMIN_KEY set"' },
+      { file: PROVIDERS, starts: "printf %s 'enrol_7Qf2_box-1' | sha256sum", run: 'sh' },
+      { file: PROVIDERS, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers" \\\n  -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H \'content-type: application/json\' \\\n  -d \'{"name": "enrolment"', run: 'sh' },
+      { file: PROVIDERS, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/credential-providers" \\\n  -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H \'content-type: application/json\' \\\n  -d \'{"name": "box-hmac"', run: 'sh' },
+      { file: PROVIDERS, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/credential-providers" \\\n  -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H \'content-type: application/json\' \\\n  -d \'{"name": "bad-hmac"', run: 'sh' },
+      { file: PROVIDERS, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers" \\\n  -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H \'content-type: application/json\' \\\n  -d \'{"name": "bad-enrolment"', run: 'sh' },
+      { glue: '__stop_last' },
+      {
+        file: PROVIDERS,
+        starts: 'tessera-cloud start --port 18182',
+        run: 'background',
+        ready: 'listening on',
+        again: true,
+        replace: [['./my-provider.js', './my-provider-register.js']],
+      },
+      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/credential-providers" | jq -r '"register form serves: " + ([.items[].type] | join(","))'` },
+      { glue: `__stop_last\n${BAD_PLUGINS}` },
+      { file: PROVIDERS, starts: '$ tessera-cloud start --port 18182', run: 'transcript', vary: [/\/srv\/billing\/\S*/] },
+    ],
+    expect: [
+      /^7d2993997d0940514f02d6dee21d1e541668b9687ca927f4ba210aec25a3559a {2}-$/m,
+      /"type": "enrolment-token"/,
+      /"type": "hmac-token"/,
+      /"message": "Invalid request — \/config\/lifetimeSeconds: must be <= 3600"/,
+      /"message": "Invalid request — \/config: tokens: names must be unique"/,
+      /^register form serves: hmac-token$/m,
+    ],
+  },
+  {
+    name: 'sdk.md: zero code, init(), a denied call, withTessera, explicit mode, the S3 client',
+    cwd: 'project',
+    replace: [
+      ["'https://tessera.example.com'", 'process.env.TESSERA'],
+      ['https://tessera.example.com', '$TESSERA'],
+      ['https://payments.internal', 'http://127.0.0.1:9090'],
+    ],
+    steps: [
+      { glue: startCloud(18183) },
+      { glue: 'export TESSERA=http://127.0.0.1:18183; node "$REPO_ROOT/examples/quickstart/walkthrough/identity.mjs"  # the workload\'s OIDC token' },
+      {
+        glue: [
+          ADMIN_HELPER,
+          `TRUST=$(admin trust-providers "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
+          `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}' | ${id})`,
+          `PAYMENTS=$(admin server-workloads '{"name":"payments","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
+          `REFUNDS=$(admin server-workloads '{"name":"refunds","scheme":"http","host":"127.0.0.1","port":9091,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
+          // Refunds only for workloads that attest through CI: a policy this workload does not meet.
+          `CI=$(admin trust-providers "{\\"name\\":\\"ci\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://ci.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
+          `DB=$(admin server-workloads '{"name":"db","scheme":"https","host":"db.internal","port":5432,"injection":{"kind":"basic"}}' | ${id})`,
+          `KEY=$(admin credential-providers '{"name":"payments-key","type":"api-key","secrets":{"apiKey":"sk_sdk_docs"}}' | ${id})`,
+          `BASIC=$(admin credential-providers '{"name":"db-basic","type":"basic","config":{"username":"svc-db"},"secrets":{"password":"db-password"}}' | ${id})`,
+          `admin access-policies "{\\"name\\":\\"to-payments\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$PAYMENTS\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}" > /dev/null`,
+          `admin access-policies "{\\"name\\":\\"refunds-from-ci\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$REFUNDS\\",\\"trustProviderIds\\":[\\"$CI\\"],\\"credentialProviderId\\":\\"$KEY\\"}" > /dev/null`,
+          `admin access-policies "{\\"name\\":\\"to-db\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$DB\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$BASIC\\"}" > /dev/null`,
+        ].join('\n'),
+      },
+      { glue: `__start_bg 'node "$REPO_ROOT/examples/quickstart/walkthrough/echo-api.mjs"' 'echo API on'  # payments.internal` },
+      {
+        glue: [
+          'export TESSERA_OIDC_TOKEN_FILE=.walkthrough/token TESSERA_CLOUD_URL=$TESSERA  # what the platform and the deployment give the workload',
+          `npm init -y > /dev/null && npm pkg set type=module scripts.start='node app.js'`,
+          `echo "console.log('app.js:', await (await fetch('http://127.0.0.1:9090/v1/charges')).text())" > app.js`,
+        ].join('\n'),
+      },
+      { file: SDK, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.js', run: 'sh' },
+      { file: SDK, starts: "import { init, shutdown } from '@tessera/sdk';", run: 'node', after: "console.log('init() and shutdown(): done');" },
+      {
+        file: SDK,
+        starts: 'try {',
+        run: 'node',
+        replace: [['http://127.0.0.1:9090', 'http://127.0.0.1:9091']],
+        before: "import { init, shutdown, TesseraAccessDeniedError } from '@tessera/sdk';\nawait init({ cloudUrl: process.env.TESSERA });",
+        after: 'await shutdown();',
+      },
+      {
+        file: SDK,
+        starts: "import { withTessera } from '@tessera/sdk';",
+        run: 'node',
+        driver: [
+          "import { shutdown } from '@tessera/sdk';",
+          "import requestStyle, { handler } from './sample.mjs';",
+          "console.log('Lambda style:', JSON.stringify(await handler({}, { getRemainingTimeInMillis: () => 3000 })));",
+          "console.log('Request style:', (await requestStyle(new Request('http://127.0.0.1/'))).status);",
+          'await shutdown();',
+        ].join('\n'),
+      },
+      {
+        file: SDK,
+        starts: "import { Tessera } from '@tessera/sdk';",
+        run: 'node',
+        before: "const connect = (options) => console.log('connect as', options.user, 'with a', options.password.length, 'character password');",
+        after: "console.log('explicit mode: closed');",
+      },
+      {
+        file: SDK,
+        starts: 'const s3 = new S3Client',
+        run: 'node',
+        before: "import { S3Client } from '@aws-sdk/client-s3';",
+        after: "console.log('S3 client for', await s3.config.region());",
+      },
+    ],
+    expect: [
+      /^app\.js: authorization: Bearer sk_sdk_docs\n[\s\S]*^app\.js: authorization: Bearer sk_sdk_docs$/m,
+      /^init\(\) and shutdown\(\): done$/m,
+      /^denied: trust_provider_mismatch$/m,
+      /^Lambda style: \{"statusCode":200\}$/m,
+      /^Request style: 200$/m,
+      /^connect as svc-db with a 11 character password$/m,
+      /^explicit mode: closed$/m,
+      /^S3 client for eu-west-1$/m,
+    ],
+  },
+  {
+    name: 'cloud-aws.md: the Tessera side of aws-sts, aws-ec2-instance-identity and aws-iam',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18184']],
+    steps: [
+      { glue: startCloud(18184, 'data-1') },
+      { file: AWS, starts: 'export TESSERA=https://tessera.example.com', run: 'sh' },
+      { file: AWS, starts: 'KEY=$(admin credential-providers', run: 'sh' },
+      { file: AWS, starts: 'SERVER=$(admin server-workloads', run: 'sh' },
+      { glue: FAKE_AWS_CERTIFICATES },
+      { file: AWS, starts: `TRUST=$(admin trust-providers "$(node -e '\n`, run: 'sh' },
+      { file: AWS, starts: `CLIENT=$(admin client-workloads '{"name":"billing","identities":[{"claim":"aws.accountId","value":"123456789012"},{"claim":"aws.imageId"`, run: 'sh' },
+      { file: AWS, starts: 'admin access-policies', run: 'sh' },
+      { glue: `echo; TESSERA_URL=$TESSERA; ${list('access-policies')}` },
+      { glue: `__stop_last; ${startCloud(18184, 'data-2')}  # the one-script version, on a fresh control plane` },
+      { file: AWS, starts: 'export TESSERA=https://tessera.example.com', run: 'sh', again: true },
+      { glue: FAKE_AWS_CERTIFICATES },
+      { file: AWS, starts: `TRUST=$(admin trust-providers "$(node -e 'console.log`, run: 'sh' },
+      { glue: `__stop_last; ${startCloud(18184, 'data-3')}  # aws-iam, on a fresh control plane` },
+      { file: AWS, starts: 'export TESSERA=https://tessera.example.com', run: 'sh', again: true },
+      { file: AWS, starts: `TRUST=$(admin trust-providers '{"name":"aws-prod","type":"aws-iam"`, run: 'sh' },
+      { file: AWS, starts: `CLIENT=$(admin client-workloads '{"name":"billing","identities":[{"claim":"aws.accountId","value":"123456789012"},{"claim":"aws.roleArn"`, run: 'sh' },
+      { glue: `${list('trust-providers')}\n${list('client-workloads')}` },
+    ],
+    expect: [
+      /^access-policies: billing-reads-s3$/m,
+      /^client workload id for the role's trust policy: [0-9a-f-]{36}$/m,
+      /^trust-providers: aws-prod \(aws-iam\)$/m,
+      /^client-workloads: billing$/m,
+    ],
+  },
+  {
+    name: 'cloud-gcp.md: the Tessera side of gcp-identity-token and gcp-workload-identity-federation',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18185']],
+    steps: [
+      { glue: startCloud(18185) },
+      { file: GCP, starts: 'export TESSERA_URL=https://tessera.example.com', run: 'sh' },
+      { glue: 'export PROJECT_ID=acme-prod PROJECT_NUMBER=123456789012  # what the gcloud command of the page prints' },
+      { file: GCP, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers"', run: 'sh' },
+      { file: GCP, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/credential-providers"', run: 'sh' },
+      { glue: list('access-policies') },
+    ],
+    expect: [
+      /"type": "gcp-identity-token"/,
+      /"type": "gcp-workload-identity-federation"/,
+      /"audience": "\/\/iam\.googleapis\.com\/projects\/123456789012\/locations\/global\/workloadIdentityPools\/tessera-pool\/providers\/tessera-cloud"/,
+      /^access-policies: billing-to-gcs$/m,
+    ],
+  },
+  {
+    name: 'cloud-azure.md: the Tessera side of azure-managed-identity and azure-workload-identity-federation',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18186']],
+    steps: [
+      { glue: startCloud(18186) },
+      { file: AZURE, starts: 'TESSERA_URL=https://tessera.example.com', run: 'sh' },
+      { file: AZURE, starts: '{"name": "azure-prod", "type": "azure-managed-identity"', run: 'save', as: 'trust-provider.json' },
+      { file: AZURE, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers"', run: 'sh' },
+      { glue: 'echo' },
+      { file: AZURE, starts: '{"name": "billing", "identities": [{"claim": "azure.objectId"', run: 'save', as: 'client-workload.json' },
+      { file: AZURE, starts: '{"name": "blob-reader"', run: 'save', as: 'credential-provider.json' },
+      { file: AZURE, starts: '{"name": "acmedata-blob"', run: 'save', as: 'server-workload.json' },
+      {
+        glue: [
+          POST_FILE,
+          'post client-workloads client-workload.json',
+          'post credential-providers credential-provider.json',
+          'post server-workloads server-workload.json',
+        ].join('\n'),
+      },
+      { glue: `${list('trust-providers')}\n${list('credential-providers')}` },
+    ],
+    expect: [
+      /^trust-providers: azure-prod \(azure-managed-identity\)$/m,
+      /^credential-providers: blob-reader \(azure-workload-identity-federation\)$/m,
+      /"name":"acmedata-blob"/,
+      /"name":"billing"/,
+    ],
+  },
+  {
+    name: 'docs/README.md: the admin API reference matches the server',
+    cwd: 'repo',
+    steps: [{ file: DOCS_INDEX, starts: 'npm run docs:api -- --check', run: 'sh' }],
+    expect: [],
+  },
+];
+
+const CLOUD_ACCOUNT = "needs an account with the cloud provider: the command reads or changes the account's IAM";
+const onCloud = (machine: string, test: string) =>
+  `runs on ${machine} and calls the cloud's own endpoints; the same start and calls, against loopback stand-ins that verify like the cloud, run in ${test}`;
+const ON_AWS = onCloud('an EC2 instance', 'test/e2e/cloud-aws.test.ts');
+const ON_GCP = onCloud('a Compute Engine VM', 'test/e2e/cloud-gcp.test.ts');
+const ON_AZURE = onCloud('an Azure VM', 'test/e2e/cloud-azure.test.ts');
+
+const NOT_RUN: NotRun[] = [
+  { file: README, starts: 'npm install      #', reason: 'the set-up itself: CI runs `npm ci` and `npm test` on a clean clone; `npm start` runs in the quickstart walk, `npm run demo` in test/e2e/quickstart.test.ts' },
+  { file: README, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_KUBERNETES_TOKEN_FILE', reason: 'needs a Kubernetes service-account token; the demo\'s clients start exactly so (test/e2e/quickstart.test.ts)' },
+  { file: QUICKSTART, starts: 'npm install\nnpm run demo', reason: '`npm install` is the set-up CI runs; the demo runs in test/e2e/quickstart.test.ts' },
+  { file: DOCS_INDEX, starts: 'npm run docs:api\n', reason: 'rewrites docs/admin-api.md and docs/openapi.json in the checkout; its `--check` form runs here' },
+  { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
+  { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
+  { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
+  { file: AWS, starts: 'aws iam create-open-id-connect-provider', reason: CLOUD_ACCOUNT },
+  { file: AWS, starts: 'aws iam create-role', reason: CLOUD_ACCOUNT },
+  { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: ON_AWS },
+  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: ON_AWS },
+  { file: AWS, starts: 'TOKEN=$(curl -sX PUT http://169.254.169.254', reason: 'runs on an EC2 instance: it reads the instance metadata service' },
+  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', reason: ON_AWS },
+  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', nth: 2, reason: ON_AWS },
+  { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsEc2InstanceIdentityCollector }", reason: ON_AWS },
+  { file: AWS, starts: '# An EC2 instance with an instance role', reason: ON_AWS },
+  { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsIamCollector }", reason: ON_AWS },
+  { file: GCP, starts: 'export PROJECT_ID=acme-prod', reason: CLOUD_ACCOUNT },
+  { file: GCP, starts: 'gcloud services enable', reason: CLOUD_ACCOUNT },
+  { file: GCP, starts: 'curl -s https://tessera.example.com/.well-known/jwks.json > tessera-jwks.json', reason: CLOUD_ACCOUNT },
+  { file: GCP, starts: 'gcloud iam service-accounts add-iam-policy-binding', reason: CLOUD_ACCOUNT },
+  { file: GCP, starts: 'gcloud storage buckets add-iam-policy-binding', reason: CLOUD_ACCOUNT },
+  { file: GCP, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=gcp-identity-token', reason: ON_GCP },
+  { file: GCP, starts: "import { init } from '@tessera/sdk';", reason: ON_GCP },
+  { file: GCP, starts: 'import { createGcpIdentityTokenCollector }', reason: ON_GCP },
+  { file: AZURE, starts: 'TENANT_ID=$(az account show', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'TESSERA_APP_ID=$(az ad app create', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'az vm identity assign -g payments-prod -n billing-vm-1 ', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'az identity create', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'curl -s -H Metadata:true', reason: 'runs on an Azure VM: it reads the instance metadata service' },
+  { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', reason: ON_AZURE },
+  { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', nth: 2, reason: ON_AZURE },
+  { file: AZURE, starts: "import { init } from '@tessera/sdk';\nimport { createAzureManagedIdentityCollector }", reason: ON_AZURE },
+  { file: AZURE, starts: 'APP_ID=$(az ad app create', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'CLIENT_WORKLOAD_ID=6f1c0e5e', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'az identity federated-credential create', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: 'az role assignment create', reason: CLOUD_ACCOUNT },
+  { file: AZURE, starts: "import { init } from '@tessera/sdk';\n\nawait init({ cloudUrl: 'https://tessera.example.com' });\nconst response = await fetch('https://acmedata", reason: ON_AZURE },
+];
+
+/** The ports the pages use, as written: each must be free while its walk runs. */
+const DOCUMENTED_PORTS = [8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186];
+
+const scratch = mkdtempSync(join(tmpdir(), 'tessera-doc-walks-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  const taken: number[] = [];
+  for (const port of DOCUMENTED_PORTS) {
+    const server = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) await new Promise((resolve) => server.close(resolve));
+    else taken.push(port);
+  }
+  if (taken.length > 0) throw new Error(`the docs' commands use ports ${taken.join(', ')} as written, and something on this machine listens there: stop it and run again`);
+});
+
+const allBlocks: DocBlock[] = docFiles().flatMap(blocksOf);
+const runnable = allBlocks.filter(isRunnable);
+const where = (b: DocBlock) => `${b.file}:${b.line}`;
+
+describe('commands and code samples in README.md and docs/', () => {
+  it('each runs in a walk below, or is listed as not run with its reason, once', () => {
+    const claims = new Map<DocBlock, string[]>();
+    const claim = (ref: BlockRef, by: string) => {
+      const block = findBlock(ref, allBlocks);
+      claims.set(block, [...(claims.get(block) ?? []), by]);
+    };
+    for (const walk of WALKS) {
+      for (const step of walk.steps) if (!('glue' in step) && !step.again && (step.run !== 'save' || isRunnable(findBlock(step, allBlocks, true)))) claim(step, walk.name);
+    }
+    for (const entry of NOT_RUN) claim(entry, `not run: ${entry.reason}`);
+    const unclaimed = runnable.filter((b) => !claims.has(b)).map(where);
+    const twice = [...claims].filter(([, by]) => by.length > 1).map(([b, by]) => `${where(b)}: ${by.join(' | ')}`);
+    expect(unclaimed, 'blocks no walk runs').toEqual([]);
+    expect(twice, 'blocks claimed twice').toEqual([]);
+    expect(runnable.length).toBeGreaterThan(50);
+  });
+
+  it.each(WALKS.map((walk) => [walk.name, walk] as const))('%s', async (_name, walk) => {
+    const dir = mkdtempSync(join(scratch, 'walk-'));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    const result = await runWalk(walk, allBlocks, { dir, env: baseEnv({ WALK_DIR: dir, REPO_ROOT: ROOT }) });
+    const transcript = `${result.stdout}\n--- stderr\n${result.stderr}`;
+    expect(result.code, transcript).toBe(0);
+    for (const pattern of walk.expect) expect(result.stdout, transcript).toMatch(pattern);
+    // What the shell made of the page's text: its directories, and any printed admin key.
+    const expand = (text: string) => text.replaceAll('$WALK_DIR', dir).replaceAll('$REPO_ROOT', ROOT).replaceAll('$BOOTSTRAP_KEY', 'tsk_…');
+    expect(checkTranscripts(walk, allBlocks, result.stdout, expand), transcript).toEqual([]);
+  }, 180_000);
+});
