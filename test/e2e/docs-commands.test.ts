@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +69,29 @@ const BAD_PLUGINS = [
   `provider Bad_Name "$schema" > broken.js`,
   `provider open-schema '{"type":"object"}' > open-schema.js`,
 ].join('\n');
+
+/**
+ * A cloud's CLI with no account: each command runs for real until the CLI needs credentials,
+ * so its sub-command, flags and files are checked, and the CLI's answer must be that it needs
+ * to sign in (a usage error fails the walk). Accepted commands are listed at the end.
+ */
+const signInCheck = (cli: string, signInMessage: string) =>
+  [
+    `${cli}() {`,
+    `  local out status=0; out=$(command ${cli} "$@" 2>&1) || status=$?`,
+    `  if [ "$status" -ne 0 ] && grep -qF -- ${JSON.stringify(signInMessage)} <<<"$out"; then echo "${cli} $*" >> "$WALK_DIR/accepted"; return 0; fi`,
+    `  echo "$out" >&2; echo "${cli} did not stop at sign-in (exit $status)" >&2; return 1`,
+    '}',
+  ].join('\n');
+const GCLOUD_WITHOUT_ACCOUNT = [
+  'export CLOUDSDK_CONFIG="$WALK_DIR/gcloud" CLOUDSDK_CORE_DISABLE_PROMPTS=1 CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=1 CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=1',
+  signInCheck('gcloud', 'You do not currently have an active account selected'),
+].join('\n');
+const AWS_WITHOUT_ACCOUNT = [
+  'export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true',
+  signInCheck('aws', 'Unable to locate credentials'),
+].join('\n');
+const accepted = (cli: string) => `echo; echo "CLI: $(command ${cli} --version 2>&1 | head -n 1)"; sed 's/^/accepted: /' "$WALK_DIR/accepted"`;
 
 const PG_ADMIN = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pgDatabaseUrl = (name: string) => Object.assign(new URL(PG_ADMIN), { pathname: `/${name}` }).href;
@@ -418,6 +442,81 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     ],
   },
   {
+    name: 'cloud-gcp.md: the gcloud commands, as far as gcloud goes without an account',
+    cwd: 'project',
+    requires: ['gcloud'],
+    replace: [['https://tessera.example.com/.well-known', 'http://127.0.0.1:18187/.well-known']],
+    steps: [
+      { glue: `${startCloud(18187)}  # serves the JWKS the page downloads\n${GCLOUD_WITHOUT_ACCOUNT}` },
+      { file: GCP, starts: 'export PROJECT_ID=acme-prod', run: 'sh' },
+      { glue: 'export PROJECT_NUMBER=123456789012 CLIENT_WORKLOAD_ID=01a20929-5a93-70da-b594-4afd84a44aa5  # what a signed-in gcloud and step 1 give' },
+      { file: GCP, starts: 'gcloud services enable', run: 'sh' },
+      { file: GCP, starts: 'curl -s https://tessera.example.com/.well-known/jwks.json > tessera-jwks.json', run: 'sh' },
+      { file: GCP, starts: 'gcloud iam service-accounts add-iam-policy-binding', run: 'sh' },
+      { file: GCP, starts: 'gcloud storage buckets add-iam-policy-binding', run: 'sh' },
+      { glue: `jq -e '.keys[0].kid' tessera-jwks.json > /dev/null\n${accepted('gcloud')}` },
+    ],
+    expect: [
+      /^accepted: gcloud projects describe acme-prod --format=value\(projectNumber\)$/m,
+      /^accepted: gcloud services enable iam\.googleapis\.com/m,
+      /^accepted: gcloud iam workload-identity-pools create tessera-pool /m,
+      /^accepted: gcloud iam workload-identity-pools providers create-oidc tessera-cloud .*--allowed-audiences=\/\/iam\.googleapis\.com\/projects\/123456789012\//m,
+      /^accepted: gcloud iam workload-identity-pools providers update-oidc tessera-cloud .*--jwk-json-path=tessera-jwks\.json$/m,
+      /^accepted: gcloud iam service-accounts add-iam-policy-binding /m,
+      /^accepted: gcloud storage buckets add-iam-policy-binding gs:\/\/acme-reports --member=serviceAccount:/m,
+      /^accepted: gcloud storage buckets add-iam-policy-binding gs:\/\/acme-reports --role=roles\/storage\.objectViewer --member=principal:/m,
+      /^CLI: Google Cloud SDK \d+/m,
+    ],
+  },
+  {
+    name: 'cloud-aws.md: the aws commands as far as the AWS CLI goes without an account, and the certificate check against a loopback IMDSv2',
+    cwd: 'project',
+    requires: ['aws', 'openssl'],
+    replace: [['http://169.254.169.254', '$IMDS']],
+    steps: [
+      { glue: AWS_WITHOUT_ACCOUNT },
+      { file: AWS, starts: 'aws iam create-open-id-connect-provider', run: 'sh' },
+      { file: AWS, starts: '{\n  "Version": "2012-10-17",\n  "Statement": [\n    {\n      "Effect": "Allow",\n      "Principal": { "Federated"', run: 'save', as: 'trust-policy.json' },
+      { file: AWS, starts: 'aws iam create-role', run: 'sh' },
+      {
+        glue: [
+          // An instance's IMDSv2, whose identity documents are signed like AWS's, and its signing certificate.
+          `__start_bg 'CLOUD_URL=http://127.0.0.1:1 CLIENT_WORKLOAD_ID=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
+          `IMDS=$(grep '"imds"' "$BG_LOG" | jq -r .imds); grep '"imds"' "$BG_LOG" | jq -r .certificatePem > eu-west-1-rsa2048.pem`,
+        ].join('\n'),
+      },
+      { file: AWS, starts: 'TOKEN=$(curl -sX PUT http://169.254.169.254', run: 'sh' },
+      { glue: accepted('aws') },
+    ],
+    expect: [
+      /^accepted: aws iam create-open-id-connect-provider --url https:\/\/tessera\.example\.com --client-id-list sts\.amazonaws\.com$/m,
+      /^accepted: aws iam create-role --role-name tessera-billing-reader --assume-role-policy-document file:\/\/trust-policy\.json$/m,
+      /^accepted: aws iam put-role-policy --role-name tessera-billing-reader --policy-name read-billing-reports --policy-document /m,
+      /"accountId" ?: ?"123456789012"/,
+      /^Verification successful$/m,
+      /^CLI: aws-cli\/\d+/m,
+    ],
+  },
+  {
+    name: 'cloud-azure.md: the managed-identity token check against a loopback Azure IMDS',
+    cwd: 'project',
+    replace: [['http://169.254.169.254', '$IMDS']],
+    steps: [
+      {
+        glue: [
+          // A VM's IMDS handing out managed-identity tokens, and the app id the page's `az ad app create` prints.
+          `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none CLIENT_WORKLOAD_ID=none BLOBS='{}'`,
+          `export IDENTITY='{"clientId":"b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b","objectId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","resourceId":"/subscriptions/8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f/resourceGroups/payments-prod/providers/Microsoft.Compute/virtualMachines/billing-vm-1"}'`,
+          `export FOREIGN_IDENTITY="$IDENTITY"`,
+          `__start_bg 'node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" azure' '"imds"'`,
+          `IMDS=$(grep '"imds"' "$BG_LOG" | jq -r .imds); TESSERA_APP_ID=0a6c2d1e-5f7b-4c8d-9e0f-1a2b3c4d5e6f`,
+        ].join('\n'),
+      },
+      { file: AZURE, starts: 'curl -s -H Metadata:true', run: 'sh' },
+    ],
+    expect: [/"resource": "api:\/\/0a6c2d1e-5f7b-4c8d-9e0f-1a2b3c4d5e6f"/, /"client_id": "b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b"/, /"expires_on": "\d+"/],
+  },
+  {
     name: 'docs/README.md: the admin API reference matches the server',
     cwd: 'repo',
     steps: [{ file: DOCS_INDEX, starts: 'npm run docs:api -- --check', run: 'sh' }],
@@ -440,21 +539,13 @@ const NOT_RUN: NotRun[] = [
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
-  { file: AWS, starts: 'aws iam create-open-id-connect-provider', reason: CLOUD_ACCOUNT },
-  { file: AWS, starts: 'aws iam create-role', reason: CLOUD_ACCOUNT },
   { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: ON_AWS },
   { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: ON_AWS },
-  { file: AWS, starts: 'TOKEN=$(curl -sX PUT http://169.254.169.254', reason: 'runs on an EC2 instance: it reads the instance metadata service' },
   { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', reason: ON_AWS },
   { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', nth: 2, reason: ON_AWS },
   { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsEc2InstanceIdentityCollector }", reason: ON_AWS },
   { file: AWS, starts: '# An EC2 instance with an instance role', reason: ON_AWS },
   { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsIamCollector }", reason: ON_AWS },
-  { file: GCP, starts: 'export PROJECT_ID=acme-prod', reason: CLOUD_ACCOUNT },
-  { file: GCP, starts: 'gcloud services enable', reason: CLOUD_ACCOUNT },
-  { file: GCP, starts: 'curl -s https://tessera.example.com/.well-known/jwks.json > tessera-jwks.json', reason: CLOUD_ACCOUNT },
-  { file: GCP, starts: 'gcloud iam service-accounts add-iam-policy-binding', reason: CLOUD_ACCOUNT },
-  { file: GCP, starts: 'gcloud storage buckets add-iam-policy-binding', reason: CLOUD_ACCOUNT },
   { file: GCP, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=gcp-identity-token', reason: ON_GCP },
   { file: GCP, starts: "import { init } from '@tessera/sdk';", reason: ON_GCP },
   { file: GCP, starts: 'import { createGcpIdentityTokenCollector }', reason: ON_GCP },
@@ -462,7 +553,6 @@ const NOT_RUN: NotRun[] = [
   { file: AZURE, starts: 'TESSERA_APP_ID=$(az ad app create', reason: CLOUD_ACCOUNT },
   { file: AZURE, starts: 'az vm identity assign -g payments-prod -n billing-vm-1 ', reason: CLOUD_ACCOUNT },
   { file: AZURE, starts: 'az identity create', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'curl -s -H Metadata:true', reason: 'runs on an Azure VM: it reads the instance metadata service' },
   { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', reason: ON_AZURE },
   { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', nth: 2, reason: ON_AZURE },
   { file: AZURE, starts: "import { init } from '@tessera/sdk';\nimport { createAzureManagedIdentityCollector }", reason: ON_AZURE },
@@ -474,7 +564,7 @@ const NOT_RUN: NotRun[] = [
 ];
 
 /** The ports the pages use, as written: each must be free while its walk runs. */
-const DOCUMENTED_PORTS = [8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186];
+const DOCUMENTED_PORTS = [8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186, 18187];
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-doc-walks-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -515,13 +605,15 @@ describe('commands and code samples in README.md and docs/', () => {
     expect(runnable.length).toBeGreaterThan(50);
   });
 
-  it.each(WALKS.map((walk) => [walk.name, walk] as const))('%s', async (_name, walk) => {
+  const missing = (walk: Walk) => (walk.requires ?? []).filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  it.for(WALKS.map((walk) => [walk.name, walk] as const))('%s', async ([, walk], ctx) => {
+    ctx.skip(missing(walk).length > 0, `needs ${missing(walk).join(', ')}, which this machine does not have`);
     const dir = mkdtempSync(join(scratch, 'walk-'));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     const result = await runWalk(walk, allBlocks, { dir, env: baseEnv({ WALK_DIR: dir, REPO_ROOT: ROOT }) });
     const transcript = `${result.stdout}\n--- stderr\n${result.stderr}`;
     expect(result.code, transcript).toBe(0);
-    for (const pattern of walk.expect) expect(result.stdout, transcript).toMatch(pattern);
+    for (const pattern of walk.expect) expect(`${result.stdout}\n${result.stderr}`, transcript).toMatch(pattern);
     // What the shell made of the page's text: its directories, and any printed admin key.
     const expand = (text: string) => text.replaceAll('$WALK_DIR', dir).replaceAll('$REPO_ROOT', ROOT).replaceAll('$BOOTSTRAP_KEY', 'tsk_…');
     expect(checkTranscripts(walk, allBlocks, result.stdout, expand), transcript).toEqual([]);

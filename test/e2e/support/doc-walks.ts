@@ -86,6 +86,8 @@ export type Step =
 
 export interface Walk {
   readonly name: string;
+  /** Commands the walk needs that the project does not install (a cloud's CLI): without them it is skipped. */
+  readonly requires?: readonly string[];
   /** `repo`: the repository root (pages that use its paths); `project`: a fresh directory whose `node_modules` is the installed project. */
   readonly cwd: 'repo' | 'project';
   /** Exact replacements in every block, for what a page leaves to the reader (its host names, a date, an id). */
@@ -128,12 +130,12 @@ export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: stri
     `__stop_all() { for pid in $(jobs -p); do kill -TERM -- "-$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }`,
     'trap __stop_all EXIT',
     `__pids=${shellQuote(join(logDir, 'pids'))}`,
-    // Starts a command in the background, logging to a file, and waits for a pattern in its
-    // output; fails at once if the command exits first. Keeps a printed bootstrap admin key.
+    // Starts a command in the background, logging to a file ($BG_LOG), and waits for a pattern
+    // in its output; fails at once if the command exits first. Keeps a printed bootstrap admin key.
     `__start_bg() {
   local command=$1 pattern=$2 log; log=${shellQuote(logDir)}/background-$RANDOM.log
   ( eval "$command" ) > "$log" 2>&1 &
-  local pid=$!; echo "$pid" >> "$__pids"
+  local pid=$!; echo "$pid" >> "$__pids"; BG_LOG=$log
   for _ in $(seq 600); do
     if grep -qE -- "$pattern" "$log"; then
       local key; key=$(grep -oE 'tsk_[A-Za-z0-9_-]{20,}' "$log" | head -n 1 || true)
