@@ -91,7 +91,11 @@ const AWS_WITHOUT_ACCOUNT = [
   'export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true',
   signInCheck('aws', 'Unable to locate credentials'),
 ].join('\n');
-const accepted = (cli: string) => `echo; echo "CLI: $(command ${cli} --version 2>&1 | head -n 1)"; sed 's/^/accepted: /' "$WALK_DIR/accepted"`;
+const AZ_WITHOUT_ACCOUNT = [
+  'export AZURE_CONFIG_DIR="$WALK_DIR/azure" AZURE_CORE_COLLECT_TELEMETRY=false AZURE_CORE_NO_COLOR=true',
+  signInCheck('az', "Please run 'az login' to setup account."),
+].join('\n');
+const accepted = (cli: string) => `echo; echo "CLI: $(command ${cli} --version 2>&1 | grep -v WARNING | head -n 1)"; sed 's/^/accepted: /' "$WALK_DIR/accepted"`;
 
 const PG_ADMIN = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pgDatabaseUrl = (name: string) => Object.assign(new URL(PG_ADMIN), { pathname: `/${name}` }).href;
@@ -498,6 +502,65 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     ],
   },
   {
+    name: 'cloud-aws.md on an EC2 instance: the zero-code start and init() attest with the instance identity (loopback IMDSv2)',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18184']],
+    steps: [
+      { glue: startCloud(18184) },
+      {
+        glue: [
+          // The instance's IMDSv2 (documents signed like AWS's), and its signing certificate as the page's PEM file.
+          `__start_bg 'CLOUD_URL=http://127.0.0.1:1 CLIENT_WORKLOAD_ID=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
+          `export TESSERA_AWS_IMDS_ENDPOINT=$(grep '"imds"' "$BG_LOG" | jq -r .imds); grep '"imds"' "$BG_LOG" | jq -r .certificatePem > eu-west-1-rsa2048.pem`,
+        ].join('\n'),
+      },
+      { file: AWS, starts: 'export TESSERA=https://tessera.example.com', run: 'sh', again: true },
+      { file: AWS, starts: `TRUST=$(admin trust-providers "$(node -e 'console.log`, run: 'sh', again: true },
+      { glue: `echo "console.log('app.mjs: started')" > app.mjs  # the application` },
+      { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', run: 'sh' },
+      { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', nth: 2, run: 'sh' },
+      {
+        file: AWS,
+        starts: "import { init } from '@tessera/sdk';\nimport { createAwsEc2InstanceIdentityCollector }",
+        run: 'node',
+        after: "const { shutdown } = await import('@tessera/sdk');\nawait shutdown();",
+      },
+      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'` },
+    ],
+    expect: [/^app\.mjs: started$/m, /^(attest: allow aws-ec2-instance-identity\n){3}/m],
+  },
+  {
+    name: 'cloud-azure.md: the az commands, as far as the Azure CLI goes without an account',
+    cwd: 'project',
+    requires: ['az'],
+    steps: [
+      { glue: AZ_WITHOUT_ACCOUNT },
+      { file: AZURE, starts: 'TENANT_ID=$(az account show', run: 'sh' },
+      { file: AZURE, starts: 'TESSERA_APP_ID=$(az ad app create', run: 'sh' },
+      { file: AZURE, starts: 'az vm identity assign -g payments-prod -n billing-vm-1 ', run: 'sh' },
+      { file: AZURE, starts: 'az identity create', run: 'sh' },
+      { glue: 'TESSERA_URL=https://tessera.example.com' },
+      { file: AZURE, starts: 'APP_ID=$(az ad app create', run: 'sh' },
+      { glue: 'APP_ID=5e8d1c2b-7a6f-4e3d-9c1b-0a9f8e7d6c5b SUBSCRIPTION_ID=8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f  # what a signed-in az prints' },
+      { file: AZURE, starts: 'CLIENT_WORKLOAD_ID=6f1c0e5e', run: 'sh' },
+      { file: AZURE, starts: 'az identity federated-credential create', run: 'sh' },
+      { file: AZURE, starts: 'az role assignment create', run: 'sh' },
+      { glue: `jq -e '.subject == "6f1c0e5e-1111-4c1e-9e55-000000000001"' fic.json > /dev/null\n${accepted('az')}` },
+    ],
+    expect: [
+      /^CLI: azure-cli +\d+/m,
+      /^accepted: az account show --query tenantId -o tsv$/m,
+      /^accepted: az ad app create --display-name tessera-control-plane /m,
+      /^accepted: az ad sp create --id/m,
+      /^accepted: az webapp identity assign /m,
+      /^accepted: az functionapp identity assign /m,
+      /^accepted: az identity show -g payments-prod -n billing-identity --query principalId -o tsv$/m,
+      /^accepted: az ad app federated-credential create --id [0-9a-f-]{36} --parameters @fic\.json$/m,
+      /^accepted: az identity federated-credential create --name tessera-billing /m,
+      /^accepted: az role assignment create /m,
+    ],
+  },
+  {
     name: 'cloud-azure.md: the managed-identity token check against a loopback Azure IMDS',
     cwd: 'project',
     replace: [['http://169.254.169.254', '$IMDS']],
@@ -524,7 +587,6 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
   },
 ];
 
-const CLOUD_ACCOUNT = "needs an account with the cloud provider: the command reads or changes the account's IAM";
 const onCloud = (machine: string, test: string) =>
   `runs on ${machine} and calls the cloud's own endpoints; the same start and calls, against loopback stand-ins that verify like the cloud, run in ${test}`;
 const ON_AWS = onCloud('an EC2 instance', 'test/e2e/cloud-aws.test.ts');
@@ -541,25 +603,14 @@ const NOT_RUN: NotRun[] = [
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: ON_AWS },
   { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: ON_AWS },
-  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', reason: ON_AWS },
-  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', nth: 2, reason: ON_AWS },
-  { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsEc2InstanceIdentityCollector }", reason: ON_AWS },
   { file: AWS, starts: '# An EC2 instance with an instance role', reason: ON_AWS },
   { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsIamCollector }", reason: ON_AWS },
   { file: GCP, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=gcp-identity-token', reason: ON_GCP },
   { file: GCP, starts: "import { init } from '@tessera/sdk';", reason: ON_GCP },
   { file: GCP, starts: 'import { createGcpIdentityTokenCollector }', reason: ON_GCP },
-  { file: AZURE, starts: 'TENANT_ID=$(az account show', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'TESSERA_APP_ID=$(az ad app create', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'az vm identity assign -g payments-prod -n billing-vm-1 ', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'az identity create', reason: CLOUD_ACCOUNT },
   { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', reason: ON_AZURE },
   { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', nth: 2, reason: ON_AZURE },
   { file: AZURE, starts: "import { init } from '@tessera/sdk';\nimport { createAzureManagedIdentityCollector }", reason: ON_AZURE },
-  { file: AZURE, starts: 'APP_ID=$(az ad app create', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'CLIENT_WORKLOAD_ID=6f1c0e5e', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'az identity federated-credential create', reason: CLOUD_ACCOUNT },
-  { file: AZURE, starts: 'az role assignment create', reason: CLOUD_ACCOUNT },
   { file: AZURE, starts: "import { init } from '@tessera/sdk';\n\nawait init({ cloudUrl: 'https://tessera.example.com' });\nconst response = await fetch('https://acmedata", reason: ON_AZURE },
 ];
 
