@@ -9,13 +9,16 @@ import { blocksOf, checkTranscripts, docFiles, findBlock, isRunnable, runWalk, t
 
 /**
  * Every command and code sample in README.md and docs/ runs here, pasted as the page shows it
- * into one bash session per walk, against real control planes on loopback. The few that need
- * something this machine cannot have (a cloud account, a cloud VM's metadata service) are listed
- * in NOT_RUN with the reason, and a block that is in neither list fails the first test.
+ * into one bash session per walk, against real control planes on loopback. A cloud page's
+ * commands for a VM run against loopback metadata services that sign like the cloud's; its
+ * `aws`, `gcloud` and `az` commands run through the real CLI, without an account, until the CLI
+ * asks to sign in (walks whose CLI is not installed are skipped). What needs a cloud account all
+ * the same is listed in NOT_RUN with the reason; a block in neither list fails the first test.
  *
  * Replacements are limited to what a page leaves to the reader: its example host names
  * (`tessera.example.com`), the admin key the server printed (`tsk_...`), system paths such as
- * `/var/lib/tessera` (moved under the walk's directory), and example ids and dates.
+ * `/var/lib/tessera` (moved under the walk's directory), and example ids and dates. Glue steps
+ * do what a page says in words ("with the printed key", "stop the server").
  */
 
 const README = 'README.md';
@@ -530,6 +533,75 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     expect: [/^app\.mjs: started$/m, /^(attest: allow aws-ec2-instance-identity\n){3}/m],
   },
   {
+    name: 'cloud-gcp.md on a Compute Engine VM: the zero-code start and init() attest with the identity token (loopback metadata server)',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18185']],
+    steps: [
+      { glue: startCloud(18185) },
+      {
+        glue: [
+          // The VM's metadata server, on the port the page's collector object names, and Google's keys that sign its tokens.
+          `__start_bg 'METADATA_PORT=8080 node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" gcp-metadata' '"metadata"'`,
+          `export TESSERA_GCP_METADATA_ENDPOINT=$(grep '"metadata"' "$BG_LOG" | jq -r .metadata); GOOGLE_KEYS=$(grep '"metadata"' "$BG_LOG" | jq -r .jwksUri)`,
+        ].join('\n'),
+      },
+      { file: GCP, starts: 'export TESSERA_URL=https://tessera.example.com', run: 'sh', again: true },
+      {
+        file: GCP,
+        starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers"',
+        run: 'sh',
+        again: true,
+        // The stand-in's keys instead of Google's certs endpoint.
+        replace: [['"config": {"projectIds": ["acme-prod"]}', '"config": {"projectIds": ["acme-prod"], "jwksUri": "\'"$GOOGLE_KEYS"\'"}']],
+      },
+      { glue: `echo "console.log('app.js: started')" > app.js  # the application` },
+      { file: GCP, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=gcp-identity-token', run: 'sh' },
+      {
+        file: GCP,
+        starts: 'import { createGcpIdentityTokenCollector }',
+        run: 'node',
+        before: "import { init, shutdown } from '@tessera/sdk';",
+        after: 'await shutdown();',
+      },
+      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'` },
+    ],
+    expect: [/^app\.js: started$/m, /^(attest: allow gcp-identity-token\n){2}/m],
+  },
+  {
+    name: 'cloud-azure.md on an Azure VM: the zero-code start and init() attest with the managed identity (loopback IMDS)',
+    cwd: 'project',
+    replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18186']],
+    steps: [
+      { glue: startCloud(18186) },
+      {
+        glue: [
+          // The VM's IMDS, handing out tokens of the page's user-assigned identity, signed by a stand-in for the tenant's Entra keys.
+          `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none CLIENT_WORKLOAD_ID=none BLOBS='{}'`,
+          `export IDENTITY='{"clientId":"b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b","objectId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","resourceId":"/subscriptions/8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f/resourceGroups/payments-prod/providers/Microsoft.ManagedIdentity/userAssignedIdentities/billing-identity"}'`,
+          `export FOREIGN_IDENTITY="$IDENTITY"`,
+          `__start_bg 'node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" azure' '"imds"'`,
+          `export TESSERA_AZURE_IMDS_ENDPOINT=$(grep '"imds"' "$BG_LOG" | jq -r .imds); ENTRA_KEYS=$(grep '"imds"' "$BG_LOG" | jq -r .jwksUri)`,
+        ].join('\n'),
+      },
+      { file: AZURE, starts: 'TESSERA_URL=https://tessera.example.com', run: 'sh', again: true },
+      { file: AZURE, starts: '{"name": "azure-prod", "type": "azure-managed-identity"', run: 'save', as: 'trust-provider.json' },
+      { glue: `jq --arg keys "$ENTRA_KEYS" '.config.jwksUri = $keys' trust-provider.json > t && mv t trust-provider.json  # the stand-in's keys instead of login.microsoftonline.com` },
+      { file: AZURE, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers"', run: 'sh', again: true },
+      { file: AZURE, starts: '{"name": "billing", "identities": [{"claim": "azure.objectId"', run: 'save', as: 'client-workload.json' },
+      { glue: `echo; ${POST_FILE}\npost client-workloads client-workload.json\necho "console.log('app.js: started')" > app.js  # the application` },
+      { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', run: 'sh' },
+      { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', nth: 2, run: 'sh' },
+      {
+        file: AZURE,
+        starts: "import { init } from '@tessera/sdk';\nimport { createAzureManagedIdentityCollector }",
+        run: 'node',
+        after: "const { shutdown } = await import('@tessera/sdk');\nawait shutdown();",
+      },
+      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'` },
+    ],
+    expect: [/^app\.js: started$/m, /^(attest: allow azure-managed-identity\n){3}/m],
+  },
+  {
     name: 'cloud-azure.md: the az commands, as far as the Azure CLI goes without an account',
     cwd: 'project',
     requires: ['az'],
@@ -587,11 +659,14 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
   },
 ];
 
-const onCloud = (machine: string, test: string) =>
-  `runs on ${machine} and calls the cloud's own endpoints; the same start and calls, against loopback stand-ins that verify like the cloud, run in ${test}`;
-const ON_AWS = onCloud('an EC2 instance', 'test/e2e/cloud-aws.test.ts');
-const ON_GCP = onCloud('a Compute Engine VM', 'test/e2e/cloud-gcp.test.ts');
-const ON_AZURE = onCloud('an Azure VM', 'test/e2e/cloud-azure.test.ts');
+/** Reads a cloud's storage with a credential its token service issued: only that cloud's own services can answer. */
+const cloudStorage = (what: string, test: string) =>
+  `${what}: needs an account with the cloud; the same request, with a credential from a loopback token service that verifies like the cloud's, to a storage stand-in that accepts only that credential, runs in ${test}`;
+const S3 = cloudStorage('reads an object from AWS S3 with keys from AWS STS', 'test/e2e/cloud-aws.test.ts');
+const GCS = cloudStorage('lists a Cloud Storage bucket with a token from Google STS and IAM Credentials', 'test/e2e/cloud-gcp.test.ts');
+const BLOB = cloudStorage('reads an Azure Storage blob with a token from Entra ID', 'test/e2e/cloud-azure.test.ts');
+const AWS_IAM =
+  'signs GetCallerIdentity with an instance role\'s keys, which only AWS STS can check; the aws-iam collector and trust provider run against a loopback STS that checks SigV4 in packages/providers/src/trust/aws-iam/aws-iam.test.ts';
 
 const NOT_RUN: NotRun[] = [
   { file: README, starts: 'npm install      #', reason: 'the set-up itself: CI runs `npm ci` and `npm test` on a clean clone; `npm start` runs in the quickstart walk, `npm run demo` in test/e2e/quickstart.test.ts' },
@@ -601,17 +676,12 @@ const NOT_RUN: NotRun[] = [
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
-  { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: ON_AWS },
-  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: ON_AWS },
-  { file: AWS, starts: '# An EC2 instance with an instance role', reason: ON_AWS },
-  { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsIamCollector }", reason: ON_AWS },
-  { file: GCP, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=gcp-identity-token', reason: ON_GCP },
-  { file: GCP, starts: "import { init } from '@tessera/sdk';", reason: ON_GCP },
-  { file: GCP, starts: 'import { createGcpIdentityTokenCollector }', reason: ON_GCP },
-  { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', reason: ON_AZURE },
-  { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', nth: 2, reason: ON_AZURE },
-  { file: AZURE, starts: "import { init } from '@tessera/sdk';\nimport { createAzureManagedIdentityCollector }", reason: ON_AZURE },
-  { file: AZURE, starts: "import { init } from '@tessera/sdk';\n\nawait init({ cloudUrl: 'https://tessera.example.com' });\nconst response = await fetch('https://acmedata", reason: ON_AZURE },
+  { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: S3 },
+  { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: S3 },
+  { file: AWS, starts: '# An EC2 instance with an instance role', reason: AWS_IAM },
+  { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsIamCollector }", reason: AWS_IAM },
+  { file: GCP, starts: "import { init } from '@tessera/sdk';", reason: GCS },
+  { file: AZURE, starts: "import { init } from '@tessera/sdk';\n\nawait init({ cloudUrl: 'https://tessera.example.com' });\nconst response = await fetch('https://acmedata", reason: BLOB },
 ];
 
 /** The ports the pages use, as written: each must be free while its walk runs. */

@@ -21,8 +21,8 @@
 //              every access token they hand out;
 // - gcs:       `GET /storage/v1/b/<bucket>/o/<object>?alt=media`, answering only requests whose
 //              bearer is exactly a service-account token that IAM Credentials issued.
-// (The GCP metadata fake imports its siblings as `.js`, which type stripping cannot resolve:
-// the test runs it in its own process.)
+// (cloud-gcp.test.ts runs the GCP metadata fake in the test's own process; the docs' walks use the
+// gcp-metadata mode below.)
 //
 // azure (env CLOUD_URL, TENANT_ID, APP_CLIENT_ID, CLIENT_WORKLOAD_ID, IDENTITY, FOREIGN_IDENTITY,
 // BLOBS), loading the providers' fakes through provider-source-hooks.mjs:
@@ -378,9 +378,38 @@ async function azure() {
   };
 }
 
-const started = mode === 'aws' ? await aws() : mode === 'gcp' ? await gcp() : mode === 'azure' ? await azure() : undefined;
+// gcp-metadata (env METADATA_PORT, optional): a Compute Engine VM's metadata server minting
+// identity tokens of billing-vm@acme-prod.iam.gserviceaccount.com, and Google's certs endpoint
+// (jwksUri) with the key that signs them. With METADATA_PORT, the server is also reachable on
+// that fixed port (for a page that names one).
+async function gcpMetadata() {
+  await import('./provider-source-hooks.mjs');
+  const { startFakeMetadata } = await import('../../../packages/providers/src/trust/gcp-identity-token/fake-metadata.ts');
+  const metadata = await startFakeMetadata();
+  let origin = metadata.origin;
+  if (env.METADATA_PORT) {
+    const port = Number(new URL(metadata.origin).port);
+    const front = createTcpServer((socket) => {
+      const upstream = connect(port, '127.0.0.1', () => {
+        socket.pipe(upstream);
+        upstream.pipe(socket);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    await new Promise((resolve, reject) => {
+      front.once('error', reject);
+      front.listen(Number(env.METADATA_PORT), '127.0.0.1', resolve);
+    });
+    origin = `http://127.0.0.1:${env.METADATA_PORT}`;
+  }
+  return { metadata: origin, jwksUri: metadata.jwksUri };
+}
+
+const modes = { aws, gcp, azure, 'gcp-metadata': gcpMetadata };
+const started = await modes[mode]?.();
 if (started === undefined) {
-  process.stderr.write(`usage: cloud-fakes.mjs aws|gcp|azure (got ${mode})\n`);
+  process.stderr.write(`usage: cloud-fakes.mjs aws|gcp|azure|gcp-metadata (got ${mode})\n`);
   process.exit(2);
 }
 process.stdout.write(`${JSON.stringify(started)}\n`);
