@@ -214,6 +214,27 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     const stored = await t.call('GET', `/api/v1/audit-events?kind=edge.request&clientWorkloadId=${ids.client}`);
     expect(stored.body.items.length).toBeGreaterThanOrEqual(2);
   });
+
+  it('names the server workload each reported request went to, as a credentials call would resolve it', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const at = (host: string, path?: string) => ({
+      time: new Date().toISOString(),
+      target: { scheme: 'https', host, port: 443, ...(path === undefined ? {} : { path }) },
+      outcome: 'allow',
+      statusClass: '2xx',
+      latencyMs: 3,
+    });
+    // Host case does not matter; the longest path prefix wins; no path is `/`; an unknown host names none.
+    expect((await sdk.events([at('API.example.com', '/v2/refunds'), at('api.example.com'), at('unknown.example.org', '/x')])).status).toBe(202);
+    const stored = (await t.call('GET', `/api/v1/audit-events?kind=edge.request&clientWorkloadId=${ids.client}&limit=3`)).body.items;
+    const byHost = new Map(stored.map((e: { data: { target: { host: string; path?: string } }; serverWorkloadId: string | null }) => [`${e.data.target.host}${e.data.target.path ?? ''}`, e.serverWorkloadId]));
+    expect(byHost.get('API.example.com/v2/refunds')).toBe(ids.apiV2);
+    expect(byHost.get('api.example.com')).toBe(ids.api);
+    expect(byHost.get('unknown.example.org/x')).toBeNull();
+    const toV2 = (await t.call('GET', `/api/v1/audit-events?kind=edge.request&serverWorkloadId=${ids.apiV2}`)).body.items;
+    expect(toV2.map((e: { data: { target: { path: string } } }) => e.data.target.path)).toContain('/v2/refunds');
+  });
 });
 
 describe('edge API behind a trusted proxy', () => {

@@ -96,7 +96,18 @@ export interface EdgeEventInput {
   reason?: string;
 }
 
-export function auditEdgeEvents(now: Date, meta: RequestMeta, session: EdgeSession, events: EdgeEventInput[]): AuditEvent[] {
+/**
+ * One `edge.request` audit event per reported event. `serverFor` names the server workload the
+ * target resolves to in the session's resource set (as a credentials call would), so that an
+ * administrator can find every request to one server workload.
+ */
+export function auditEdgeEvents(
+  now: Date,
+  meta: RequestMeta,
+  session: EdgeSession,
+  events: EdgeEventInput[],
+  serverFor: (target: EdgeEventInput['target']) => string | null,
+): AuditEvent[] {
   return events.map((event) => ({
     ...base(now, 'edge.request'),
     outcome: event.outcome,
@@ -104,7 +115,7 @@ export function auditEdgeEvents(now: Date, meta: RequestMeta, session: EdgeSessi
     resourceSetId: session.resourceSetId,
     actor: session.clientWorkloadId,
     clientWorkloadId: session.clientWorkloadId,
-    serverWorkloadId: null,
+    serverWorkloadId: serverFor(event.target),
     objectId: null,
     data: {
       reportedAt: event.time,

@@ -12,6 +12,7 @@ import { auditAttest, auditCredential, auditEdgeEvents } from './edge-audit.js';
 import type { EdgeSession, EdgeTokens } from './edge-token.js';
 import { EdgeError } from './errors.js';
 import type { PolicyIndexHolder } from './index-holder.js';
+import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
 import { AttestBody, ChallengeBody, CredentialsBody, EventsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
@@ -108,7 +109,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     const meta = context(request);
     const session = await authenticate(edge, request, meta.url);
     const { target } = request.body as { target: { scheme: string; host: string; port: number; path?: string; method?: string } };
-    const normalized = { scheme: target.scheme, host: target.host.toLowerCase(), port: target.port, path: target.path ?? '/' };
+    const normalized = normalizeTarget(target);
     const trace: DecisionTrace = { conditions: [] };
     try {
       const allowed = await decide(session, normalized, {
@@ -145,9 +146,16 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     const meta = context(request);
     const session = await authenticate(edge, request, meta.url);
     const { events } = request.body as { events: Parameters<typeof auditEdgeEvents>[3] };
-    await edge.audit.appendMany(auditEdgeEvents(edge.now(), meta, session, events));
+    const index = edge.index.current;
+    const serverFor = (target: (typeof events)[number]['target']) => index.resolveServer(session.resourceSetId, normalizeTarget(target))?.id ?? null;
+    await edge.audit.appendMany(auditEdgeEvents(edge.now(), meta, session, events, serverFor));
     return reply.status(202).send({ accepted: events.length });
   });
+}
+
+/** A target as the policy index matches it: host in lower case, path `/` when none was given. */
+function normalizeTarget(target: { scheme: string; host: string; port: number; path?: string }): Target {
+  return { scheme: target.scheme, host: target.host.toLowerCase(), port: target.port, path: target.path ?? '/' };
 }
 
 /** `Authorization: DPoP <edge token>` plus a proof bound to that token. */
