@@ -120,6 +120,8 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { file: QUICKSTART, starts: 'export TESSERA_ADMIN_KEY', run: 'sh' },
       { file: QUICKSTART, starts: 'admin()', run: 'sh' },
       { file: QUICKSTART, starts: 'node examples/quickstart/walkthrough/echo-api.mjs &', run: 'sh' },
+      { glue: 'until curl -s -o /dev/null http://127.0.0.1:9090/; do sleep 0.1; done  # "wait for echo API on ..."' },
+      { file: QUICKSTART, starts: 'TESSERA_CLOUD_URL=$TESSERA TESSERA_OIDC_TOKEN_FILE', run: 'sh' },
       { file: QUICKSTART, starts: 'curl -s -H "Authorization', run: 'sh' },
       { glue: 'rm -rf .walkthrough' },
     ],
