@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseEnv, ROOT } from './support/examples.js';
+import { baseEnv, missingTools, ROOT } from './support/examples.js';
 import { blocksOf, checkTranscripts, docFiles, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
 
 /**
@@ -99,6 +98,31 @@ const AZ_WITHOUT_ACCOUNT = [
   signInCheck('az', "Please run 'az login' to setup account."),
 ].join('\n');
 const accepted = (cli: string) => `echo; echo "CLI: $(command ${cli} --version 2>&1 | grep -v WARNING | head -n 1)"; sed 's/^/accepted: /' "$WALK_DIR/accepted"`;
+
+/** Prints a field of the JSON line (the one holding `line`) that the cloud fakes just started (support/cloud-fakes.mjs) printed. */
+const fakesField = (field: string, line = 'imds') => `grep '"${line}"' "$BG_LOG" | jq -r .${field}`;
+
+/** An EC2 instance's IMDSv2 (documents signed like AWS's) in $IMDS, and its signing certificate as the page's PEM file. */
+const AWS_IMDS = [
+  `__start_bg 'CLOUD_URL=http://127.0.0.1:1 CLIENT_WORKLOAD_ID=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
+  `IMDS=$(${fakesField('imds')}); ${fakesField('certificatePem')} > eu-west-1-rsa2048.pem`,
+].join('\n');
+
+/** An Azure VM's IMDS in $IMDS, handing out tokens of `identity`, signed with keys served at $ENTRA_KEYS (standing in for Entra's). */
+const azureImds = (identity: { clientId: string; objectId: string; resourceId: string }) =>
+  [
+    `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none CLIENT_WORKLOAD_ID=none BLOBS='{}'`,
+    `export IDENTITY='${JSON.stringify(identity)}' FOREIGN_IDENTITY='${JSON.stringify(identity)}'`,
+    `__start_bg 'node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" azure' '"imds"'`,
+    `IMDS=$(${fakesField('imds')}); ENTRA_KEYS=$(${fakesField('jwksUri')})`,
+  ].join('\n');
+
+/** The page's `app.js`: an application that only says it started (the SDK attests before it runs). */
+const stubApp = (file: string) => `echo "console.log('${file}: started')" > ${file}  # the application`;
+
+/** The attestations the control plane at $`urlVariable` recorded, oldest last. */
+const attestations = (urlVariable: string) =>
+  `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$${urlVariable}/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'`;
 
 const PG_ADMIN = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pgDatabaseUrl = (name: string) => Object.assign(new URL(PG_ADMIN), { pathname: `/${name}` }).href;
@@ -487,13 +511,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { file: AWS, starts: 'aws iam create-open-id-connect-provider', run: 'sh' },
       { file: AWS, starts: '{\n  "Version": "2012-10-17",\n  "Statement": [\n    {\n      "Effect": "Allow",\n      "Principal": { "Federated"', run: 'save', as: 'trust-policy.json' },
       { file: AWS, starts: 'aws iam create-role', run: 'sh' },
-      {
-        glue: [
-          // An instance's IMDSv2, whose identity documents are signed like AWS's, and its signing certificate.
-          `__start_bg 'CLOUD_URL=http://127.0.0.1:1 CLIENT_WORKLOAD_ID=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
-          `IMDS=$(grep '"imds"' "$BG_LOG" | jq -r .imds); grep '"imds"' "$BG_LOG" | jq -r .certificatePem > eu-west-1-rsa2048.pem`,
-        ].join('\n'),
-      },
+      { glue: AWS_IMDS },
       { file: AWS, starts: 'TOKEN=$(curl -sX PUT http://169.254.169.254', run: 'sh' },
       { glue: accepted('aws') },
     ],
@@ -512,16 +530,10 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     replace: [...PASTE_KEY, ['https://tessera.example.com', 'http://127.0.0.1:18184']],
     steps: [
       { glue: startCloud(18184) },
-      {
-        glue: [
-          // The instance's IMDSv2 (documents signed like AWS's), and its signing certificate as the page's PEM file.
-          `__start_bg 'CLOUD_URL=http://127.0.0.1:1 CLIENT_WORKLOAD_ID=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
-          `export TESSERA_AWS_IMDS_ENDPOINT=$(grep '"imds"' "$BG_LOG" | jq -r .imds); grep '"imds"' "$BG_LOG" | jq -r .certificatePem > eu-west-1-rsa2048.pem`,
-        ].join('\n'),
-      },
+      { glue: `${AWS_IMDS}\nexport TESSERA_AWS_IMDS_ENDPOINT=$IMDS` },
       { file: AWS, starts: 'export TESSERA=https://tessera.example.com', run: 'sh', again: true },
       { file: AWS, starts: `TRUST=$(admin trust-providers "$(node -e 'console.log`, run: 'sh', again: true },
-      { glue: `echo "console.log('app.mjs: started')" > app.mjs  # the application` },
+      { glue: stubApp('app.mjs') },
       { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', run: 'sh' },
       { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=aws-ec2-instance-identity', nth: 2, run: 'sh' },
       {
@@ -530,7 +542,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
         run: 'node',
         after: "const { shutdown } = await import('@tessera/sdk');\nawait shutdown();",
       },
-      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'` },
+      { glue: attestations('TESSERA') },
     ],
     expect: [/^app\.mjs: started$/m, /^(attest: allow aws-ec2-instance-identity\n){3}/m],
   },
@@ -544,7 +556,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
         glue: [
           // The VM's metadata server, on the port the page's collector object names, and Google's keys that sign its tokens.
           `__start_bg 'METADATA_PORT=8080 node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" gcp-metadata' '"metadata"'`,
-          `export TESSERA_GCP_METADATA_ENDPOINT=$(grep '"metadata"' "$BG_LOG" | jq -r .metadata); GOOGLE_KEYS=$(grep '"metadata"' "$BG_LOG" | jq -r .jwksUri)`,
+          `export TESSERA_GCP_METADATA_ENDPOINT=$(${fakesField('metadata', 'metadata')}); GOOGLE_KEYS=$(${fakesField('jwksUri', 'metadata')})`,
         ].join('\n'),
       },
       { file: GCP, starts: 'export TESSERA_URL=https://tessera.example.com', run: 'sh', again: true },
@@ -556,7 +568,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
         // The stand-in's keys instead of Google's certs endpoint.
         replace: [['"config": {"projectIds": ["acme-prod"]}', '"config": {"projectIds": ["acme-prod"], "jwksUri": "\'"$GOOGLE_KEYS"\'"}']],
       },
-      { glue: `echo "console.log('app.js: started')" > app.js  # the application` },
+      { glue: stubApp('app.js') },
       { file: GCP, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com TESSERA_COLLECTORS=gcp-identity-token', run: 'sh' },
       {
         file: GCP,
@@ -565,7 +577,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
         before: "import { init, shutdown } from '@tessera/sdk';",
         after: 'await shutdown();',
       },
-      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'` },
+      { glue: attestations('TESSERA_URL') },
     ],
     expect: [/^app\.js: started$/m, /^(attest: allow gcp-identity-token\n){2}/m],
   },
@@ -576,21 +588,19 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     steps: [
       { glue: startCloud(18186) },
       {
-        glue: [
-          // The VM's IMDS, handing out tokens of the page's user-assigned identity, signed by a stand-in for the tenant's Entra keys.
-          `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none CLIENT_WORKLOAD_ID=none BLOBS='{}'`,
-          `export IDENTITY='{"clientId":"b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b","objectId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","resourceId":"/subscriptions/8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f/resourceGroups/payments-prod/providers/Microsoft.ManagedIdentity/userAssignedIdentities/billing-identity"}'`,
-          `export FOREIGN_IDENTITY="$IDENTITY"`,
-          `__start_bg 'node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" azure' '"imds"'`,
-          `export TESSERA_AZURE_IMDS_ENDPOINT=$(grep '"imds"' "$BG_LOG" | jq -r .imds); ENTRA_KEYS=$(grep '"imds"' "$BG_LOG" | jq -r .jwksUri)`,
-        ].join('\n'),
+        // The VM's IMDS, handing out tokens of the page's user-assigned identity.
+        glue: `${azureImds({
+          clientId: 'b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b',
+          objectId: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
+          resourceId: '/subscriptions/8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f/resourceGroups/payments-prod/providers/Microsoft.ManagedIdentity/userAssignedIdentities/billing-identity',
+        })}\nexport TESSERA_AZURE_IMDS_ENDPOINT=$IMDS`,
       },
       { file: AZURE, starts: 'TESSERA_URL=https://tessera.example.com', run: 'sh', again: true },
       { file: AZURE, starts: '{"name": "azure-prod", "type": "azure-managed-identity"', run: 'save', as: 'trust-provider.json' },
       { glue: `jq --arg keys "$ENTRA_KEYS" '.config.jwksUri = $keys' trust-provider.json > t && mv t trust-provider.json  # the stand-in's keys instead of login.microsoftonline.com` },
       { file: AZURE, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/trust-providers"', run: 'sh', again: true },
       { file: AZURE, starts: '{"name": "billing", "identities": [{"claim": "azure.objectId"', run: 'save', as: 'client-workload.json' },
-      { glue: `echo; ${POST_FILE}\npost client-workloads client-workload.json\necho "console.log('app.js: started')" > app.js  # the application` },
+      { glue: `echo; ${POST_FILE}\npost client-workloads client-workload.json\n${stubApp('app.js')}` },
       { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', run: 'sh' },
       { file: AZURE, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_COLLECTORS=azure-managed-identity', nth: 2, run: 'sh' },
       {
@@ -599,7 +609,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
         run: 'node',
         after: "const { shutdown } = await import('@tessera/sdk');\nawait shutdown();",
       },
-      { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/audit-events?kind=edge.attest" | jq -r '.items[] | "attest: " + .outcome + " " + .data.evidenceType'` },
+      { glue: attestations('TESSERA_URL') },
     ],
     expect: [/^app\.js: started$/m, /^(attest: allow azure-managed-identity\n){3}/m],
   },
@@ -640,14 +650,12 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     replace: [['http://169.254.169.254', '$IMDS']],
     steps: [
       {
-        glue: [
-          // A VM's IMDS handing out managed-identity tokens, and the app id the page's `az ad app create` prints.
-          `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none CLIENT_WORKLOAD_ID=none BLOBS='{}'`,
-          `export IDENTITY='{"clientId":"b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b","objectId":"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f","resourceId":"/subscriptions/8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f/resourceGroups/payments-prod/providers/Microsoft.Compute/virtualMachines/billing-vm-1"}'`,
-          `export FOREIGN_IDENTITY="$IDENTITY"`,
-          `__start_bg 'node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" azure' '"imds"'`,
-          `IMDS=$(grep '"imds"' "$BG_LOG" | jq -r .imds); TESSERA_APP_ID=0a6c2d1e-5f7b-4c8d-9e0f-1a2b3c4d5e6f`,
-        ].join('\n'),
+        // A VM's IMDS handing out managed-identity tokens, and the app id the page's `az ad app create` prints.
+        glue: `${azureImds({
+          clientId: 'b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b',
+          objectId: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f',
+          resourceId: '/subscriptions/8d2a9f0e-4b1c-4e3a-9f5d-1a2b3c4d5e6f/resourceGroups/payments-prod/providers/Microsoft.Compute/virtualMachines/billing-vm-1',
+        })}\nTESSERA_APP_ID=0a6c2d1e-5f7b-4c8d-9e0f-1a2b3c4d5e6f`,
       },
       { file: AZURE, starts: 'curl -s -H Metadata:true', run: 'sh' },
     ],
@@ -728,9 +736,10 @@ describe('commands and code samples in README.md and docs/', () => {
     expect(runnable.length).toBeGreaterThan(50);
   });
 
-  const missing = (walk: Walk) => (walk.requires ?? []).filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-  it.for(WALKS.map((walk) => [walk.name, walk] as const))('%s', async ([, walk], ctx) => {
-    ctx.skip(missing(walk).length > 0, `needs ${missing(walk).join(', ')}, which this machine does not have`);
+  // Longer than any walk's own deadline, so that a stuck walk reports its transcript.
+  it.for(WALKS.map((walk) => [walk.name, walk] as const))('%s', { timeout: 180_000 }, async ([, walk], ctx) => {
+    const missing = missingTools(...(walk.requires ?? []));
+    ctx.skip(missing.length > 0, `needs ${missing.join(', ')}, which this machine does not have`);
     const dir = mkdtempSync(join(scratch, 'walk-'));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
     const result = await runWalk(walk, allBlocks, { dir, env: baseEnv({ WALK_DIR: dir, REPO_ROOT: ROOT }) });
@@ -740,5 +749,5 @@ describe('commands and code samples in README.md and docs/', () => {
     // What the shell made of the page's text: its directories, and any printed admin key.
     const expand = (text: string) => text.replaceAll('$WALK_DIR', dir).replaceAll('$REPO_ROOT', ROOT).replaceAll('$BOOTSTRAP_KEY', 'tsk_…');
     expect(checkTranscripts(walk, allBlocks, result.stdout, expand), transcript).toEqual([]);
-  }, 180_000);
+  });
 });

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, type ShellResult } from './examples.js';
+import { codeBlocks, killGroup, ROOT, type ShellResult } from './examples.js';
 
 /**
  * Runs the commands and code samples of README.md and docs/ as a reader would: each "walk" is
@@ -31,18 +31,9 @@ export function docFiles(): string[] {
   return ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort().map((name) => `docs/${name}`)];
 }
 
-/** Fenced blocks of a Markdown file with their line numbers; a list item's indent is removed. */
+/** Fenced blocks of a Markdown file (relative to the repository root) with their line numbers. */
 export function blocksOf(file: string): DocBlock[] {
-  const markdown = readFileSync(join(ROOT, file), 'utf8');
-  return [...markdown.matchAll(/^( *)```(\w*)\n([\s\S]*?)^\1```$/gm)].map((m) => ({
-    file,
-    line: markdown.slice(0, m.index).split('\n').length,
-    lang: m[2]!,
-    text: m[3]!
-      .split('\n')
-      .map((line) => line.slice(m[1]!.length))
-      .join('\n'),
-  }));
+  return codeBlocks(join(ROOT, file)).map((block) => ({ file, ...block }));
 }
 
 /** Which block a step means: the `nth` (default 1st) block of `file` whose text starts with `starts`. */
@@ -119,10 +110,13 @@ function splitLastCommand(text: string): { before: string; last: string } {
   return { before: lines.slice(0, start).join('\n'), last: lines.slice(start).join('\n') };
 }
 
+/** A block's text after the walk's replacements, then the step's. */
+function replaced(walk: Walk, step: BlockRef, text: string): string {
+  return [...(walk.replace ?? []), ...(step.replace ?? [])].reduce((out, [from, to]) => out.replaceAll(from, to), text);
+}
+
 /** The bash script of a walk: its steps in order, each announced on stderr, background jobs stopped at the end. */
 export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: string): string {
-  const apply = (text: string, step: BlockRef) =>
-    [...(walk.replace ?? []), ...(step.replace ?? [])].reduce((out, [from, to]) => out.replaceAll(from, to), text);
   const parts = [
     'set -euo pipefail',
     'BOOTSTRAP_KEY=',
@@ -130,6 +124,8 @@ export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: stri
     `__stop_all() { for pid in $(jobs -p); do kill -TERM -- "-$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }`,
     'trap __stop_all EXIT',
     `__pids=${shellQuote(join(logDir, 'pids'))}`,
+    // Keeps the bootstrap admin key a server printed in a log, if it printed one.
+    `__keep_key() { local key; key=$(grep -oE 'tsk_[A-Za-z0-9_-]{20,}' "$1" | head -n 1 || true); if [ -n "$key" ]; then BOOTSTRAP_KEY=$key; fi; }`,
     // Starts a command in the background, logging to a file ($BG_LOG), and waits for a pattern
     // in its output; fails at once if the command exits first. Keeps a printed bootstrap admin key.
     `__start_bg() {
@@ -138,8 +134,7 @@ export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: stri
   local pid=$!; echo "$pid" >> "$__pids"; BG_LOG=$log
   for _ in $(seq 600); do
     if grep -qE -- "$pattern" "$log"; then
-      local key; key=$(grep -oE 'tsk_[A-Za-z0-9_-]{20,}' "$log" | head -n 1 || true)
-      if [ -n "$key" ]; then BOOTSTRAP_KEY=$key; fi
+      __keep_key "$log"
       return 0
     fi
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "exited before printing: $pattern" >&2; return 1; }
@@ -161,8 +156,7 @@ export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: stri
   done
   kill -KILL -- "-$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  local key; key=$(grep -oE 'tsk_[A-Za-z0-9_-]{20,}' "$log" | head -n 1 || true)
-  if [ -n "$key" ]; then BOOTSTRAP_KEY=$key; fi
+  __keep_key "$log"
   cat "$log"
   if [ -s "$log" ] && [ -n "$(tail -c 1 "$log")" ]; then echo; fi
 }`,
@@ -180,7 +174,7 @@ export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: stri
       continue;
     }
     const block = findBlock(step, blocks, step.run === 'save' || step.run === 'transcript');
-    const text = apply(block.text, step);
+    const text = replaced(walk, step, block.text);
     parts.push(`echo '── ${block.file}:${block.line} (${step.run})' >&2`);
     switch (step.run) {
       case 'sh':
@@ -217,15 +211,6 @@ export function walkScript(walk: Walk, blocks: readonly DocBlock[], logDir: stri
     }
   }
   return parts.join('\n');
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pid, signal);
-    return true;
-  } catch {
-    return false; // already gone
-  }
 }
 
 /**
@@ -290,7 +275,7 @@ export function checkTranscripts(walk: Walk, blocks: readonly DocBlock[], stdout
   for (const step of walk.steps) {
     if ('glue' in step || step.run !== 'transcript') continue;
     const block = findBlock(step, blocks, true);
-    const text = [...(walk.replace ?? []), ...(step.replace ?? [])].reduce((out, [from, to]) => out.replaceAll(from, to), block.text);
+    const text = replaced(walk, step, block.text);
     transcriptCommands(text).forEach(({ command, expected }, n) => {
       const actual = printed.get(`${block.line} ${n}`);
       if (actual === undefined) return void problems.push(`${block.file}:${block.line}: \`${command}\` did not run`);

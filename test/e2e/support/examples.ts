@@ -20,16 +20,25 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   };
 }
 
+/** The tools of `tools` that are not on the PATH. */
+export function missingTools(...tools: string[]): string[] {
+  return tools.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+}
+
 /** Fails early, with a clear message, when a README's tools are missing. */
 export function requireTools(...tools: string[]): void {
-  const missing = tools.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  const missing = missingTools(...tools);
   if (missing.length > 0) throw new Error(`the examples' READMEs need ${missing.join(', ')} on the PATH`);
 }
 
-/** Fenced blocks of a Markdown file, in order, with their info string (`sh`, `json`, `js` ...). */
-export function codeBlocks(markdownFile: string): Array<{ lang: string; text: string }> {
+/**
+ * Fenced blocks of a Markdown file, in order, with their info string (`sh`, `json`, `js` ...)
+ * and the line of their opening fence; a list item's indent is removed.
+ */
+export function codeBlocks(markdownFile: string): Array<{ line: number; lang: string; text: string }> {
   const markdown = readFileSync(markdownFile, 'utf8');
   return [...markdown.matchAll(/^( *)```(\w*)\n([\s\S]*?)^\1```$/gm)].map((m) => ({
+    line: markdown.slice(0, m.index).split('\n').length,
     lang: m[2]!,
     text: m[3]!
       .split('\n')
@@ -54,10 +63,10 @@ export function namedShellBlocks(markdownFile: string): Map<string, string> {
   return blocks;
 }
 
-/** Kills a child started with `detached: true` and everything it started (its process group). */
-function killGroup(child: ChildProcess): void {
+/** Signals a process started with `detached: true` and everything it started (its process group). */
+export function killGroup(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
   try {
-    process.kill(-child.pid!, 'SIGKILL');
+    process.kill(-pid, signal);
   } catch {
     // already gone
   }
@@ -78,7 +87,7 @@ export function runShell(script: string, options: { cwd: string; env: Record<str
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => {
-      killGroup(child);
+      killGroup(child.pid!);
       reject(new Error(`timed out after ${options.timeoutMs ?? 45_000} ms:\n${script}\n${stdout}${stderr}`));
     }, options.timeoutMs ?? 45_000);
     child.on('exit', (code) => {
@@ -164,7 +173,7 @@ export function run(command: string, args: string[], options: { cwd: string; env
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => {
-      killGroup(child);
+      killGroup(child.pid!);
       reject(new Error(`${command} ${args.join(' ')} did not exit within ${options.timeoutMs ?? 45_000} ms:\n${stdout}${stderr}`));
     }, options.timeoutMs ?? 45_000);
     child.on('exit', (code) => {
