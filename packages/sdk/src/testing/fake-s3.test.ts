@@ -254,7 +254,7 @@ describe('signAwsSigv4 against the fake S3', () => {
     expect(Buffer.from(await got.Body!.transformToByteArray())).toEqual(body);
   });
 
-  it("signs a path with characters left unescaped (S3 signs it as sent: '+' is a plus)", async () => {
+  it("signs a path with characters left unescaped (S3 signs them escaped; '+' is a plus)", async () => {
     const path = `/${BUCKET}/raw+plus!*'()@:$,;=`;
     const answer = await sendSigned('PUT', path, {}, Buffer.from('raw'));
     expect(answer.status).toBe(200);

@@ -60,6 +60,9 @@ export const SERVICE_PATHS: readonly string[] = [
   '/trailing/',
   '/dot/./seg/../key',
   '/up/two/../..',
+  // RFC 3986: a path ending in a dot segment keeps its trailing slash.
+  '/dir/sub/..',
+  '/dir/sub/.',
 ];
 
 /** Every S3 path with and without a query; the queries on the first path. */
