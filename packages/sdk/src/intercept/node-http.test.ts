@@ -1048,6 +1048,35 @@ describe('SigV4', () => {
     await expectValidSignature(server.seen[0]!, server.port, injection);
   });
 
+  it('a writer that waits for each write callback before writing on (got) is not left waiting for the signature', async () => {
+    const server = await startServer();
+    const gate = new FakeGate();
+    const injection = { kind: 'aws-sigv4', region: 'eu-west-1', service: 's3' } as const;
+    gate.answer = () => MUST_WAIT; // the body starts arriving before the credential
+    gate.decide = async () => grantOf(aws, injection);
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', path: '/bucket/one-by-one' });
+    const done = reply(req);
+    const chunk = Buffer.from('abc');
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => req.write(chunk, (error) => (error ? reject(error) : resolve())));
+      chunk.fill(0x7a); // the writer may reuse its buffer once its callback ran
+      chunk.write(`ab${i}`);
+    }
+    req.end();
+    expect((await done).status).toBe(200);
+    expect(server.seen[0]!.body.toString()).toBe('abcab0ab1');
+    expect(values(server.seen[0]!.rawHeaders, 'x-amz-content-sha256')).toEqual([createHash('sha256').update('abcab0ab1').digest('hex')]);
+    await expectValidSignature(server.seen[0]!, server.port, injection);
+
+    // got writes its body that way.
+    const answer = await got.put(`http://127.0.0.1:${server.port}/bucket/got`, { body: 'sent by got', timeout: { request: 5000 }, retry: { limit: 0 } }).text();
+    expect(answer).toBe('status 200');
+    expect(server.seen[1]!.body.toString()).toBe('sent by got');
+    await expectValidSignature(server.seen[1]!, server.port, injection);
+  });
+
   it('a body over 8 MiB is streamed: UNSIGNED-PAYLOAD for S3, an error elsewhere', async () => {
     const server = await startServer();
     const gate = new FakeGate();
