@@ -143,6 +143,14 @@ describe('signAwsSigv4: payload hash', () => {
     expect(signedHeadersOf(headers)).toContain('x-amz-content-sha256');
   });
 
+  it('refuses a streamed S3 body over plain http: the unsigned body could be replaced on the way', async () => {
+    const attempt = signAwsSigv4(request({ method: 'PUT', scheme: 'http', port: 80, body: STREAMED_BODY }), temporary, s3, NOW);
+    await expect(attempt).rejects.toMatchObject({ code: 'body_not_signable', injection: 'aws-sigv4' });
+    // The client's own hash (even an unsigned one) is its choice, and kept.
+    const headers = await signAwsSigv4(request({ method: 'PUT', scheme: 'http', port: 80, body: STREAMED_BODY, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }), temporary, s3, NOW);
+    expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+  });
+
   it('refuses a streamed body for a service other than S3', async () => {
     const attempt = signAwsSigv4(request({ method: 'POST', body: STREAMED_BODY }), temporary, sqs, NOW);
     await expect(attempt).rejects.toBeInstanceOf(InjectionError);

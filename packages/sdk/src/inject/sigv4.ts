@@ -43,7 +43,9 @@ const REPLACED_HEADERS = new Set(['authorization', 'x-amz-date', 'x-amz-security
  *
  * Payload hash: the application's `x-amz-content-sha256` is kept (S3 clients compute it, and
  * it may be `UNSIGNED-PAYLOAD` or `STREAMING-UNSIGNED-PAYLOAD-TRAILER`); otherwise a buffered
- * body is hashed, and a streamed one is sent as `UNSIGNED-PAYLOAD`, which only S3 accepts.
+ * body is hashed, and a streamed one is sent as `UNSIGNED-PAYLOAD` to S3 over https — the only
+ * service that accepts it, over the only transport that protects the body. Anything else with
+ * a streamed body is refused (`body_not_signable`).
  */
 export async function signAwsSigv4(
   request: SigV4Request,
@@ -78,7 +80,14 @@ export async function signAwsSigv4(
     }
   } else if (request.body === STREAMED_BODY) {
     if (!isS3) {
-      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body cannot be signed for service "${service}": only S3 accepts UNSIGNED-PAYLOAD; buffer the body`);
+      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body (or one over the signing limit) cannot be signed for service "${service}": only S3 accepts UNSIGNED-PAYLOAD`);
+    }
+    if (request.scheme !== 'https') {
+      throw new InjectionError(
+        'body_not_signable',
+        'aws-sigv4',
+        'a streamed body (or one over the signing limit) goes out UNSIGNED-PAYLOAD only over https: over plain http anyone on the path could replace it under a valid signature',
+      );
     }
     headers[PAYLOAD_HASH] = UNSIGNED_PAYLOAD;
   } else {

@@ -7,6 +7,7 @@ import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeaderObject } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { toHeaderRecord } from './header-record.js';
 
 /**
@@ -31,11 +32,6 @@ export interface NodeHttpInterceptionOptions {
   logger?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
 
-/** Buffer at most this much of a body to sign it with SigV4; beyond it the body is streamed. */
-const MAX_SIGNED_BODY = 8 * 1024 * 1024;
-
-/** Keep a copy of at most this much of a managed request's body, to send it again after a 401. */
-const MAX_REPLAYED_BODY = 1024 * 1024;
 
 /** One per process, also across duplicate copies of the SDK: two patches would inject twice. */
 const kInstalled = Symbol.for('tessera.intercept.node-http.installed');

@@ -72,6 +72,9 @@ export async function startFakeAwsService(options: FakeAwsServiceOptions): Promi
   };
 
   const server = options.tls ? createHttpsServer(options.tls, handle) : createHttpServer(handle);
+  // Idle keep-alive connections stay open for the whole test: a client reusing one just as the
+  // server closed it would fail with ECONNRESET, which says nothing about what is tested.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

@@ -287,12 +287,12 @@ describe('signAwsSigv4 against the fake S3', () => {
     expect(fake.requests[0]).toMatchObject({ verified: true });
   });
 
-  it('signs a streamed PUT as UNSIGNED-PAYLOAD', async () => {
+  it('signs a streamed PUT as UNSIGNED-PAYLOAD (for https: the signature does not cover the scheme, the fake speaks plain http)', async () => {
     const parts = [Buffer.from('streamed '), Buffer.from('by '), Buffer.from('tessera')];
     const length = parts.reduce((sum, part) => sum + part.length, 0);
     const path = `${keyPath('streamed.txt')}?x-id=PutObject`;
     const signed = await signAwsSigv4(
-      { method: 'PUT', scheme: 'http', host: '127.0.0.1', port: fake.port, path, headers: { 'content-length': String(length) }, body: STREAMED_BODY },
+      { method: 'PUT', scheme: 'https', host: '127.0.0.1', port: fake.port, path, headers: { 'content-length': String(length) }, body: STREAMED_BODY },
       temporaryCredential,
       s3Injection,
     );

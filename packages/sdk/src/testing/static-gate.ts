@@ -14,7 +14,7 @@ export interface GateOutcome {
 
 export class StaticGate implements RequestGate {
   readonly #credential: EdgeCredential;
-  readonly #managed = new Map<number, Injection>();
+  readonly #managed = new Map<number, { injection: Injection; credential: EdgeCredential }>();
   /** Admissions that had to wait (`admit`): the first request to a target and every one after a 401. */
   admitted = 0;
   /** 401s the interceptors reported. */
@@ -25,8 +25,9 @@ export class StaticGate implements RequestGate {
     this.#credential = credential;
   }
 
-  manage(port: number, injection: Injection): void {
-    this.#managed.set(port, injection);
+  /** Requests to `port` get `credential` (the gate's own by default), placed by `injection`. */
+  manage(port: number, injection: Injection, credential: EdgeCredential = this.#credential): void {
+    this.#managed.set(port, { injection, credential });
   }
 
   tryAdmit(request: OutgoingRequest): Grant | undefined {
@@ -51,10 +52,11 @@ export class StaticGate implements RequestGate {
   }
 
   #grant(request: OutgoingRequest): Grant | undefined {
-    const injection = this.#managed.get(request.port);
-    if (injection === undefined) return undefined;
+    const managed = this.#managed.get(request.port);
+    if (managed === undefined) return undefined;
+    const { injection, credential } = managed;
     const entry = { serverWorkloadId: `sw-${request.port}`, name: `target-${request.port}`, scheme: request.scheme === 'https' ? 'https' : 'http', host: request.host, port: request.port, pathPrefix: '/', injection } as const;
-    const issued = { credential: this.#credential, injection, expiresAt: Date.now() + 3_600_000, serverWorkloadId: entry.serverWorkloadId, policyId: 'policy-static' };
+    const issued = { credential, injection, expiresAt: Date.now() + 3_600_000, serverWorkloadId: entry.serverWorkloadId, policyId: 'policy-static' };
     return { entry, issued, startedAt: performance.now() };
   }
 }
