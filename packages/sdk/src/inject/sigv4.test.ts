@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { s3Targets, serviceTargets } from '../testing/sigv4-corpus.js';
+import { verifySigV4 } from '../testing/sigv4-verifier.js';
 import { InjectionError } from './injection-error.js';
 import { signAwsSigv4, STREAMED_BODY, type SigV4Request } from './sigv4.js';
 import type { EdgeCredential } from './types.js';
@@ -141,6 +143,14 @@ describe('signAwsSigv4: payload hash', () => {
     expect(signedHeadersOf(headers)).toContain('x-amz-content-sha256');
   });
 
+  it('refuses a streamed S3 body over plain http: the unsigned body could be replaced on the way', async () => {
+    const attempt = signAwsSigv4(request({ method: 'PUT', scheme: 'http', port: 80, body: STREAMED_BODY }), temporary, s3, NOW);
+    await expect(attempt).rejects.toMatchObject({ code: 'body_not_signable', injection: 'aws-sigv4' });
+    // The client's own hash (even an unsigned one) is its choice, and kept.
+    const headers = await signAwsSigv4(request({ method: 'PUT', scheme: 'http', port: 80, body: STREAMED_BODY, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }), temporary, s3, NOW);
+    expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+  });
+
   it('refuses a streamed body for a service other than S3', async () => {
     const attempt = signAwsSigv4(request({ method: 'POST', body: STREAMED_BODY }), temporary, sqs, NOW);
     await expect(attempt).rejects.toBeInstanceOf(InjectionError);
@@ -186,14 +196,28 @@ describe('signAwsSigv4: query', () => {
     expect(await sign('/key?a=1&a=3')).not.toBe(base);
   });
 
-  it('signs the S3 path as sent; other services normalise and escape it again', async () => {
+  it('signs the S3 path in canonical form; other services normalise and escape it again', async () => {
     const signWith = async (path: string, scope: typeof s3 | typeof sqs) => signatureOf(await signAwsSigv4(request({ path }), temporary, scope, NOW));
-    // S3 keys are opaque: `%2B` and `+`, `./` and nothing are different objects.
-    expect(await signWith('/a%2Bb', s3)).not.toBe(await signWith('/a+b', s3));
+    // S3 decodes the key: `+` and `%2B` are one key (a plus), `%7E` is `~`, `$` and `%24` are one.
+    expect(await signWith('/a%2Bb', s3)).toBe(await signWith('/a+b', s3));
+    expect(await signWith('/a%7Eb', s3)).toBe(await signWith('/a~b', s3));
+    expect(await signWith('/a$b', s3)).toBe(await signWith('/a%24b', s3));
+    // ... but keys are opaque: `./` and nothing are different objects.
     expect(await signWith('/a/./b', s3)).not.toBe(await signWith('/a/b', s3));
     // Other services normalise dot segments and escape the (already escaped) path once more.
     expect(await signWith('/a/./x/../b', sqs)).toBe(await signWith('/a/b', sqs));
     expect(await signWith('/a%20b', sqs)).not.toBe(await signWith('/a b', sqs));
+  });
+
+  it("signs the key of AWS's PUT Object example, test$file.text, over /test%24file.text", async () => {
+    // The example also signs a Date header, which the signer replaces by x-amz-date; the
+    // verifier, which reproduces the example exactly, checks the rest.
+    const docs = { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' };
+    const at = new Date('2013-05-24T00:00:00Z');
+    const input = request({ method: 'PUT', host: 'examplebucket.s3.amazonaws.com', path: '/test$file.text', headers: { 'x-amz-storage-class': 'REDUCED_REDUNDANCY' }, body: 'Welcome to Amazon S3.' });
+    const headers = await signAwsSigv4(input, { kind: 'aws', ...docs }, { kind: 'aws-sigv4', region: 'us-east-1', service: 's3' }, at);
+    const verified = verifySigV4({ method: 'PUT', target: '/test$file.text', headers, body: Buffer.from('Welcome to Amazon S3.') }, [docs], { region: 'us-east-1', service: 's3' }, at);
+    expect(verified.canonicalRequest.split('\n')[1]).toBe('/test%24file.text');
   });
 
   it('escapes the path for other services as the AWS test suite does (get-space, get-utf8)', async () => {
@@ -249,4 +273,21 @@ describe('signAwsSigv4: errors', () => {
       }
     }
   });
+});
+
+describe('signAwsSigv4 against the independent verifier (sigv4-verifier.ts)', () => {
+  const { kind: _, ...keys } = temporary as Extract<EdgeCredential, { kind: 'aws' }>;
+  const lambda = { kind: 'aws-sigv4', region: 'eu-west-1', service: 'lambda' } as const;
+
+  async function check(target: string, injection: typeof s3 | typeof lambda): Promise<void> {
+    const body = `body for ${target}`;
+    const input = request({ method: 'PUT', scheme: 'http', host: '127.0.0.1', port: 9000, path: target, headers: { 'content-type': 'text/plain', 'x-amz-meta-a': ' two  spaces ' }, body });
+    const headers = await signAwsSigv4(input, temporary, injection, NOW);
+    // The path is sent as given; the verifier reads it off the request line.
+    const verified = verifySigV4({ method: 'PUT', target, headers, body: Buffer.from(body) }, [keys], injection, NOW);
+    expect(verified.payloadSigned).toBe(true);
+  }
+
+  it.each(s3Targets())('S3 %s', (target) => check(target, s3));
+  it.each(serviceTargets())('lambda %s', (target) => check(target, lambda));
 });

@@ -2,6 +2,7 @@ import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { InjectionError } from './injection-error.js';
+import { canonicalPath } from './sigv4-path.js';
 import type { EdgeCredential, Injection } from './types.js';
 
 /** Marks a body that will be streamed (not known in full when signing). */
@@ -37,12 +38,14 @@ const REPLACED_HEADERS = new Set(['authorization', 'x-amz-date', 'x-amz-security
  * any signature the application made. Returns the COMPLETE header set to send (lower-case
  * names), including `host`, `x-amz-date`, `authorization`, `x-amz-security-token` when the
  * credential has a session token, and `x-amz-content-sha256` (always for S3; for other
- * services only when the application sent it). The path is sent unchanged: the signature
- * covers it exactly as given.
+ * services only when the application sent it). The path is sent unchanged; the signature covers
+ * its canonical form, as the service computes it from the path it receives (sigv4-path.ts).
  *
  * Payload hash: the application's `x-amz-content-sha256` is kept (S3 clients compute it, and
  * it may be `UNSIGNED-PAYLOAD` or `STREAMING-UNSIGNED-PAYLOAD-TRAILER`); otherwise a buffered
- * body is hashed, and a streamed one is sent as `UNSIGNED-PAYLOAD`, which only S3 accepts.
+ * body is hashed, and a streamed one is sent as `UNSIGNED-PAYLOAD` to S3 over https — the only
+ * service that accepts it, over the only transport that protects the body. Anything else with
+ * a streamed body is refused (`body_not_signable`).
  */
 export async function signAwsSigv4(
   request: SigV4Request,
@@ -77,7 +80,14 @@ export async function signAwsSigv4(
     }
   } else if (request.body === STREAMED_BODY) {
     if (!isS3) {
-      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body cannot be signed for service "${service}": only S3 accepts UNSIGNED-PAYLOAD; buffer the body`);
+      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body (or one over the signing limit) cannot be signed for service "${service}": only S3 accepts UNSIGNED-PAYLOAD`);
+    }
+    if (request.scheme !== 'https') {
+      throw new InjectionError(
+        'body_not_signable',
+        'aws-sigv4',
+        'a streamed body (or one over the signing limit) goes out UNSIGNED-PAYLOAD only over https: over plain http anyone on the path could replace it under a valid signature',
+      );
     }
     headers[PAYLOAD_HASH] = UNSIGNED_PAYLOAD;
   } else {
@@ -94,9 +104,9 @@ export async function signAwsSigv4(
       ...(credential.sessionToken ? { sessionToken: credential.sessionToken } : {}),
     },
     sha256: Sha256,
-    // As the AWS SDK configures it: S3 signs the path as sent, every other service double-encodes it;
+    // The canonical path is ours (canonicalPath): the signer is to sign it as given.
+    uriEscapePath: false,
     // S3 requires x-amz-content-sha256, other services do not expect it.
-    uriEscapePath: !isS3,
     applyChecksum: isS3,
   });
   const signed = await signer.sign(
@@ -105,7 +115,7 @@ export async function signAwsSigv4(
       protocol: `${request.scheme}:`,
       hostname: request.host,
       port: request.port,
-      path: pathname,
+      path: canonicalPath(pathname, service),
       query: parseQuery(query),
       headers,
       body,

@@ -479,6 +479,23 @@ describe('AWS SDK v3 S3 client (path-style, placeholder keys)', () => {
     s3.objects.delete(`${BUCKET}/large.bin`);
   });
 
+  it("managed, without the AWS SDK: fetch and axios PUT the issue's awkward key with a string body — signed over the canonical path and the body's hash, the path sent as written", async () => {
+    const from = s3.requests.length;
+    const path = `/${BUCKET}/test$file%20(1)!'*@,.txt`;
+    const response = await fetch(`${s3.url}${path}`, { method: 'PUT', body: 'from fetch' });
+    expect(response.status).toBe(200);
+    await response.text();
+    const viaAxios = await axios.put(`${s3.url}/${BUCKET}/plus+sign%7E.txt`, 'from axios', { headers: { 'content-type': 'text/plain' } });
+    expect(viaAxios.status).toBe(200);
+
+    const requests = s3.requests.slice(from);
+    expect(requests.map((r) => r.path)).toEqual([path, `/${BUCKET}/plus+sign%7E.txt`]);
+    expectVerified(requests);
+    for (const request of requests) expect(request.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect(s3.objects.get(`${BUCKET}/test$file (1)!'*@,.txt`)!.toString()).toBe('from fetch');
+    expect(s3.objects.get(`${BUCKET}/plus+sign~.txt`)!.toString()).toBe('from axios');
+  });
+
   it('unmanaged: the application signs with its own keys, untouched, no cloud call', async () => {
     const client = s3Client(ownS3.url, OWN_S3);
     const calls = cloudCalls();

@@ -15,26 +15,8 @@ import { InjectionError } from '../inject/injection-error.js';
 import { signAwsSigv4 } from '../inject/sigv4.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { CERT, KEY } from '../testing/test-certificate.js';
 import { installNodeHttpInterception } from './node-http.js';
-
-// A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only).
-const CERT = `-----BEGIN CERTIFICATE-----
-MIIBYjCCAQegAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
-c3QwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
-CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFjPs1LYukvzub43
-h37MAOUK6/zbhJ0s8M9ZjhuQEsMFO1rVyREFOeSl90b3LQTVz2dhZ7Ppqmicio9+
-j0DqsaKjSDBGMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAJBgNVHRMEAjAA
-MB0GA1UdDgQWBBQsM7P7x34U4+liiYNGrVNBKrl+QzAKBggqhkjOPQQDAgNJADBG
-AiEAhAv7QFu3QYxvrv9q8DTiIOBfp7R56n/sKIVqJ/buMB4CIQDqTi66CJEqWRP5
-y9y/rk8dsSDBzGSghKSfEflvdlOpXQ==
------END CERTIFICATE-----
-`;
-const KEY = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgKzSHVaYMulSPUEYm
-TER0PNZRIvjv1oSOlJdvrVn+8PahRANCAARYz7NS2LpL87m+N4d+zADlCuv824Sd
-LPDPWY4bkBLDBTta1ckRBTnkpfdG9y0E1c9nYWez6aponIqPfo9A6rGi
------END PRIVATE KEY-----
-`;
 
 const SECRET = 'sk_test_s3cr3t';
 const token: EdgeCredential = { kind: 'token', token: SECRET };
@@ -1048,15 +1030,45 @@ describe('SigV4', () => {
     await expectValidSignature(server.seen[0]!, server.port, injection);
   });
 
-  it('a body over 8 MiB is streamed: UNSIGNED-PAYLOAD for S3, an error elsewhere', async () => {
+  it('a writer that waits for each write callback before writing on (got) is not left waiting for the signature', async () => {
     const server = await startServer();
+    const gate = new FakeGate();
+    const injection = { kind: 'aws-sigv4', region: 'eu-west-1', service: 's3' } as const;
+    gate.answer = () => MUST_WAIT; // the body starts arriving before the credential
+    gate.decide = async () => grantOf(aws, injection);
+    install(gate);
+
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', path: '/bucket/one-by-one' });
+    const done = reply(req);
+    const chunk = Buffer.from('abc');
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => req.write(chunk, (error) => (error ? reject(error) : resolve())));
+      chunk.fill(0x7a); // the writer may reuse its buffer once its callback ran
+      chunk.write(`ab${i}`);
+    }
+    req.end();
+    expect((await done).status).toBe(200);
+    expect(server.seen[0]!.body.toString()).toBe('abcab0ab1');
+    expect(values(server.seen[0]!.rawHeaders, 'x-amz-content-sha256')).toEqual([createHash('sha256').update('abcab0ab1').digest('hex')]);
+    await expectValidSignature(server.seen[0]!, server.port, injection);
+
+    // got writes its body that way.
+    const answer = await got.put(`http://127.0.0.1:${server.port}/bucket/got`, { body: 'sent by got', timeout: { request: 5000 }, retry: { limit: 0 } }).text();
+    expect(answer).toBe('status 200');
+    expect(server.seen[1]!.body.toString()).toBe('sent by got');
+    await expectValidSignature(server.seen[1]!, server.port, injection);
+  });
+
+  it('a body over 8 MiB is streamed: UNSIGNED-PAYLOAD for S3 over https, an error over plain http and elsewhere', async () => {
+    const secure = await startServer('https');
+    const plain = await startServer();
     const gate = new FakeGate();
     let injection: Extract<Injection, { kind: 'aws-sigv4' }> = { kind: 'aws-sigv4', region: 'eu-west-1', service: 's3' };
     gate.answer = () => grantOf(aws, injection);
     install(gate);
     const mebibyte = Buffer.alloc(1024 * 1024, 0x61);
 
-    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'PUT', path: '/bucket/big' });
+    const req = https.request({ host: '127.0.0.1', port: secure.port, method: 'PUT', path: '/bucket/big', ca: CERT });
     const done = reply(req);
     const accepted: boolean[] = [];
     for (let i = 0; i < 9; i++) accepted.push(req.write(mebibyte));
@@ -1064,15 +1076,18 @@ describe('SigV4', () => {
     expect(accepted.slice(0, 8)).toEqual(Array(8).fill(true));
     expect(accepted[8]).toBe(false); // over the limit: signed streamed, the writer waits for 'drain'
     expect((await done).status).toBe(200);
-    expect(server.seen[0]!.body.length).toBe(9 * 1024 * 1024);
-    expect(values(server.seen[0]!.rawHeaders, 'x-amz-content-sha256')).toEqual(['UNSIGNED-PAYLOAD']);
+    expect(secure.seen[0]!.body.length).toBe(9 * 1024 * 1024);
+    expect(values(secure.seen[0]!.rawHeaders, 'x-amz-content-sha256')).toEqual(['UNSIGNED-PAYLOAD']);
 
-    injection = { kind: 'aws-sigv4', region: 'eu-west-1', service: 'dynamodb' };
-    const other = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/big' });
-    const failed = reply(other);
-    for (let i = 0; i < 9; i++) other.write(mebibyte);
-    other.end();
-    await expect(failed).rejects.toMatchObject({ code: 'body_not_signable' });
-    expect(server.connections()).toBe(1);
+    // Over plain http an unsigned body could be replaced on the way: refused, nothing sent.
+    for (const service of ['s3', 'dynamodb']) {
+      injection = { kind: 'aws-sigv4', region: 'eu-west-1', service };
+      const other = http.request({ host: '127.0.0.1', port: plain.port, method: 'POST', path: '/big' });
+      const failed = reply(other);
+      for (let i = 0; i < 9; i++) other.write(mebibyte);
+      other.end();
+      await expect(failed).rejects.toMatchObject({ code: 'body_not_signable' });
+    }
+    expect(plain.connections()).toBe(0);
   });
 });

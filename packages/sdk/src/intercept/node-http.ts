@@ -7,6 +7,7 @@ import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeaderObject } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { toHeaderRecord } from './header-record.js';
 
 /**
@@ -31,11 +32,6 @@ export interface NodeHttpInterceptionOptions {
   logger?: { warn(msg: string, fields?: Record<string, unknown>): void };
 }
 
-/** Buffer at most this much of a body to sign it with SigV4; beyond it the body is streamed. */
-const MAX_SIGNED_BODY = 8 * 1024 * 1024;
-
-/** Keep a copy of at most this much of a managed request's body, to send it again after a 401. */
-const MAX_REPLAYED_BODY = 1024 * 1024;
 
 /** One per process, also across duplicate copies of the SDK: two patches would inject twice. */
 const kInstalled = Symbol.for('tessera.intercept.node-http.installed');
@@ -499,7 +495,8 @@ class HeldRequest {
   #req!: ClientRequest;
   #flight!: Flight;
   #state: State = 'waiting';
-  readonly #queue: Array<{ op: Exclude<Held, 'destroy'>; args: unknown[] }> = [];
+  /** `taken`: a write whose chunk was copied and whose callback was called (#takeWrites). */
+  readonly #queue: Array<{ op: Exclude<Held, 'destroy'>; args: unknown[]; taken?: boolean }> = [];
   /** Queue entries before `end()`: the body a signature covers. */
   #bodyEntries = 0;
   #bodyBytes = 0;
@@ -597,8 +594,11 @@ class HeldRequest {
       if (grant.issued.injection.kind === 'aws-sigv4') {
         this.#state = 'collecting';
         this.#signWhenReady();
-        // The body is wanted now: resume a writer paused by our `false`.
-        if (this.#state === 'collecting') this.#drainLater();
+        if (this.#state === 'collecting') {
+          // The body is wanted now: resume a writer paused by our `false`, or waiting for its callbacks.
+          this.#drainLater();
+          this.#takeWrites();
+        }
         return;
       }
       place(this.#req, grant, placementFor(grant, this.#req.path), this.#req.path);
@@ -621,10 +621,32 @@ class HeldRequest {
     }
     if (this.#state === 'collecting') {
       this.#signWhenReady();
-      if (this.#state === 'collecting') return true; // keep the body coming until end()
+      if (this.#state === 'collecting') {
+        this.#takeWrites();
+        return true; // keep the body coming until end()
+      }
     }
     this.#owesDrain = true;
     return false;
+  }
+
+  /**
+   * While a SigV4 body is collected, the writes queued so far are taken as a buffering stream
+   * takes them: the chunk is copied (the writer may reuse its buffer) and its callback called.
+   * Writers such as got wait for each callback before they write on or end(), and the signature
+   * waits for end().
+   */
+  #takeWrites(): void {
+    for (const entry of this.#queue) {
+      if (entry.op !== 'write' || entry.taken) continue;
+      entry.taken = true;
+      const [chunk, encoding, callback] = entry.args;
+      const done = typeof encoding === 'function' ? encoding : callback;
+      if (typeof done !== 'function') continue;
+      const copy = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array);
+      entry.args = typeof encoding === 'function' ? [copy] : [copy, encoding];
+      process.nextTick(done as (error: Error | null) => void, null);
+    }
   }
 
   #end(args: unknown[]): unknown {

@@ -1,19 +1,16 @@
 import type { Dispatcher } from 'undici';
 import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
-import { InjectionError } from '../inject/injection-error.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
 import { toHeaderRecord } from './header-record.js';
 import { parseOrigin } from './origin.js';
+import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
 
 type DispatchFn = Dispatcher['dispatch'];
 type DispatchOptions = Dispatcher.DispatchOptions;
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
-
-/** Buffer at most this much of a streamed body to sign it (non-S3 SigV4) or replay it after a 401. */
-const MAX_BUFFERED_BODY = 8 * 1024 * 1024;
 
 /**
  * The undici interceptor: `dispatch => (opts, handler) => boolean`. An unmanaged request is
@@ -29,7 +26,8 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
       if (request === undefined) return forward(dispatch, opts, handler);
       const decision = gate.tryAdmit(request);
       if (decision === undefined) return forward(dispatch, opts, handler);
-      if (decision !== MUST_WAIT && decision.issued.injection.kind !== 'aws-sigv4') {
+      // A body to read first (SigV4 hashes it; a small one is kept for a retry) waits too.
+      if (decision !== MUST_WAIT && decision.issued.injection.kind !== 'aws-sigv4' && !isReadFirst(opts)) {
         let placed: DispatchOptions;
         try {
           placed = placeSync(opts, decision);
@@ -37,7 +35,7 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
           gate.finished(decision, request, undefined, error);
           return failHandler(handler, error);
         }
-        return forward(dispatch, placed, new GrantHandler(gate, dispatch, opts, handler, decision, request, false));
+        return forward(dispatch, placed, new GrantHandler(gate, dispatch, opts, handler, decision, request, false, isHeld(opts.body)));
       }
       void dispatchLater(gate, dispatch, opts, handler, request, decision === MUST_WAIT ? undefined : decision, false);
       return true;
@@ -85,10 +83,9 @@ async function dispatchLater(
       forward(dispatch, opts, handler);
       return;
     }
-    let source = opts;
-    if (grant.issued.injection.kind === 'aws-sigv4' && isStream(opts.body)) source = await bufferForSigning(opts, grant);
+    const { opts: source, replayable } = await prepareBody(opts, grant, request.scheme);
     const placed = grant.issued.injection.kind === 'aws-sigv4' ? await placeSigV4(source, grant, request) : placeSync(source, grant);
-    forward(dispatch, placed, new GrantHandler(gate, dispatch, source, handler, grant, request, retried));
+    forward(dispatch, placed, new GrantHandler(gate, dispatch, source, handler, grant, request, retried, replayable));
   } catch (error) {
     if (grant !== undefined) gate.finished(grant, request, undefined, error);
     failHandler(handler, error);
@@ -128,7 +125,7 @@ async function placeSigV4(opts: DispatchOptions, grant: Grant, request: Outgoing
       port: request.port,
       path: opts.path,
       headers: toHeaderRecord(opts.headers as HeadersInput | null | undefined),
-      body: body === undefined || body === null ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : STREAMED_BODY,
+      body: body === undefined || body === null ? undefined : isHeld(body) ? (body as string | Uint8Array) : STREAMED_BODY,
     },
     issued.credential,
     issued.injection,
@@ -136,35 +133,6 @@ async function placeSigV4(opts: DispatchOptions, grant: Grant, request: Outgoing
   const headers: string[] = [];
   for (const name of Object.keys(signed)) headers.push(name, signed[name]!);
   return withoutCredentialOnRedirect({ ...opts, headers }, grant);
-}
-
-/**
- * SigV4 for a service other than S3 must hash the body, and fetch hands bodies over as async
- * iterables: collect it (bounded) so it can be hashed and sent.
- */
-async function bufferForSigning(opts: DispatchOptions, grant: Grant): Promise<DispatchOptions> {
-  const injection = grant.issued.injection;
-  const service = injection.kind === 'aws-sigv4' ? injection.service : '';
-  if (service === 's3') return opts; // S3 takes UNSIGNED-PAYLOAD
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of opts.body as AsyncIterable<Uint8Array | string>) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    size += buffer.byteLength;
-    if (size > MAX_BUFFERED_BODY) {
-      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body over ${MAX_BUFFERED_BODY} bytes cannot be hashed for ${service}; only S3 accepts unsigned payloads`);
-    }
-    chunks.push(buffer);
-  }
-  return { ...opts, body: Buffer.concat(chunks) };
-}
-
-function isStream(body: DispatchOptions['body']): boolean {
-  return body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array);
-}
-
-function isReplayable(body: DispatchOptions['body']): boolean {
-  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 }
 
 /** Fails a request that was never dispatched: the caller's promise rejects with `error`. */
@@ -199,10 +167,12 @@ class GrantHandler implements Handler {
   readonly #grant: Grant;
   readonly #request: OutgoingRequest;
   readonly #retried: boolean;
+  /** The body can be sent again (prepareBody). */
+  readonly #replayable: boolean;
   #retrying = false;
   #reported = false;
 
-  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: Handler, grant: Grant, request: OutgoingRequest, retried: boolean) {
+  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: Handler, grant: Grant, request: OutgoingRequest, retried: boolean, replayable: boolean) {
     this.#gate = gate;
     this.#dispatch = dispatch;
     this.#opts = opts;
@@ -210,6 +180,7 @@ class GrantHandler implements Handler {
     this.#grant = grant;
     this.#request = request;
     this.#retried = retried;
+    this.#replayable = replayable;
   }
 
   onRequestStart(controller: Controller, context: unknown): void {
@@ -225,7 +196,7 @@ class GrantHandler implements Handler {
     if (statusCode >= 200) {
       if (statusCode === 401) {
         this.#gate.rejected(this.#grant);
-        if (!this.#retried && isReplayable(this.#opts.body)) {
+        if (!this.#retried && this.#replayable) {
           this.#retrying = true; // swallow this answer; onResponseEnd sends the request again
           this.#report(statusCode);
           return;

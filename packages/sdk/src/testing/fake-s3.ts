@@ -2,25 +2,22 @@
  * A loopback S3 for tests that verifies AWS Signature Version 4 for real. Test support only:
  * never imported by product code and not part of the build entry.
  *
- * The verification is written here from the AWS specification with node:crypto, independently
- * of the SDK's signer (sigv4.ts builds on @smithy/signature-v4), so a bug in how the signer is
- * driven cannot be mirrored by the check that is meant to catch it.
+ * Signatures are checked by sigv4-verifier.ts, written from AWS's documentation with node:crypto,
+ * independently of the SDK's signer (sigv4.ts builds on @smithy/signature-v4), so a bug in how
+ * the signer is driven cannot be mirrored by the check that is meant to catch it.
  *
  * S3 where it matters for tests: path-style `PUT`/`GET`/`HEAD`/`DELETE /bucket/key` and
  * `GET /bucket?list-type=2`; buckets exist implicitly. Payload hashes, `aws-chunked` bodies with
  * unsigned trailers, `x-amz-checksum-*` (CRC32, SHA-1, SHA-256) and Content-MD5 are checked.
  * Presigned URLs, multipart uploads and the other sub-resources answer 501 NotImplemented.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { crc32 } from 'node:zlib';
+import { percentDecode, SigV4Error, STREAMING_UNSIGNED_TRAILER, verifySigV4, type SigV4Credential } from './sigv4-verifier.ts';
 
-export interface FakeS3Credential {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+export type FakeS3Credential = SigV4Credential;
 
 export interface FakeS3Options {
   credentials: FakeS3Credential[];
@@ -49,34 +46,15 @@ export interface FakeS3 {
   close(): Promise<void>;
 }
 
-const ALGORITHM = 'AWS4-HMAC-SHA256';
-const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
-const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
-const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
 /** Sub-resources that would change what a request means; the fake does not implement them. */
 const SUBRESOURCES = new Set(['acl', 'attributes', 'cors', 'legal-hold', 'lifecycle', 'partNumber', 'policy', 'restore', 'retention', 'select', 'tagging', 'torrent', 'uploadId', 'uploads', 'versioning']);
 
-/**
- * An S3 error response. Messages name headers and parameters, never their secret values.
- * Plain fields, no parameter properties: end-to-end test processes load this file with Node's
- * own type stripping.
- */
-class S3Error extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly details: Record<string, string>;
-
-  constructor(status: number, code: string, message: string, details: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.details = details;
-  }
-}
+/** An S3 error response: the verifier's refusals have the same shape. Messages name headers and parameters, never their secret values. */
+class S3Error extends SigV4Error {}
 
 export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
   const region = options.region ?? 'us-east-1';
-  const credentials = new Map(options.credentials.map((credential) => [credential.accessKeyId, credential]));
+  const credentials = options.credentials;
   const objects = new Map<string, Buffer>();
   const modified = new Map<string, Date>();
   const requests: FakeS3Request[] = [];
@@ -91,9 +69,9 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
       record.verified = true;
       route(req, res, payload);
     } catch (error) {
-      const s3Error = error instanceof S3Error ? error : new S3Error(500, 'InternalError', 'We encountered an internal error. Please try again.');
+      const s3Error = error instanceof SigV4Error ? error : new S3Error(500, 'InternalError', 'We encountered an internal error. Please try again.');
       // A fault of the fake itself is recorded with its own message, to debug the test.
-      record.error = error instanceof S3Error ? `${error.code}: ${error.message}` : `InternalError: ${String(error)}`;
+      record.error = error instanceof SigV4Error ? `${error.code}: ${error.message}` : `InternalError: ${String(error)}`;
       sendError(req, res, s3Error);
     }
   }
@@ -201,145 +179,19 @@ export async function startFakeS3(options: FakeS3Options): Promise<FakeS3> {
  * Check the request's SigV4 signature, session token, date and payload, and return the object
  * bytes the body carries (decoded from aws-chunked when it is so encoded).
  */
-function verify(req: IncomingMessage, body: Buffer, credentials: Map<string, FakeS3Credential>, region: string): Buffer {
-  const { rawPath, query } = splitTarget(req.url ?? '/');
-  const authorization = req.headers.authorization;
-  if (authorization === undefined) {
-    if (query.some(([name]) => name === 'X-Amz-Signature')) throw new S3Error(501, 'NotImplemented', 'presigned URLs are not implemented by the fake S3');
-    throw new S3Error(403, 'AccessDenied', 'Access Denied');
+function verify(req: IncomingMessage, body: Buffer, credentials: SigV4Credential[], region: string): Buffer {
+  const { query } = splitTarget(req.url ?? '/');
+  if (req.headers.authorization === undefined && query.some(([name]) => name === 'X-Amz-Signature')) {
+    throw new S3Error(501, 'NotImplemented', 'presigned URLs are not implemented by the fake S3');
   }
-  const auth = parseAuthorization(authorization);
-  const [accessKeyId = '', scopeDate, scopeRegion, scopeService, terminator] = auth.credential.split('/');
-  const credential = credentials.get(accessKeyId);
-  if (!credential) {
-    throw new S3Error(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', { AWSAccessKeyId: accessKeyId });
-  }
-
-  const amzDate = single(req, 'x-amz-date');
-  if (amzDate === undefined || !/^\d{8}T\d{6}Z$/.test(amzDate)) {
-    throw new S3Error(403, 'AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
-  }
-  const signedAt = Date.parse(`${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13)}`);
-  if (Number.isNaN(signedAt) || Math.abs(Date.now() - signedAt) > MAX_CLOCK_SKEW_MS) {
-    throw new S3Error(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.', { RequestTime: amzDate });
-  }
-  if (scopeDate !== amzDate.slice(0, 8)) {
-    throw new S3Error(400, 'AuthorizationHeaderMalformed', 'Invalid credential date. Date is not the same as X-Amz-Date.');
-  }
-  if (scopeRegion !== region) {
-    throw new S3Error(400, 'AuthorizationHeaderMalformed', `The authorization header is malformed; the region '${scopeRegion ?? ''}' is wrong; expecting '${region}'`, { Region: region });
-  }
-  if (scopeService !== 's3' || terminator !== 'aws4_request') {
-    throw new S3Error(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed; the credential scope must end in s3/aws4_request.');
-  }
-
-  const signedHeaders = auth.signedHeaders.split(';');
-  const sorted = [...signedHeaders].sort();
-  if (signedHeaders.some((name, i) => name !== name.toLowerCase() || name !== sorted[i] || name === sorted[i - 1])) {
-    throw new S3Error(400, 'AuthorizationHeaderMalformed', 'SignedHeaders must be lower-case, sorted and without duplicates.');
-  }
-  if (!signedHeaders.includes('host') || !signedHeaders.includes('x-amz-date')) {
-    throw new S3Error(403, 'AccessDenied', 'host and x-amz-date must be among the signed headers.');
-  }
-  const unsigned = Object.keys(req.headers).filter((name) => name.startsWith('x-amz-') && !signedHeaders.includes(name));
-  if (unsigned.length > 0) {
-    throw new S3Error(403, 'AccessDenied', `There were headers present in the request which were not signed: ${unsigned.join(', ')}`);
-  }
-
-  const token = single(req, 'x-amz-security-token');
-  const tokenMatches = credential.sessionToken === undefined ? token === undefined : token !== undefined && safeEqual(token, credential.sessionToken);
-  if (!tokenMatches) {
-    throw new S3Error(403, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
-  }
-
-  const payloadHash = single(req, 'x-amz-content-sha256');
-  if (payloadHash === undefined) throw new S3Error(400, 'InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
-  const hexHash = /^[0-9a-f]{64}$/.test(payloadHash);
-  if (!hexHash && payloadHash !== UNSIGNED_PAYLOAD && payloadHash !== STREAMING_UNSIGNED_TRAILER) {
-    if (payloadHash.startsWith('STREAMING-')) throw new S3Error(501, 'NotImplemented', `${payloadHash} is not implemented by the fake S3`);
-    throw new S3Error(400, 'InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, or a valid sha256 value.');
-  }
-
-  const canonicalRequest = [
-    req.method ?? '',
-    // S3 signs the path as sent: no normalisation, no second encoding.
-    rawPath === '' ? '/' : rawPath,
-    canonicalQuery(query),
-    ...signedHeaders.map((name) => `${name}:${canonicalHeaderValue(req, name)}`),
-    '',
-    auth.signedHeaders,
-    payloadHash,
-  ].join('\n');
-  const scope = `${scopeDate}/${scopeRegion}/${scopeService}/${terminator}`;
-  const stringToSign = [ALGORITHM, amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  const signingKey = [scopeDate, scopeRegion, scopeService, terminator].reduce<Buffer>(
-    (key, part) => hmac(key, part),
-    Buffer.from(`AWS4${credential.secretAccessKey}`, 'utf8'),
-  );
-  const expected = hmac(signingKey, stringToSign);
-  if (!timingSafeEqual(expected, Buffer.from(auth.signature, 'hex'))) {
-    throw new S3Error(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', {
-      AWSAccessKeyId: accessKeyId,
-      StringToSign: stringToSign,
-      // The canonical request shows the session token; a debugging aid must not leak it.
-      CanonicalRequest: canonicalRequest.replace(/^x-amz-security-token:.*$/m, 'x-amz-security-token:<redacted>'),
-    });
-  }
-
-  if (hexHash && !safeEqual(sha256Hex(body), payloadHash)) {
-    throw new S3Error(400, 'XAmzContentSHA256Mismatch', "The provided 'x-amz-content-sha256' header does not match what was computed.");
-  }
+  const headers: Record<string, string | string[] | undefined> = {};
+  for (const [name, values] of Object.entries(req.headersDistinct)) headers[name] = values?.length === 1 ? values[0] : values;
+  const { payloadHash } = verifySigV4({ method: req.method ?? '', target: req.url ?? '/', headers, body }, credentials, { region, service: 's3' });
   if (payloadHash !== STREAMING_UNSIGNED_TRAILER) {
     checkChecksums(body, req.headers);
     return body;
   }
   return decodeUnsignedTrailerBody(req, body);
-}
-
-function parseAuthorization(header: string): { credential: string; signedHeaders: string; signature: string } {
-  const malformed = new S3Error(400, 'AuthorizationHeaderMalformed', 'The authorization header is malformed.');
-  const spaceAt = header.indexOf(' ');
-  if (spaceAt < 0 || header.slice(0, spaceAt) !== ALGORITHM) throw malformed;
-  const fields = new Map<string, string>();
-  for (const part of header.slice(spaceAt + 1).split(',')) {
-    const equalsAt = part.indexOf('=');
-    if (equalsAt < 0) throw malformed;
-    fields.set(part.slice(0, equalsAt).trim(), part.slice(equalsAt + 1).trim());
-  }
-  const credential = fields.get('Credential');
-  const signedHeaders = fields.get('SignedHeaders');
-  const signature = fields.get('Signature');
-  if (!credential || !signedHeaders || !signature || credential.split('/').length !== 5 || !/^[0-9a-f]{64}$/.test(signature)) throw malformed;
-  return { credential, signedHeaders, signature };
-}
-
-/**
- * SigV4's canonical query: names and values decoded as S3 reads them (`+` is a space), then
- * URI-encoded the AWS way (everything but `A-Za-z0-9-._~`, upper-case hex) and sorted by name,
- * then value.
- */
-function canonicalQuery(query: Array<[string, string]>): string {
-  return query
-    .map(([name, value]): [string, string] => [awsUriEncode(name), awsUriEncode(value)])
-    .sort(([nameA, valueA], [nameB, valueB]) => compare(nameA, nameB) || compare(valueA, valueB))
-    .map(([name, value]) => `${name}=${value}`)
-    .join('&');
-}
-
-/** Values of a repeated header joined with `,`; spaces trimmed and runs of them collapsed. */
-function canonicalHeaderValue(req: IncomingMessage, name: string): string {
-  const values = req.headersDistinct[name];
-  if (values === undefined) throw new S3Error(403, 'SignatureDoesNotMatch', `The signed header "${name}" is not on the request.`);
-  return values.map((value) => value.replace(/[ \t]+/g, ' ').trim()).join(',');
-}
-
-function awsUriEncode(text: string): string {
-  let out = '';
-  for (const byte of Buffer.from(text, 'utf8')) {
-    const char = String.fromCharCode(byte);
-    out += /[A-Za-z0-9\-._~]/.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
 }
 
 function splitTarget(target: string): { rawPath: string; query: Array<[string, string]> } {
@@ -349,23 +201,10 @@ function splitTarget(target: string): { rawPath: string; query: Array<[string, s
   for (const part of target.slice(questionAt + 1).split('&')) {
     if (part === '') continue;
     const equalsAt = part.indexOf('=');
-    query.push(equalsAt < 0 ? [formDecode(part), ''] : [formDecode(part.slice(0, equalsAt)), formDecode(part.slice(equalsAt + 1))]);
+    const [name, value] = equalsAt < 0 ? [part, ''] : [part.slice(0, equalsAt), part.slice(equalsAt + 1)];
+    query.push([percentDecode(name, true).toString('utf8'), percentDecode(value, true).toString('utf8')]);
   }
   return { rawPath: target.slice(0, questionAt), query };
-}
-
-/** Query decoding: `+` is a space, `%XX` a byte, anything else itself. */
-function formDecode(text: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i]!;
-    if (char === '+') bytes.push(0x20);
-    else if (char === '%' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 1, i + 3))) {
-      bytes.push(Number.parseInt(text.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else bytes.push(...Buffer.from(char, 'utf8'));
-  }
-  return Buffer.from(bytes).toString('utf8');
 }
 
 /** Path decoding: `%XX` only; a `+` in a key is a plus. */
@@ -472,14 +311,6 @@ function single(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
-function hmac(key: Buffer, data: string): Buffer {
-  return createHmac('sha256', key).update(data, 'utf8').digest();
-}
-
-function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 function crc32Base64(data: Buffer): string {
   const checksum = Buffer.alloc(4);
   checksum.writeUInt32BE(crc32(data));
@@ -488,16 +319,6 @@ function crc32Base64(data: Buffer): string {
 
 function etagOf(data: Buffer): string {
   return `"${createHash('md5').update(data).digest('hex')}"`;
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'utf8');
-  const right = Buffer.from(b, 'utf8');
-  return left.length === right.length && timingSafeEqual(left, right);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
