@@ -10,8 +10,9 @@ const FromBeginning = Type.Optional(
 );
 
 /**
- * Where audit events can be exported. A `file` stream writes only inside the data directory's
- * `audit/` folder (a name, never a path), so an editor cannot make the server write elsewhere.
+ * Where audit events can be exported. A `file` stream writes only inside its resource set's
+ * folder, `audit/<resourceSetId>/` in the data directory (a name, never a path), so an editor
+ * cannot make the server write elsewhere, nor touch another set's files.
  */
 export const LOG_STREAM_TYPES: Record<string, TypedSchemas> = {
   file: {
@@ -25,6 +26,11 @@ export const LOG_STREAM_TYPES: Record<string, TypedSchemas> = {
       { additionalProperties: false },
     ),
     secretsSchema: Type.Object({}, { additionalProperties: false }),
+    validate(config) {
+      // `name.<n>.jsonl` are the rotated files of `name.jsonl`: a stream of that name would mix with them.
+      const rotated = /\.[0-9]+\.jsonl$/.test((config as { fileName: string }).fileName);
+      return rotated ? ['fileName must not end in .<number>.jsonl: such names are kept for rotated files'] : [];
+    },
   },
   webhook: {
     configSchema: Type.Object(
