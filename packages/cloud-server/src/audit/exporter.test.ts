@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +12,7 @@ import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet } from '../store/
 import type { BackendHarness } from '../store/test-backends.js';
 import type { AuditEvent, Store, StoredObject } from '../store/types.js';
 import { AuditExporter, type AuditExporterOptions } from './exporter.js';
+import { DestinationGuard } from './destination-guard.js';
 import { MemorySink, idAt, waitFor } from './test-support.js';
 
 describe.each(BACKENDS)('AuditExporter ($name)', (backend) => {
@@ -240,6 +243,40 @@ describe.each(BACKENDS)('AuditExporter ($name)', (backend) => {
     await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').length === 6);
     const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as AuditEvent);
     expect(lines).toEqual(events);
+  });
+
+  it('keeps the events of a webhook stream whose name rebinds to a refused address, and delivers them once it is back', async () => {
+    const received: string[] = [];
+    const receiver = http.createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        received.push(...(JSON.parse(body) as { events: AuditEvent[] }).events.map((each) => each.id));
+        response.writeHead(200, { connection: 'close' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      let answer = '169.254.169.254';
+      const guard = new DestinationGuard({ allow: ['127.0.0.1'], resolve: async () => [{ address: answer, family: 4 }] });
+      const port = (receiver.address() as AddressInfo).port;
+      const { object } = await stream({}, { url: `http://siem.localhost:${port}/in` });
+      sinks.delete(object.id);
+      const events = Array.from({ length: 4 }, () => event());
+      await append(...events);
+      const running = exporter({ createSink: undefined, guard });
+      running.start();
+      await waitFor(() => running.status()[0]?.consecutiveFailures === 2);
+      expect(running.status()[0]).toMatchObject({ state: 'failing', delivered: 0, lastError: expect.stringMatching(/link-local address/) });
+      expect(await store.getLogStreamCursor(object.id)).toBeUndefined();
+      expect(received).toEqual([]);
+      answer = '127.0.0.1';
+      await waitFor(() => running.status()[0]!.delivered === 4, 10_000);
+      expect(received).toEqual(events.map((each) => each.id));
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 
   describe('file streams of several resource sets', () => {

@@ -6,6 +6,7 @@ import { describeFailure, type AuditSink } from './sink.js';
 import { createSink, exportStreamOf, fileNameConflicts, legacyFileOwners, type ExportStream, type SinkContext } from './stream-config.js';
 import { invalidStatus, type ExporterLogger, type LogStreamExportStatus } from './export-status.js';
 import { StreamRunner } from './stream-runner.js';
+import { DestinationGuard } from './destination-guard.js';
 
 export type { ExporterLogger, LogStreamExportStatus } from './export-status.js';
 
@@ -14,6 +15,8 @@ export interface AuditExporterOptions {
   box: SecretBox;
   /** File streams write under `<dataDir>/audit/<resourceSetId>/`. */
   dataDir: string;
+  /** Where webhook streams may connect to (default: public addresses only). */
+  guard?: DestinationGuard;
   logger?: ExporterLogger;
   /** This process's name in the `leases` table (default: host, pid and a random suffix). */
   holderId?: string;
@@ -43,6 +46,7 @@ export class AuditExporter {
   readonly #options: AuditExporterOptions;
   readonly #logger: ExporterLogger;
   readonly #holder: string;
+  readonly #guard: DestinationGuard;
   readonly #runners = new Map<string, StreamRunner>();
   #problems: LogStreamExportStatus[] = [];
   /** Ids of every log stream (enabled or not) at the last reload, to notice deletions. */
@@ -57,6 +61,7 @@ export class AuditExporter {
   constructor(options: AuditExporterOptions) {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
+    this.#guard = options.guard ?? new DestinationGuard();
     this.#holder = options.holderId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   }
 
@@ -165,7 +170,7 @@ export class AuditExporter {
   #startRunner(stream: ExportStream, adoptLegacyFiles: boolean): void {
     const { store, dataDir, now, leaseTtlMs, settleMs } = this.#options;
     const build = this.#options.createSink ?? createSink;
-    const runner = new StreamRunner(stream, (onFailure) => build(stream, { dataDir, onFailure, adoptLegacyFiles }), {
+    const runner = new StreamRunner(stream, (onFailure) => build(stream, { dataDir, guard: this.#guard, onFailure, adoptLegacyFiles }), {
       store,
       holder: this.#holder,
       leaseTtlMs: leaseTtlMs ?? 30_000,

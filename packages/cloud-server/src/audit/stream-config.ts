@@ -3,6 +3,7 @@ import { openSecrets } from '../objects/secrets.js';
 import type { StoredObject } from '../store/types.js';
 import { FileSink } from './file-sink.js';
 import { DeliveryError, type AuditSink, type DeliveryFailure } from './sink.js';
+import type { DestinationGuard } from './destination-guard.js';
 import { WebhookSink } from './webhook-sink.js';
 
 /**
@@ -75,6 +76,8 @@ export function exportStreamOf(object: StoredObject, box: SecretBox): ExportStre
 
 export interface SinkContext {
   dataDir: string;
+  /** Where webhook streams may connect to. */
+  guard: DestinationGuard;
   onFailure: (failure: DeliveryFailure) => void;
   /** A file stream takes over its files from the shared folder of earlier versions (see legacyFileOwners). */
   adoptLegacyFiles?: boolean;
@@ -85,7 +88,7 @@ export function createSink(stream: ExportStream, context: SinkContext): AuditSin
   if (sink.type === 'file') {
     return new FileSink({ dataDir: context.dataDir, resourceSetId: stream.resourceSetId, ...sink, adoptLegacyFiles: context.adoptLegacyFiles === true });
   }
-  return new WebhookSink({ ...sink, onFailure: context.onFailure });
+  return new WebhookSink({ ...sink, guard: context.guard, onFailure: context.onFailure });
 }
 
 /**

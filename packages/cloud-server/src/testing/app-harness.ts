@@ -10,6 +10,7 @@ import { typedSchemaLookup } from '../objects/registry-schemas.js';
 import type { Backend, BackendHarness } from '../store/test-backends.js';
 import type { Store } from '../store/types.js';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationGuard } from '../audit/destination-guard.js';
 
 /**
  * Test support (not shipped): a control plane over a fresh store of the given backend, called
@@ -78,7 +79,10 @@ export interface TestResponse {
   headers: Record<string, unknown>;
 }
 
-export async function createTestApp(backend: Backend, options: { trustedProxies?: string[] } = {}): Promise<TestApp> {
+export async function createTestApp(
+  backend: Backend,
+  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard } = {},
+): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
   await store.migrate();
@@ -92,7 +96,15 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
   const boot = await bootstrap(store, service, undefined);
-  const { app } = await buildApp({ store, box, keyRing, registry, publicUrl: 'https://tessera.test', ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });
+  const { app } = await buildApp({
+    store,
+    box,
+    keyRing,
+    registry,
+    publicUrl: 'https://tessera.test',
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...(options.streamGuard ? { streamGuard: options.streamGuard } : {}),
+  });
   const rootKey = boot.generatedKey!;
 
   return {
