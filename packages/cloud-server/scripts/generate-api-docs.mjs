@@ -60,6 +60,8 @@ const ERROR_MEANINGS = {
   still_referenced: 'The object is still referenced by other objects; `details` names up to 20 of them (`id`, `kind`).',
   conflict: 'The request conflicts with the current state of the object.',
   last_admin_key: 'The change would leave no enabled, unexpired `admin` key with access to all resource sets.',
+  secrets_required_for_destination_change:
+    'A PATCH changes where the object\'s stored secrets are sent (a field its type declares a destination, such as `tokenEndpoint` or a webhook `url`) without sending every stored secret again (a value, or `null` to remove it). `details` names the changed fields and the missing secrets; nothing was changed.',
   unavailable: 'The database cannot be reached right now; retry later.',
   internal_error: 'An unexpected failure. The details go to the server log, never into the response.',
 };

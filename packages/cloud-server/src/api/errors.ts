@@ -22,6 +22,7 @@ export type ApiErrorCode =
   | 'still_referenced'
   | 'conflict'
   | 'last_admin_key'
+  | 'secrets_required_for_destination_change'
   | 'unavailable'
   | 'internal_error';
 
@@ -53,6 +54,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   still_referenced: 409,
   conflict: 409,
   last_admin_key: 409,
+  secrets_required_for_destination_change: 400,
   unavailable: 503,
   internal_error: 500,
 };

@@ -1,3 +1,4 @@
+import { destination } from '@tessera/providers';
 import { Type } from 'typebox';
 import type { TypedSchemas } from '../objects/kinds.js';
 import type { DestinationGuard } from './destination-guard.js';
@@ -12,7 +13,7 @@ const FromBeginning = Type.Optional(
 
 const FileConfig = Type.Object(
   {
-    fileName: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*\\.jsonl$' }),
+    fileName: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*\\.jsonl$', ...destination }),
     maxBytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: 10 * 1024 ** 3, default: 100 * 1024 ** 2 })),
     maxFiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 5 })),
     fromBeginning: FromBeginning,
@@ -22,7 +23,8 @@ const FileConfig = Type.Object(
 
 const WebhookConfig = Type.Object(
   {
-    url: Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$' }),
+    // Where the events go, with the authorization secret.
+    url: Type.String({ maxLength: 2048, pattern: '^https?://[^\\s]+$', ...destination }),
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     flushIntervalMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 1000 })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 })),

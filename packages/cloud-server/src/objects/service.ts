@@ -11,6 +11,7 @@ import { decodeCursor, encodeCursor, presentObject } from './present.js';
 import { mergeSecrets, openSecrets, sealSecrets } from './secrets.js';
 import { recordAdminChange } from './audit-change.js';
 import { createAdminKeySecret, guardLastAdminKey } from './admin-keys.js';
+import { checkSecretsFollowDestination } from './secret-destinations.js';
 
 export const DEFAULT_RESOURCE_SET = 'default';
 
@@ -164,6 +165,8 @@ export class ObjectService {
       const spec = { ...current.spec, ...pick(body, def.specFields) };
       if (def.kind === 'admin-key') checkAdminKeyScope(principal, spec);
       const secretChanges = body.secrets as Record<string, string | null> | undefined;
+      const typed = def.typed ? this.#schemas.find(def.typed, current.spec.type as string) : undefined;
+      checkSecretsFollowDestination(def, typed, current, spec, secretChanges);
       let secretsColumn = current.secrets;
       let secrets: Record<string, string> | undefined;
       if (def.hasSecrets) {

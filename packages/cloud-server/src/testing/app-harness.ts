@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from 'typebox';
-import { CredentialError, TrustError, createProviderRegistry, defineCredentialProvider, defineTrustProvider } from '@tessera/providers';
+import {
+  CredentialError,
+  TrustError,
+  createProviderRegistry,
+  defineCredentialProvider,
+  defineTrustProvider,
+  type ProviderRegistry,
+} from '@tessera/providers';
 import { buildApp } from '../app.js';
 import { bootstrap } from '../bootstrap.js';
 import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
@@ -81,7 +88,7 @@ export interface TestResponse {
 
 export async function createTestApp(
   backend: Backend,
-  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard } = {},
+  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard; register?: (registry: ProviderRegistry) => void } = {},
 ): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
@@ -92,6 +99,7 @@ export async function createTestApp(
   registry.registerTrustProvider(fixtureTrustProvider);
   registry.registerCredentialProvider(fixtureFailingCredentialProvider);
   registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
+  options.register?.(registry);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
