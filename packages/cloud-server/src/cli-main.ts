@@ -38,7 +38,7 @@ Options (start, keys, admin-keys create):
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
-  --role ROLE               admin|editor|auditor (default admin)
+  --role ROLE               admin|editor|policy-editor|auditor (default admin)
   --resource-set ID         Limit the key to a resource set (repeatable; default: all)
 
 Environment:

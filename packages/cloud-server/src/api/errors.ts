@@ -16,6 +16,7 @@ export type ApiErrorCode =
   | 'invalid_cursor'
   | 'unauthorized'
   | 'forbidden'
+  | 'secret_delivery_forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'name_taken'
@@ -48,6 +49,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   invalid_cursor: 400,
   unauthorized: 401,
   forbidden: 403,
+  secret_delivery_forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   name_taken: 409,
