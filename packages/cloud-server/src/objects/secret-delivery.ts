@@ -39,14 +39,14 @@ async function refusal(tx: Reader, kind: StoredObject['kind'], before: StoredObj
       const secretHeld = (await holdsSecrets(tx, after.spec.credentialProviderId)) || (before !== undefined && (await holdsSecrets(tx, before.spec.credentialProviderId)));
       if (!secretHeld) return undefined;
       if (!before) return 'create a policy that uses a credential provider holding secrets';
-      return changed(POLICY_DELIVERY) || enabling ? "change or enable a policy that uses a credential provider holding secrets" : undefined;
+      return changed(POLICY_DELIVERY) || enabling ? 'change or enable a policy that uses a credential provider holding secrets' : undefined;
     }
     case 'server-workload':
       if (!before || !after || !(changed(SERVER_DELIVERY) || enabling)) return undefined;
       return (await secretPoliciesNaming(tx, after.id)).length > 0 ? 'move or enable a server workload that receives a stored secret' : undefined;
     case 'access-condition':
       if (!before || !after || !(changed(['config']) || (before.enabled && !after.enabled))) return undefined;
-      return (await secretPoliciesNaming(tx, after.id)).length > 0 ? 'loosen an access condition of a policy that delivers a stored secret' : undefined;
+      return (await secretPoliciesNaming(tx, after.id)).length > 0 ? 'change or switch off an access condition of a policy that delivers a stored secret' : undefined;
     case 'client-workload':
       return before ? clientRefusal(tx, before, after) : undefined; // a new workload is in no policy yet
     default:
