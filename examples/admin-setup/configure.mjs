@@ -87,8 +87,10 @@ async function configure(environment) {
       }
       const patch = Object.fromEntries(Object.entries(desired).filter(([field, value]) => !isDeepStrictEqual(value, current[field])));
       // Secrets are write-only: the API says which are set, never their values. Write the ones
-      // not set yet, or all of them with --update-secrets.
-      const secretNames = Object.keys(secretsFromEnv ?? {}).filter((name) => updateSecrets || !current.secretFields?.includes(name));
+      // not set yet, or all of them with --update-secrets, or when the config changes (a change
+      // of where the secrets are sent, such as a token endpoint, must carry them again).
+      const resend = updateSecrets || 'config' in patch;
+      const secretNames = Object.keys(secretsFromEnv ?? {}).filter((name) => resend || !current.secretFields?.includes(name));
       if (secretNames.length > 0) patch.secrets = secrets(Object.fromEntries(secretNames.map((name) => [name, secretsFromEnv[name]])));
       const changed = Object.keys(patch);
       if (changed.length === 0) {

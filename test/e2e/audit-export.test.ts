@@ -15,7 +15,8 @@ import { api, startCloud, type CloudProcess } from './support/cloud-process.js';
 const SINK_SCRIPT = fileURLToPath(new URL('./support/fake-webhook.mjs', import.meta.url));
 const SINK_AUTH = 'Bearer e2e-sink-token';
 // A killed process cannot release its lease; a short TTL lets the restarted one take over soon.
-const CLOUD_ENV = { TESSERA_AUDIT_LEASE_TTL_MS: '3000' };
+// The receiver listens on loopback, which log streams may reach only when the operator allows it.
+const CLOUD_ENV = { TESSERA_AUDIT_LEASE_TTL_MS: '3000', TESSERA_LOG_STREAM_ALLOW: '127.0.0.1' };
 
 const children: ChildProcess[] = [];
 const clouds: CloudProcess[] = [];

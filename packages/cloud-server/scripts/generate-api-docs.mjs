@@ -54,12 +54,16 @@ const ERROR_MEANINGS = {
   invalid_cursor: 'The `cursor` query parameter is not a `nextCursor` this API handed out.',
   unauthorized: 'No admin key, a malformed `Authorization` header, or a key that is unknown, disabled or expired.',
   forbidden: 'The role of the key may not do this, or the key may not write to that resource set.',
+  secret_delivery_forbidden:
+    'A `policy-editor` key tried a write that would change who receives a credential provider\'s stored secret, or where the SDK sends it (see [the security model](security.md#admin-roles)). Nothing was changed; an `editor` or `admin` key may make the change.',
   not_found: 'No such object, or the object lies outside the resource sets of the key; also an unknown route.',
   method_not_allowed: 'The route does not accept this HTTP method.',
   name_taken: 'An object of this kind with this name already exists in the resource set.',
   still_referenced: 'The object is still referenced by other objects; `details` names up to 20 of them (`id`, `kind`).',
   conflict: 'The request conflicts with the current state of the object.',
   last_admin_key: 'The change would leave no enabled, unexpired `admin` key with access to all resource sets.',
+  secrets_required_for_destination_change:
+    'A PATCH changes where the object\'s stored secrets are sent (a field its type declares a destination, such as `tokenEndpoint` or a webhook `url`) without sending every stored secret again (a value, or `null` to remove it). `details` names the changed fields and the missing secrets; nothing was changed.',
   unavailable: 'The database cannot be reached right now; retry later.',
   internal_error: 'An unexpected failure. The details go to the server log, never into the response.',
 };
@@ -84,7 +88,7 @@ const TAG_INTROS = {
     'An access policy links client workloads to a server workload: which trust providers may have verified the caller (any one is enough), which access conditions must all pass, and which credential provider issues the credential.',
   'Log stream': 'A log stream exports audit events, for example to a JSON-lines file or a webhook. Its `secrets` are write-only.',
   'Audit event':
-    'Every create, update and delete of an object through this API is recorded as an audit event of kind `admin.change`, in the same transaction as the change. Events cannot be changed or deleted through the API.',
+    'Every create, update and delete of an object through this API is recorded as an audit event of kind `admin.change`, in the same transaction as the change. The event of an access policy, and of a server workload whose `host`, `port`, `scheme`, `pathPrefix` or `injection` changed, names the credential providers concerned in `data.credentialProviders` (`[{"id", "name"}]`). Events cannot be changed or deleted through the API.',
   'Signing key':
     'The ES256 keys that sign the tokens this control plane issues. Only public metadata is exposed; the private halves never leave the store.',
   Health: 'Probes for load balancers and orchestrators. They need no admin key.',
@@ -759,6 +763,11 @@ ${roleTable}
   create, change or delete resource sets, and list or rotate signing keys.
 - An object outside the key's scope answers \`404 not_found\`, exactly like an object that does
   not exist. A role that may not use a kind at all gets \`403 forbidden\`.
+- A \`policy-editor\` key writes client and server workloads, access conditions and access
+  policies, but no trust provider, credential provider or log stream, and none of its writes may
+  change who receives a credential provider's stored secret or where it is sent
+  (\`403 secret_delivery_forbidden\`). [The security model](security.md#admin-roles) lists
+  exactly which writes that refuses.
 - A key can only create or change admin keys within its own scope: an \`admin\` key limited to
   some resource sets cannot create a key with \`["*"]\` or with other sets.
 - The last enabled, unexpired \`admin\` key with \`["*"]\` cannot be deleted, disabled, expired,

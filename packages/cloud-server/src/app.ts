@@ -13,6 +13,7 @@ import type { SecretBox } from './crypto/secret-box.js';
 import type { KeyRing } from './keys/key-ring.js';
 import { ObjectService } from './objects/service.js';
 import { typedSchemaLookup } from './objects/registry-schemas.js';
+import type { DestinationGuard } from './audit/destination-guard.js';
 import type { Store } from './store/types.js';
 import { AuditWriter } from './edge/audit-writer.js';
 import { DpopVerifier } from './edge/dpop.js';
@@ -55,6 +56,8 @@ export interface AppOptions {
   outboundFetch?: typeof fetch;
   /** Called when audit events were committed (wakes the audit exporter). */
   onAuditEvents?: () => void;
+  /** Which destinations log streams may be written with (default: public addresses only). */
+  streamGuard?: DestinationGuard;
 }
 
 export interface TesseraApp {
@@ -133,7 +136,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
   const service = new ObjectService({
     store,
     box,
-    schemas: typedSchemaLookup(registry),
+    schemas: typedSchemaLookup(registry, options.streamGuard),
     now,
     onChange: (change) => {
       index.apply(change);

@@ -33,10 +33,12 @@ Options (start, keys, admin-keys create):
   --trusted-proxy CIDR      A proxy whose X-Forwarded-For is believed (repeatable; TESSERA_TRUSTED_PROXIES,
                             comma-separated). Without one, the socket address is the caller's address.
   --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
+  --log-stream-allow CIDR   An address or range log streams may send to although it is loopback,
+                            private or link-local (repeatable; TESSERA_LOG_STREAM_ALLOW, comma-separated)
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
-  --role ROLE               admin|editor|auditor (default admin)
+  --role ROLE               admin|editor|policy-editor|auditor (default admin)
   --resource-set ID         Limit the key to a resource set (repeatable; default: all)
 
 Environment:
@@ -57,6 +59,7 @@ const SERVER_OPTIONS = {
   'resource-set': { type: 'string', multiple: true },
   'trusted-proxy': { type: 'string', multiple: true },
   plugin: { type: 'string', multiple: true },
+  'log-stream-allow': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseRuleList } from '@tessera/providers';
 import { validatePresetKey } from './bootstrap.js';
 
 export interface ServerConfig {
@@ -15,6 +16,8 @@ export interface ServerConfig {
   trustedProxies: string[];
   /** Modules that register custom providers. */
   plugins: string[];
+  /** Addresses or CIDR ranges that log streams may reach although loopback, private or link-local. */
+  logStreamAllow: string[];
 }
 
 export const DEFAULT_DATA_DIR = '.tessera';
@@ -29,6 +32,7 @@ export interface ServerFlags {
   'log-level'?: string;
   'trusted-proxy'?: string[];
   plugin?: string[];
+  'log-stream-allow'?: string[];
 }
 
 const list = (value: string | undefined) => (value ? value.split(',').map((v) => v.trim()).filter(Boolean) : []);
@@ -55,6 +59,9 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     throw new Error(`--database-url: unsupported scheme "${scheme}"; use postgres://… or leave it unset for the embedded store`);
   }
   if (env.TESSERA_BOOTSTRAP_ADMIN_KEY) validatePresetKey(env.TESSERA_BOOTSTRAP_ADMIN_KEY);
+  const logStreamAllow = flags['log-stream-allow']?.length ? flags['log-stream-allow'] : list(env.TESSERA_LOG_STREAM_ALLOW);
+  const badAllow = parseRuleList('--log-stream-allow', logStreamAllow).issues;
+  if (badAllow.length > 0) throw new Error(badAllow.join('; '));
   return {
     host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
     port,
@@ -66,5 +73,6 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     shutdownTimeoutMs: 10_000,
     trustedProxies: flags['trusted-proxy']?.length ? flags['trusted-proxy'] : list(env.TESSERA_TRUSTED_PROXIES),
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
+    logStreamAllow,
   };
 }

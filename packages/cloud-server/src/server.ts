@@ -2,6 +2,7 @@ import { createProviderRegistry, type ProviderRegistry } from '@tessera/provider
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { AuditExporter } from './audit/exporter.js';
+import { DestinationGuard } from './audit/destination-guard.js';
 import { bootstrap } from './bootstrap.js';
 import type { ServerConfig } from './config.js';
 import { SecretBox, loadMasterKey, verifyMasterKey } from './crypto/secret-box.js';
@@ -49,7 +50,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     await loadPlugins(config.plugins, registry);
     const keyRing = new KeyRing({ store, box });
     await keyRing.ensureActiveKey();
-    const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
+    const streamGuard = new DestinationGuard({ allow: config.logStreamAllow });
+    const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry, streamGuard) });
 
     let listeningUrl = '';
     let exporter: AuditExporter | undefined;
@@ -60,6 +62,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       registry,
       publicUrl: () => config.publicUrl ?? listeningUrl,
       onAuditEvents: () => exporter?.notify(),
+      streamGuard,
       trustedProxies: config.trustedProxies,
       logger: {
         level: config.logLevel,
@@ -71,6 +74,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       store,
       box,
       dataDir: config.dataDir,
+      guard: streamGuard,
       logger: app.log.child({ component: 'audit-export' }),
       ...exportTuning(env),
     });

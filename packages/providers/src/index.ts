@@ -1,6 +1,7 @@
 export * from './errors.js';
 export type * from './contracts.js';
 export * from './define.js';
+export * from './destination.js';
 export * from './validate-config.js';
 export * from './registry.js';
 export * from './catalog.js';

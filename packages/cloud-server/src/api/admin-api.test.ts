@@ -348,6 +348,13 @@ describe.each(BACKENDS)('admin API ($name)', (backend) => {
       body: { name: 'escape', type: 'file', config: { fileName: '../../etc/passwd.jsonl' } },
     });
     expect(escape.status).toBe(400);
+    // `audit.1.jsonl` is the name `audit.jsonl` takes when it rotates.
+    const rotated = await t.call('POST', '/api/v1/log-streams', {
+      body: { name: 'rotated', type: 'file', config: { fileName: 'audit.1.jsonl' } },
+    });
+    expect(rotated.status).toBe(400);
+    expect(rotated.body).toMatchObject({ code: 'validation_failed', details: [{ path: '/config', message: expect.stringMatching(/rotated files/) }] });
+    expect((await t.call('GET', '/api/v1/log-streams?name=rotated')).body.items).toEqual([]);
     const hook = await create(t, 'log-streams', {
       name: 'siem',
       type: 'webhook',

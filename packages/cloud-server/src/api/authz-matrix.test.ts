@@ -12,18 +12,28 @@ import { create, createGraph, createTestApp, type TestApp, type TestResponse } f
  * 200 with exactly those; nothing of another set may appear anywhere in the answer).
  */
 
-type KeyName = 'global admin' | 'global editor' | 'global auditor' | 'admin [A]' | 'editor [A]' | 'auditor [A]';
+type KeyName =
+  | 'global admin'
+  | 'global editor'
+  | 'global policy-editor'
+  | 'global auditor'
+  | 'admin [A]'
+  | 'editor [A]'
+  | 'policy-editor [A]'
+  | 'auditor [A]';
 type SetName = 'A' | 'B';
 type Visible = 'A' | 'B' | 'A+B' | 'none';
 type Status = 200 | 201 | 204 | 403 | 404;
 type Cell = Status | Visible;
 
-const KEYS: Record<KeyName, { role: 'admin' | 'editor' | 'auditor'; scope: 'all' | 'A' }> = {
+const KEYS: Record<KeyName, { role: 'admin' | 'editor' | 'policy-editor' | 'auditor'; scope: 'all' | 'A' }> = {
   'global admin': { role: 'admin', scope: 'all' },
   'global editor': { role: 'editor', scope: 'all' },
+  'global policy-editor': { role: 'policy-editor', scope: 'all' },
   'global auditor': { role: 'auditor', scope: 'all' },
   'admin [A]': { role: 'admin', scope: 'A' },
   'editor [A]': { role: 'editor', scope: 'A' },
+  'policy-editor [A]': { role: 'policy-editor', scope: 'A' },
   'auditor [A]': { role: 'auditor', scope: 'A' },
 };
 
@@ -38,6 +48,8 @@ const OBJECT_KINDS = [
   'log-streams',
 ] as const;
 type ObjectKind = (typeof OBJECT_KINDS)[number];
+/** Kinds that decide who may attest or hold secrets: a policy editor reads them and writes none. */
+const PROVIDER_KINDS: readonly ObjectKind[] = ['trust-providers', 'credential-providers', 'log-streams'];
 
 const OBJECT_ROUTES = [
   'GET list',
@@ -57,11 +69,22 @@ const OBJECT_MATRIX: Record<KeyName, Cell[]> = {
   //                 list   list?B  POST A POST B  GET A GET B  PATCH A PATCH B  DEL A DEL B
   'global admin':   ['A+B', 'B',    201,   201,    200,  200,   200,    200,     204,  204],
   'global editor':  ['A+B', 'B',    201,   201,    200,  200,   200,    200,     204,  204],
+  'global policy-editor': ['A+B', 'B', 201, 201,    200,  200,   200,    200,     204,  204],
   'global auditor': ['A+B', 'B',    403,   403,    200,  200,   403,    403,     403,  403],
   'admin [A]':      ['A',   'none', 201,   403,    200,  404,   200,    404,     204,  404],
   'editor [A]':     ['A',   'none', 201,   403,    200,  404,   200,    404,     204,  404],
+  'policy-editor [A]': ['A', 'none', 201,  403,    200,  404,   200,    404,     204,  404],
   // The role check comes before the object is loaded: an auditor's write is 403 wherever it aims.
   'auditor [A]':    ['A',   'none', 403,   403,    200,  404,   403,    403,     403,  403],
+};
+
+/** Trust providers, credential providers and log streams: the rows that differ from OBJECT_MATRIX. */
+// prettier-ignore
+const PROVIDER_MATRIX: Record<KeyName, Cell[]> = {
+  ...OBJECT_MATRIX,
+  //                       list   list?B  POST A POST B  GET A GET B  PATCH A PATCH B  DEL A DEL B
+  'global policy-editor': ['A+B', 'B',    403,   403,    200,  200,   403,    403,     403,  403],
+  'policy-editor [A]':    ['A',   'none', 403,   403,    200,  404,   403,    403,     403,  403],
 };
 
 /** Admin keys, by the scope of the target key: [A], [B], [A,B] or ["*"]. */
@@ -88,10 +111,12 @@ const KEY_MATRIX: Record<KeyName, Cell[]> = {
   //                 list   POST [A]  [B]  [A,B] [*]   GET [A]  [B]  [*]   PATCH [A] [B]  [*]  [A]→[*]  DEL [A] [B]  [*]
   'global admin':   ['A+B', 201,      201, 201,  201,  200,     200, 200,  200,      200, 200, 200,     204,    204, 204],
   'global editor':  [403,   403,      403, 403,  403,  403,     403, 403,  403,      403, 403, 403,     403,    403, 403],
+  'global policy-editor': [403, 403,  403, 403,  403,  403,     403, 403,  403,      403, 403, 403,     403,    403, 403],
   'global auditor': [403,   403,      403, 403,  403,  403,     403, 403,  403,      403, 403, 403,     403,    403, 403],
   // A scoped admin manages keys whose scope is within its own, and cannot hand out more.
   'admin [A]':      ['A',   201,      403, 403,  403,  200,     404, 404,  200,      404, 404, 403,     204,    404, 404],
   'editor [A]':     [403,   403,      403, 403,  403,  403,     403, 403,  403,      403, 403, 403,     403,    403, 403],
+  'policy-editor [A]': [403, 403,     403, 403,  403,  403,     403, 403,  403,      403, 403, 403,     403,    403, 403],
   'auditor [A]':    [403,   403,      403, 403,  403,  403,     403, 403,  403,      403, 403, 403,     403,    403, 403],
 };
 
@@ -102,9 +127,11 @@ const SET_MATRIX: Record<KeyName, Cell[]> = {
   //                 list   POST  GET A GET B  PATCH A PATCH B  DELETE
   'global admin':   ['A+B', 201,  200,  200,   200,    200,     204],
   'global editor':  ['A+B', 403,  200,  200,   403,    403,     403],
+  'global policy-editor': ['A+B', 403, 200, 200, 403,    403,     403],
   'global auditor': ['A+B', 403,  200,  200,   403,    403,     403],
   'admin [A]':      ['A',   403,  200,  404,   403,    403,     403],
   'editor [A]':     ['A',   403,  200,  404,   403,    403,     403],
+  'policy-editor [A]': ['A', 403, 200,  404,   403,    403,     403],
   'auditor [A]':    ['A',   403,  200,  404,   403,    403,     403],
 };
 
@@ -121,9 +148,11 @@ const GLOBAL_MATRIX: Record<KeyName, Cell[]> = {
   //                 audit  audit?A audit?B  signing-keys rotate
   'global admin':   ['A+B', 'A',    'B',     200,         200],
   'global editor':  [403,   403,    403,     403,         403],
+  'global policy-editor': [403, 403, 403,    403,         403],
   'global auditor': ['A+B', 'A',    'B',     403,         403],
   'admin [A]':      ['A',   'A',    'none',  403,         403],
   'editor [A]':     [403,   403,    403,     403,         403],
+  'policy-editor [A]': [403, 403,   403,     403,         403],
   'auditor [A]':    ['A',   'A',    'none',  403,         403],
 };
 
@@ -144,7 +173,12 @@ function flatten(kinds: readonly string[], routes: readonly string[], matrix: Re
 }
 
 const CASES: Case[] = [
-  ...flatten(OBJECT_KINDS, OBJECT_ROUTES, OBJECT_MATRIX),
+  ...flatten(
+    OBJECT_KINDS.filter((kind) => !PROVIDER_KINDS.includes(kind)),
+    OBJECT_ROUTES,
+    OBJECT_MATRIX,
+  ),
+  ...flatten(PROVIDER_KINDS, OBJECT_ROUTES, PROVIDER_MATRIX),
   ...flatten(['admin-keys'], KEY_ROUTES, KEY_MATRIX),
   ...flatten(['resource-sets'], SET_ROUTES, SET_MATRIX),
   ...flatten(['-'], GLOBAL_ROUTES, GLOBAL_MATRIX),
@@ -170,6 +204,7 @@ describe.each(BACKENDS)('authorization matrix ($name)', (backend) => {
   /** The object of each kind that GET/PATCH act on, per resource set. */
   const objects = {} as Record<SetName, Record<ObjectKind, { id: string }>>;
   const graphs = {} as Record<SetName, Awaited<ReturnType<typeof createGraph>>>;
+  const minted = {} as Record<SetName, { id: string }>;
   const keys = {} as Record<KeyName, string>;
   /** Admin keys that the admin-key routes act on, by their scope. */
   const targetKeys = {} as Record<'[A]' | '[B]' | '["*"]', { id: string }>;
@@ -201,7 +236,8 @@ describe.each(BACKENDS)('authorization matrix ($name)', (backend) => {
           clientWorkloadIds: [graph.client.id],
           serverWorkloadId: graph.server.id,
           trustProviderIds: [graph.trust.id],
-          credentialProviderId: graph.credential.id,
+          // A credential provider that stores no secret: who may write policies may use it.
+          credentialProviderId: minted[set].id,
         };
       case 'log-streams':
         return { ...base, type: 'file', config: { fileName: `${name}.jsonl` } };
@@ -214,6 +250,7 @@ describe.each(BACKENDS)('authorization matrix ($name)', (backend) => {
       sets[set] = await create(t, 'resource-sets', { name: `set-${set.toLowerCase()}` });
       const graph = await createGraph(t, sets[set].id);
       graphs[set] = graph;
+      minted[set] = await create(t, 'credential-providers', { resourceSetId: sets[set].id, name: `mint-${set}`, type: 'workload-jwt', config: { audience: 'https://api.example.com' } });
       objects[set] = {
         'client-workloads': graph.client,
         'server-workloads': graph.server,

@@ -16,12 +16,14 @@ export type ApiErrorCode =
   | 'invalid_cursor'
   | 'unauthorized'
   | 'forbidden'
+  | 'secret_delivery_forbidden'
   | 'not_found'
   | 'method_not_allowed'
   | 'name_taken'
   | 'still_referenced'
   | 'conflict'
   | 'last_admin_key'
+  | 'secrets_required_for_destination_change'
   | 'unavailable'
   | 'internal_error';
 
@@ -47,12 +49,14 @@ const STATUS: Record<ApiErrorCode, number> = {
   invalid_cursor: 400,
   unauthorized: 401,
   forbidden: 403,
+  secret_delivery_forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   name_taken: 409,
   still_referenced: 409,
   conflict: 409,
   last_admin_key: 409,
+  secrets_required_for_destination_change: 400,
   unavailable: 503,
   internal_error: 500,
 };

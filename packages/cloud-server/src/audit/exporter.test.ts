@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +12,7 @@ import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet } from '../store/
 import type { BackendHarness } from '../store/test-backends.js';
 import type { AuditEvent, Store, StoredObject } from '../store/types.js';
 import { AuditExporter, type AuditExporterOptions } from './exporter.js';
+import { DestinationGuard } from './destination-guard.js';
 import { MemorySink, idAt, waitFor } from './test-support.js';
 
 describe.each(BACKENDS)('AuditExporter ($name)', (backend) => {
@@ -236,9 +239,122 @@ describe.each(BACKENDS)('AuditExporter ($name)', (backend) => {
     const events = Array.from({ length: 5 }, () => event());
     await append(...events);
     exporter({ createSink: undefined }).start();
-    const file = path.join(dataDir, 'audit', 'export.jsonl');
+    const file = path.join(dataDir, 'audit', set.id, 'export.jsonl');
     await waitFor(() => fs.existsSync(file) && fs.readFileSync(file, 'utf8').split('\n').length === 6);
     const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as AuditEvent);
     expect(lines).toEqual(events);
+  });
+
+  it('keeps the events of a webhook stream whose name rebinds to a refused address, and delivers them once it is back', async () => {
+    const received: string[] = [];
+    const receiver = http.createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        received.push(...(JSON.parse(body) as { events: AuditEvent[] }).events.map((each) => each.id));
+        response.writeHead(200, { connection: 'close' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      let answer = '169.254.169.254';
+      const guard = new DestinationGuard({ allow: ['127.0.0.1'], resolve: async () => [{ address: answer, family: 4 }] });
+      const port = (receiver.address() as AddressInfo).port;
+      const { object } = await stream({}, { url: `http://siem.localhost:${port}/in` });
+      sinks.delete(object.id);
+      const events = Array.from({ length: 4 }, () => event());
+      await append(...events);
+      const running = exporter({ createSink: undefined, guard });
+      running.start();
+      await waitFor(() => running.status()[0]?.consecutiveFailures === 2);
+      expect(running.status()[0]).toMatchObject({ state: 'failing', delivered: 0, lastError: expect.stringMatching(/link-local address/) });
+      expect(await store.getLogStreamCursor(object.id)).toBeUndefined();
+      expect(received).toEqual([]);
+      answer = '127.0.0.1';
+      await waitFor(() => running.status()[0]!.delivered === 4, 10_000);
+      expect(received).toEqual(events.map((each) => each.id));
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
+  describe('file streams of several resource sets', () => {
+    const readEvents = (file: string): AuditEvent[] =>
+      fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditEvent) : [];
+    /** Every event in a folder's files, oldest file first (`name.N.jsonl` … `name.1.jsonl`, then `name.jsonl`). */
+    const folderEvents = (folder: string, base: string): AuditEvent[] => {
+      const rotated = (fs.existsSync(folder) ? fs.readdirSync(folder) : [])
+        .map((name) => new RegExp(`^${base.replaceAll('.', '\\.')}\\.(\\d+)\\.jsonl$`).exec(name))
+        .filter((match) => match !== null)
+        .map((match) => Number(match[1]))
+        .sort((a, b) => b - a);
+      return [...rotated.map((n) => path.join(folder, `${base}.${n}.jsonl`)), path.join(folder, `${base}.jsonl`)].flatMap(readEvents);
+    };
+    const fileStream = (resourceSetId: string, config: Record<string, unknown>) =>
+      stream({ resourceSetId, spec: { type: 'file', config }, secrets: null });
+
+    it("keeps each set's files in its own folder: a stream named like another set's rotated file touches none of its events", async () => {
+      const other = makeResourceSet();
+      await store.transaction((tx) => tx.insertObject(other));
+      const victim = await fileStream(set.id, { fileName: 'audit.jsonl', maxBytes: 1024, maxFiles: 100 });
+      const attacker = await fileStream(other.id, { fileName: 'audit.1.jsonl', maxFiles: 100 });
+      sinks.delete(victim.object.id);
+      sinks.delete(attacker.object.id);
+      const mine = Array.from({ length: 30 }, (_, index) => event({ data: { index, padding: 'x'.repeat(100) } }));
+      const theirs = Array.from({ length: 30 }, (_, index) => makeAuditEvent({ resourceSetId: other.id, data: { index } }));
+      await append(...mine.flatMap((each, index) => [each, theirs[index]!]));
+      const running = exporter({ createSink: undefined });
+      running.start();
+      await waitFor(() => running.status().filter((each) => each.delivered === 30).length === 2, 15_000);
+      expect(folderEvents(path.join(dataDir, 'audit', set.id), 'audit')).toEqual(mine);
+      expect(folderEvents(path.join(dataDir, 'audit', other.id), 'audit.1')).toEqual(theirs);
+      expect(fs.readdirSync(path.join(dataDir, 'audit')).sort()).toEqual([set.id, other.id].sort());
+    });
+
+    it('lets two sets use the same file name, and keeps one set from using a name twice (rotated names included)', async () => {
+      const other = makeResourceSet();
+      await store.transaction((tx) => tx.insertObject(other));
+      const first = await fileStream(set.id, { fileName: 'shared.jsonl' });
+      const second = await fileStream(other.id, { fileName: 'shared.jsonl' });
+      // Stored before names of rotated files were refused on writes: the older stream keeps the name.
+      const clash = await fileStream(set.id, { fileName: 'shared.2.jsonl' });
+      for (const each of [first, second, clash]) sinks.delete(each.object.id);
+      await append(event(), makeAuditEvent({ resourceSetId: other.id }));
+      const running = exporter({ createSink: undefined });
+      running.start();
+      await waitFor(() => running.status().filter((each) => each.delivered === 1).length === 2);
+      const byId = new Map(running.status().map((each) => [each.streamId, each]));
+      expect(byId.get(first.object.id)!.state).not.toBe('invalid');
+      expect(byId.get(second.object.id)!.state).not.toBe('invalid');
+      expect(byId.get(clash.object.id)).toMatchObject({ state: 'invalid', lastError: `fileName is already used by log stream ${first.object.id}` });
+      expect(readEvents(path.join(dataDir, 'audit', set.id, 'shared.jsonl'))).toHaveLength(1);
+      expect(readEvents(path.join(dataDir, 'audit', other.id, 'shared.jsonl'))).toHaveLength(1);
+    });
+
+    it("moves a stream's files from the shared folder of earlier versions into its set's folder, and appends there", async () => {
+      const legacy = path.join(dataDir, 'audit');
+      fs.mkdirSync(legacy, { recursive: true });
+      const older = event({ id: idAt(Date.now() - 120_000) });
+      const old = event({ id: idAt(Date.now() - 60_000) });
+      fs.writeFileSync(path.join(legacy, 'export.1.jsonl'), `${JSON.stringify(older)}\n`);
+      fs.writeFileSync(path.join(legacy, 'export.jsonl'), `${JSON.stringify(old)}\n`);
+      fs.writeFileSync(path.join(legacy, 'unrelated.jsonl'), 'kept as it is\n');
+      const other = makeResourceSet();
+      await store.transaction((tx) => tx.insertObject(other));
+      // The stream that wrote the file (the oldest of that name) takes it; a newer one of another set starts afresh.
+      const owner = await fileStream(set.id, { fileName: 'export.jsonl' });
+      const newcomer = await fileStream(other.id, { fileName: 'export.jsonl' });
+      sinks.delete(owner.object.id);
+      sinks.delete(newcomer.object.id);
+      const fresh = event();
+      await append(fresh, makeAuditEvent({ resourceSetId: other.id }));
+      const running = exporter({ createSink: undefined });
+      running.start();
+      await waitFor(() => running.status().filter((each) => each.delivered === 1).length === 2);
+      expect(folderEvents(path.join(legacy, set.id), 'export')).toEqual([older, old, fresh]);
+      expect(folderEvents(path.join(legacy, other.id), 'export')).toHaveLength(1);
+      expect(fs.readdirSync(legacy).sort()).toEqual([set.id, other.id, 'unrelated.jsonl'].sort());
+    });
   });
 });

@@ -3,17 +3,20 @@ import os from 'node:os';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Store, StoredObject } from '../store/types.js';
 import { describeFailure, type AuditSink } from './sink.js';
-import { createSink, exportStreamOf, fileNameOwners, type ExportStream, type SinkContext } from './stream-config.js';
+import { createSink, exportStreamOf, fileNameConflicts, legacyFileOwners, type ExportStream, type SinkContext } from './stream-config.js';
 import { invalidStatus, type ExporterLogger, type LogStreamExportStatus } from './export-status.js';
 import { StreamRunner } from './stream-runner.js';
+import { DestinationGuard } from './destination-guard.js';
 
 export type { ExporterLogger, LogStreamExportStatus } from './export-status.js';
 
 export interface AuditExporterOptions {
   store: Store;
   box: SecretBox;
-  /** File streams write under `<dataDir>/audit/`. */
+  /** File streams write under `<dataDir>/audit/<resourceSetId>/`. */
   dataDir: string;
+  /** Where webhook streams may connect to (default: public addresses only). */
+  guard?: DestinationGuard;
   logger?: ExporterLogger;
   /** This process's name in the `leases` table (default: host, pid and a random suffix). */
   holderId?: string;
@@ -43,6 +46,7 @@ export class AuditExporter {
   readonly #options: AuditExporterOptions;
   readonly #logger: ExporterLogger;
   readonly #holder: string;
+  readonly #guard: DestinationGuard;
   readonly #runners = new Map<string, StreamRunner>();
   #problems: LogStreamExportStatus[] = [];
   /** Ids of every log stream (enabled or not) at the last reload, to notice deletions. */
@@ -57,6 +61,7 @@ export class AuditExporter {
   constructor(options: AuditExporterOptions) {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
+    this.#guard = options.guard ?? new DestinationGuard();
     this.#holder = options.holderId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   }
 
@@ -131,12 +136,10 @@ export class AuditExporter {
         problems.push(invalidStatus(object, describeFailure(error)));
       }
     }
-    const owners = fileNameOwners([...wanted.values()]);
-    for (const stream of wanted.values()) {
-      const owner = stream.sink.type === 'file' ? owners.get(stream.sink.fileName) : stream.id;
-      if (owner === stream.id) continue;
-      wanted.delete(stream.id);
-      problems.push(invalidStatus(objects.find((each) => each.id === stream.id)!, `fileName is already used by log stream ${owner}`));
+    const legacyOwners = legacyFileOwners([...wanted.values()]);
+    for (const [id, owner] of fileNameConflicts([...wanted.values()])) {
+      wanted.delete(id);
+      problems.push(invalidStatus(objects.find((each) => each.id === id)!, `fileName is already used by log stream ${owner}`));
     }
     // Gone, disabled or changed streams stop first (a changed one restarts below with its new config).
     const ending = [...this.#runners].filter(([id, runner]) => wanted.get(id)?.updatedAt !== runner.stream.updatedAt);
@@ -153,7 +156,7 @@ export class AuditExporter {
     for (const stream of wanted.values()) {
       if (this.#runners.has(stream.id)) continue;
       try {
-        this.#startRunner(stream);
+        this.#startRunner(stream, legacyOwners.has(stream.id));
       } catch (error) {
         // The sink refused its config (a webhook URL with credentials, say).
         problems.push(invalidStatus(objects.find((each) => each.id === stream.id)!, describeFailure(error)));
@@ -164,10 +167,10 @@ export class AuditExporter {
     }
   }
 
-  #startRunner(stream: ExportStream): void {
+  #startRunner(stream: ExportStream, adoptLegacyFiles: boolean): void {
     const { store, dataDir, now, leaseTtlMs, settleMs } = this.#options;
     const build = this.#options.createSink ?? createSink;
-    const runner = new StreamRunner(stream, (onFailure) => build(stream, { dataDir, onFailure }), {
+    const runner = new StreamRunner(stream, (onFailure) => build(stream, { dataDir, guard: this.#guard, onFailure, adoptLegacyFiles }), {
       store,
       holder: this.#holder,
       leaseTtlMs: leaseTtlMs ?? 30_000,

@@ -21,7 +21,7 @@ describe('FileSink', () => {
   let dataDir: string;
   const sinks: FileSink[] = [];
   const sink = (options: Partial<ConstructorParameters<typeof FileSink>[0]> = {}): FileSink => {
-    const created = new FileSink({ dataDir, fileName: 'audit.jsonl', maxBytes: 1024 ** 2, maxFiles: 3, ...options });
+    const created = new FileSink({ dataDir, resourceSetId: 'set-a', fileName: 'audit.jsonl', maxBytes: 1024 ** 2, maxFiles: 3, ...options });
     sinks.push(created);
     return created;
   };
@@ -43,21 +43,22 @@ describe('FileSink', () => {
     await first.deliver(events.slice(2, 4), signal);
     await first.close();
     await sink().deliver(events.slice(4), signal);
-    expect(readLines(path.join(dataDir, 'audit', 'audit.jsonl'))).toEqual(events);
+    expect(readLines(path.join(dataDir, 'audit', 'set-a', 'audit.jsonl'))).toEqual(events);
   });
 
-  it('creates the audit folder 0700 and the file 0600, tightening existing ones', async () => {
-    const folder = path.join(dataDir, 'audit');
+  it("creates the audit folder and the set's folder 0700 and the file 0600, tightening existing ones", async () => {
+    const folders = [path.join(dataDir, 'audit'), path.join(dataDir, 'audit', 'set-a')];
     const target = sink();
     await target.deliver([makeAuditEvent()], signal);
-    expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
+    expect(target.filePath).toBe(path.join(dataDir, 'audit', 'set-a', 'audit.jsonl'));
+    for (const folder of folders) expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
     expect(fs.statSync(target.filePath).mode & 0o777).toBe(0o600);
 
     await target.close();
-    fs.chmodSync(folder, 0o755);
+    for (const folder of folders) fs.chmodSync(folder, 0o755);
     fs.chmodSync(target.filePath, 0o644);
     await sink().deliver([makeAuditEvent()], signal);
-    expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
+    for (const folder of folders) expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
     expect(fs.statSync(target.filePath).mode & 0o777).toBe(0o600);
   });
 
@@ -67,7 +68,7 @@ describe('FileSink', () => {
     const target = sink({ maxBytes: lineBytes * 4 + 10, maxFiles: 2 });
     for (let start = 0; start < events.length; start += 7) await target.deliver(events.slice(start, start + 7), signal);
 
-    const names = fs.readdirSync(path.join(dataDir, 'audit')).sort();
+    const names = fs.readdirSync(target.directory).sort();
     expect(names).toEqual(['audit.1.jsonl', 'audit.2.jsonl', 'audit.jsonl']);
     const current = readLines(target.filePath);
     const newer = readLines(target.rotatedPath(1));
@@ -106,8 +107,27 @@ describe('FileSink', () => {
     expect(readLines(target.filePath)).toEqual([after]);
   });
 
-  it('refuses a file name that is a path', () => {
+  it('refuses a file name or a resource set id that is a path', () => {
     expect(() => sink({ fileName: '../escape.jsonl' })).toThrow(/plain file name/);
     expect(() => sink({ fileName: 'audit.log' })).toThrow(/\.jsonl/);
+    for (const resourceSetId of ['..', '.', '', 'a/b']) expect(() => sink({ resourceSetId })).toThrow(/plain name/);
+  });
+
+  it('takes over its files from the shared folder of earlier versions only when told to, never overwriting', async () => {
+    const legacy = path.join(dataDir, 'audit');
+    fs.mkdirSync(legacy, { recursive: true });
+    const [old, rotated, fresh] = [makeAuditEvent(), makeAuditEvent(), makeAuditEvent()];
+    fs.writeFileSync(path.join(legacy, 'audit.jsonl'), `${JSON.stringify(old)}\n`);
+    fs.writeFileSync(path.join(legacy, 'audit.1.jsonl'), `${JSON.stringify(rotated)}\n`);
+    const other = sink({ resourceSetId: 'set-b' });
+    await other.deliver([fresh], signal);
+    expect(readLines(other.filePath)).toEqual([fresh]);
+    expect(fs.existsSync(path.join(legacy, 'audit.jsonl'))).toBe(true);
+
+    const owner = sink({ adoptLegacyFiles: true });
+    await owner.deliver([fresh], signal);
+    expect(readLines(owner.rotatedPath(1))).toEqual([rotated]);
+    expect(readLines(owner.filePath)).toEqual([old, fresh]);
+    expect(fs.readdirSync(legacy).sort()).toEqual(['set-a', 'set-b']);
   });
 });

@@ -4,8 +4,10 @@ import type { AuditEvent } from '../store/types.js';
 import { DeliveryError, type AuditSink } from './sink.js';
 
 export interface FileSinkOptions {
-  /** The server's data directory; files go to `<dataDir>/audit/`. */
+  /** The server's data directory; files go to `<dataDir>/audit/<resourceSetId>/`. */
   dataDir: string;
+  /** Each resource set has a folder of its own: no name chosen in one set can touch another's files. */
+  resourceSetId: string;
   /** A plain file name ending in `.jsonl` (the config schema allows no path). */
   fileName: string;
   /** Rotate before the current file would grow beyond this many bytes. */
@@ -13,17 +15,24 @@ export interface FileSinkOptions {
   /** How many rotated files (`name.1.jsonl` newest … `name.N.jsonl` oldest) to keep. */
   maxFiles: number;
   batchSize?: number;
+  /**
+   * Earlier versions wrote every set's files to `<dataDir>/audit/` itself. The stream that wrote
+   * this name there moves its files into its set's folder on first open, and carries on there.
+   */
+  adoptLegacyFiles?: boolean;
 }
 
 const TAIL_CHUNK = 64 * 1024;
 
 /**
- * Appends events as JSON Lines to a file under `<dataDir>/audit/` and fsyncs before `deliver`
+ * Appends events as JSON Lines to a file under `<dataDir>/audit/<resourceSetId>/` and fsyncs before `deliver`
  * resolves, so an event whose cursor has moved on is on disk. The audit trail names workloads and
- * admins: the folder is 0700 and the files 0600.
+ * admins: the folders are 0700 and the files 0600.
  */
 export class FileSink implements AuditSink {
   readonly batchSize: number;
+  /** `<dataDir>/audit/`: one folder per resource set inside. */
+  readonly auditDirectory: string;
   readonly directory: string;
   readonly filePath: string;
   #handle: fs.FileHandle | undefined;
@@ -33,14 +42,16 @@ export class FileSink implements AuditSink {
     if (path.basename(options.fileName) !== options.fileName || !options.fileName.endsWith('.jsonl')) {
       throw new DeliveryError('fileName must be a plain file name ending in .jsonl');
     }
+    if (!isPlainName(options.resourceSetId)) throw new DeliveryError('the resource set id is not a plain name');
     this.batchSize = options.batchSize ?? 500;
-    this.directory = path.join(options.dataDir, 'audit');
+    this.auditDirectory = path.join(options.dataDir, 'audit');
+    this.directory = path.join(this.auditDirectory, options.resourceSetId);
     this.filePath = path.join(this.directory, options.fileName);
   }
 
   /** `name.jsonl` → `name.<n>.jsonl` */
-  rotatedPath(index: number): string {
-    return path.join(this.directory, `${this.options.fileName.slice(0, -'.jsonl'.length)}.${index}.jsonl`);
+  rotatedPath(index: number, directory = this.directory): string {
+    return path.join(directory, `${this.options.fileName.slice(0, -'.jsonl'.length)}.${index}.jsonl`);
   }
 
   // A local write is short: it ignores the stop signal and simply completes.
@@ -86,7 +97,9 @@ export class FileSink implements AuditSink {
   async #open(): Promise<fs.FileHandle> {
     if (this.#handle) return this.#handle;
     await fs.mkdir(this.directory, { recursive: true, mode: 0o700 });
-    await fs.chmod(this.directory, 0o700); // mkdir leaves an existing folder's mode alone
+    // mkdir leaves an existing folder's mode alone
+    for (const directory of [this.auditDirectory, this.directory]) await fs.chmod(directory, 0o700);
+    if (this.options.adoptLegacyFiles && !(await exists(this.filePath))) await this.#adoptLegacyFiles();
     const created = !(await exists(this.filePath));
     // a+: appends always go to the end, and the handle can read (to repair a torn tail).
     const handle = await fs.open(this.filePath, 'a+', 0o600);
@@ -100,6 +113,22 @@ export class FileSink implements AuditSink {
     }
     this.#handle = handle;
     return handle;
+  }
+
+  /** Moves `name.jsonl` and its rotated files from `<dataDir>/audit/` (as earlier versions left them). */
+  async #adoptLegacyFiles(): Promise<void> {
+    const moves: Array<[string, string]> = [[path.join(this.auditDirectory, this.options.fileName), this.filePath]];
+    for (let index = 1; index <= this.options.maxFiles; index += 1) {
+      moves.push([this.rotatedPath(index, this.auditDirectory), this.rotatedPath(index)]);
+    }
+    let moved = false;
+    for (const [from, to] of moves) {
+      if (await exists(to)) continue; // never overwrite what this set's folder already holds
+      moved = (await fs.rename(from, to).then(() => true, ignoreMissing)) || moved;
+    }
+    if (!moved) return;
+    await syncDirectory(this.auditDirectory);
+    await syncDirectory(this.directory);
   }
 
   async #rotate(): Promise<fs.FileHandle> {
@@ -158,6 +187,11 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-function ignoreMissing(error: unknown): void {
+function ignoreMissing(error: unknown): false {
   if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+  return false;
+}
+
+function isPlainName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && path.basename(name) === name;
 }

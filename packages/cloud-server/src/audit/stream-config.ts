@@ -3,6 +3,7 @@ import { openSecrets } from '../objects/secrets.js';
 import type { StoredObject } from '../store/types.js';
 import { FileSink } from './file-sink.js';
 import { DeliveryError, type AuditSink, type DeliveryFailure } from './sink.js';
+import type { DestinationGuard } from './destination-guard.js';
 import { WebhookSink } from './webhook-sink.js';
 
 /**
@@ -75,20 +76,51 @@ export function exportStreamOf(object: StoredObject, box: SecretBox): ExportStre
 
 export interface SinkContext {
   dataDir: string;
+  /** Where webhook streams may connect to. */
+  guard: DestinationGuard;
   onFailure: (failure: DeliveryFailure) => void;
+  /** A file stream takes over its files from the shared folder of earlier versions (see legacyFileOwners). */
+  adoptLegacyFiles?: boolean;
 }
 
 export function createSink(stream: ExportStream, context: SinkContext): AuditSink {
   const { sink } = stream;
-  if (sink.type === 'file') return new FileSink({ dataDir: context.dataDir, ...sink });
-  return new WebhookSink({ ...sink, onFailure: context.onFailure });
+  if (sink.type === 'file') {
+    return new FileSink({ dataDir: context.dataDir, resourceSetId: stream.resourceSetId, ...sink, adoptLegacyFiles: context.adoptLegacyFiles === true });
+  }
+  return new WebhookSink({ ...sink, guard: context.guard, onFailure: context.onFailure });
 }
 
-/** Two file streams must not append to one file; the stream with the smallest id keeps it. */
-export function fileNameOwners(streams: readonly ExportStream[]): Map<string, string> {
+/**
+ * File streams that cannot write because an older stream (smaller id) of their set has their
+ * file name, by stream id → the owner's id. A name's rotated files count as the name
+ * (`audit.1.jsonl` is `audit.jsonl` rotated once): writes refuse such names, but streams stored
+ * before that rule may still have them.
+ */
+export function fileNameConflicts(streams: readonly ExportStream[]): Map<string, string> {
+  const owners = ownersBy(streams, (stream, fileName) => `${stream.resourceSetId}/${fileName.replace(/(\.[0-9]+)*\.jsonl$/, '')}`);
+  const conflicts = new Map<string, string>();
+  for (const [stream, owner] of owners) if (stream !== owner) conflicts.set(stream, owner);
+  return conflicts;
+}
+
+/**
+ * Before each set had a folder of its own, all file streams shared `<dataDir>/audit/`, and of
+ * the streams with one name, the one with the smallest id wrote the file: it is the one to move it.
+ */
+export function legacyFileOwners(streams: readonly ExportStream[]): Set<string> {
+  return new Set(ownersBy(streams, (_stream, fileName) => fileName).values());
+}
+
+/** For each file stream, the id of the file stream with the smallest id that has the same key. */
+function ownersBy(streams: readonly ExportStream[], keyOf: (stream: ExportStream, fileName: string) => string): Map<string, string> {
+  const firstByKey = new Map<string, string>();
   const owners = new Map<string, string>();
   for (const stream of [...streams].sort((a, b) => (a.id < b.id ? -1 : 1))) {
-    if (stream.sink.type === 'file' && !owners.has(stream.sink.fileName)) owners.set(stream.sink.fileName, stream.id);
+    if (stream.sink.type !== 'file') continue;
+    const key = keyOf(stream, stream.sink.fileName);
+    if (!firstByKey.has(key)) firstByKey.set(key, stream.id);
+    owners.set(stream.id, firstByKey.get(key)!);
   }
   return owners;
 }

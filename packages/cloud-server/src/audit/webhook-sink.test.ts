@@ -5,6 +5,7 @@ import { makeAuditEvent } from '../store/test-backends.js';
 import type { AuditEvent } from '../store/types.js';
 import { BACKOFF_CAP_MS, backoffDelay, type DeliveryFailure } from './sink.js';
 import { WebhookSink, type WebhookSinkOptions } from './webhook-sink.js';
+import { DestinationGuard } from './destination-guard.js';
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -18,7 +19,7 @@ describe('WebhookSink', () => {
   let url: string;
   let received: Received[];
   /** Status of the next answers; 200 once the list is empty. */
-  let script: Array<number | 'hang' | 'big'>;
+  let script: Array<number | 'hang' | 'big' | 'close'>;
 
   beforeEach(async () => {
     received = [];
@@ -30,6 +31,11 @@ describe('WebhookSink', () => {
         const step = script.shift() ?? 200;
         if (step === 'hang') return; // never answers
         received.push({ headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString()) });
+        if (step === 'close') {
+          response.writeHead(200, { connection: 'close' });
+          response.end();
+          return;
+        }
         if (step === 'big') {
           response.writeHead(200, { 'content-type': 'text/plain' });
           response.end('x'.repeat(8 * 1024 * 1024));
@@ -56,6 +62,8 @@ describe('WebhookSink', () => {
       url,
       batchSize: 100,
       timeoutMs: 2000,
+      // The receiver is on loopback, which streams may reach only when the operator allows it.
+      guard: new DestinationGuard({ allow: ['127.0.0.1'] }),
       sleep: async (ms) => void delays.push(ms),
       random: () => 0.5,
       onFailure: (failure) => failures.push(failure),
@@ -152,5 +160,50 @@ describe('WebhookSink', () => {
 
   it('refuses a URL with credentials in it', () => {
     expect(() => sink({ url: 'https://user:pass@example.com/hook' })).toThrow(/must not contain credentials/);
+  });
+
+  describe('destinations', () => {
+    const port = () => (server.address() as AddressInfo).port;
+    /** A resolver that answers each lookup of a name with the next address of a script. */
+    const scripted = (...answers: string[]) => {
+      const asked: string[] = [];
+      const resolve = async (hostname: string) => {
+        asked.push(hostname);
+        const address = answers.length > 1 ? answers.shift()! : answers[0]!;
+        return [{ address, family: address.includes(':') ? 6 : 4 }];
+      };
+      return { asked, resolve };
+    };
+
+    it('refuses loopback (the control plane itself) unless the operator allowed it, before sending anything', () => {
+      for (const target of [`http://127.0.0.1:${port()}/ingest`, `http://localhost:${port()}/api/v1/admin-keys`, `http://[::1]:${port()}/`]) {
+        expect(() => sink({ url: target, guard: new DestinationGuard() }), target).toThrow(/loopback/);
+      }
+      expect(received).toEqual([]);
+    });
+
+    it('refuses at connect time a name that resolves to a private address, keeping the batch for a retry', async () => {
+      const dns = scripted('10.0.0.7', '127.0.0.1');
+      const event = makeAuditEvent();
+      await sink({ url: `http://siem.localhost:${port()}/ingest`, guard: new DestinationGuard({ allow: ['127.0.0.1'], resolve: dns.resolve }) }).deliver([event], signal);
+      expect(dns.asked).toEqual(['siem.localhost', 'siem.localhost']);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]!.message).toBe(`POST to siem.localhost:${port()} failed: siem.localhost resolves to a private address, which log streams may not reach`);
+      expect(received.map((each) => each.body.events[0]!.id)).toEqual([event.id]);
+    });
+
+    it('checks every new connection, so a name that rebinds to the metadata address is refused and nothing is lost', async () => {
+      // Answers: the receiver, then 169.254.169.254 twice (IPv4 and IPv4-mapped IPv6), then the receiver again.
+      const dns = scripted('127.0.0.1', '169.254.169.254', '::ffff:169.254.169.254', '127.0.0.1');
+      script = ['close', 'close'];
+      const target = sink({ url: `http://rebind.localhost:${port()}/ingest`, guard: new DestinationGuard({ allow: ['127.0.0.1'], resolve: dns.resolve }) });
+      const [first, second] = [makeAuditEvent(), makeAuditEvent()];
+      await target.deliver([first], signal);
+      await target.deliver([second], signal);
+      const refused = `POST to rebind.localhost:${port()} failed: rebind.localhost resolves to a link-local address, which log streams may not reach`;
+      expect(failures.map((failure) => failure.message)).toEqual([refused, refused]);
+      expect(received.map((each) => each.body.events[0]!.id)).toEqual([first.id, second.id]);
+      await target.close();
+    });
   });
 });

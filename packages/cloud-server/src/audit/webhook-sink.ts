@@ -1,4 +1,8 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
 import type { AuditEvent } from '../store/types.js';
+import type { DestinationGuard } from './destination-guard.js';
 import { DeliveryError, backoffDelay, describeFailure, sleep, type AuditSink, type DeliveryFailure } from './sink.js';
 
 export interface WebhookSinkOptions {
@@ -7,10 +11,11 @@ export interface WebhookSinkOptions {
   authorization?: string;
   batchSize: number;
   timeoutMs: number;
+  /** Decides which addresses a connection may go to; checked again on every new connection. */
+  guard: DestinationGuard;
   /** Called after each failed attempt, before waiting `delayMs` (for status and logs). */
   onFailure?: (failure: DeliveryFailure) => void;
   // Test seams.
-  fetch?: typeof fetch;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   random?: () => number;
 }
@@ -26,19 +31,24 @@ export const MAX_RESPONSE_BYTES = 4096;
 export class WebhookSink implements AuditSink {
   readonly batchSize: number;
   readonly #url: URL;
-  readonly #fetch: typeof fetch;
+  readonly #agent: http.Agent;
   readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
   constructor(private readonly options: WebhookSinkOptions) {
     const url = URL.parse(options.url);
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new DeliveryError('url is not an http(s) URL');
-    // fetch refuses such URLs anyway, with an error message that would repeat the password.
+    // They would be sent as Basic credentials and could surface in messages: the authorization secret is the place.
     if (url.username !== '' || url.password !== '') {
       throw new DeliveryError('url must not contain credentials; set the authorization secret instead');
     }
+    // A URL stored before the rule, or allowed before the operator changed the allow-list.
+    const refused = options.guard.checkUrl(url);
+    if (refused) throw new DeliveryError(refused);
     this.#url = url;
     this.batchSize = options.batchSize;
-    this.#fetch = options.fetch ?? fetch;
+    // Every new connection resolves through the guard; kept-alive ones stay with the address checked.
+    const agentOptions = { keepAlive: true, lookup: options.guard.lookup };
+    this.#agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.#sleep = options.sleep ?? sleep;
   }
 
@@ -48,7 +58,9 @@ export class WebhookSink implements AuditSink {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#agent.destroy();
+  }
 
   async #deliverBatch(events: readonly AuditEvent[], signal: AbortSignal): Promise<void> {
     const body = JSON.stringify({ events });
@@ -68,38 +80,48 @@ export class WebhookSink implements AuditSink {
   }
 
   async #post(body: string): Promise<void> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
     if (this.options.authorization !== undefined) headers.authorization = this.options.authorization;
     // Not tied to the stop signal: shutdown waits for this attempt, bounded by the timeout.
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    let response: Response;
+    let status: number;
     try {
-      response = await this.#fetch(this.#url, { method: 'POST', headers, body, redirect: 'manual', signal: timeout });
+      // A connection to an IP literal never asks the lookup: check the address here.
+      const host = this.#url.hostname.replace(/^\[(.*)\]$/, '$1');
+      if (isIP(host) !== 0) await this.options.guard.addressesOf(host);
+      status = await post(this.#url, { headers, body, agent: this.#agent, signal: timeout });
     } catch (error) {
       throw new DeliveryError(`POST to ${this.#url.host} failed: ${timeout.aborted ? 'timeout' : describeFailure(error)}`);
     }
-    await drain(response);
-    if (response.status < 200 || response.status > 299) {
-      throw new DeliveryError(`POST to ${this.#url.host} answered HTTP ${response.status}`);
+    if (status < 200 || status > 299) {
+      throw new DeliveryError(`POST to ${this.#url.host} answered HTTP ${status}`);
     }
   }
 }
 
-/** Reads at most MAX_RESPONSE_BYTES of the body, then lets go of the rest. */
-async function drain(response: Response): Promise<void> {
-  const reader = response.body?.getReader();
-  if (!reader) return;
-  let received = 0;
-  try {
-    while (received <= MAX_RESPONSE_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      received += value.byteLength;
-    }
-    await reader.cancel();
-  } catch {
-    // A body cut short does not change what the status said.
-  } finally {
-    reader.releaseLock();
-  }
+/**
+ * One POST; resolves with the status once at most MAX_RESPONSE_BYTES of the answer are read (the
+ * rest is not: a large answer must not hold the stream up). Redirects are not followed.
+ */
+function post(url: URL, options: { headers: Record<string, string>; body: string; agent: http.Agent; signal: AbortSignal }): Promise<number> {
+  const client = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const request = client.request(url, { method: 'POST', headers: options.headers, agent: options.agent, signal: options.signal }, (response) => {
+      const status = response.statusCode ?? 0;
+      let received = 0;
+      response.on('data', (chunk: Buffer) => {
+        received += chunk.byteLength;
+        if (received > MAX_RESPONSE_BYTES) {
+          response.destroy();
+          resolve(status);
+        }
+      });
+      response.on('end', () => resolve(status));
+      // A body cut short does not change what the status said.
+      response.on('error', () => resolve(status));
+      response.on('close', () => resolve(status));
+    });
+    request.on('error', reject);
+    request.end(options.body);
+  });
 }

@@ -1,6 +1,6 @@
 import { ApiError } from '../api/errors.js';
 import { ALL_RESOURCE_SETS, inScope, isGlobal, roleAllows, type Principal } from '../auth/roles.js';
-import type { StoredObject } from '../store/types.js';
+import type { ObjectKind, StoredObject } from '../store/types.js';
 import type { KindDefinition } from './kinds.js';
 
 /**
@@ -12,10 +12,19 @@ export function authorizeKind(principal: Principal, def: KindDefinition, access:
   let allowed: boolean;
   if (def.kind === 'admin-key') allowed = roleAllows(principal, 'manage-keys');
   else if (def.kind === 'resource-set' && access === 'write') allowed = principal.role === 'admin' && isGlobal(principal);
+  else if (access === 'write' && PROVIDER_KINDS.has(def.kind)) allowed = roleAllows(principal, 'write-providers');
   else allowed = roleAllows(principal, access);
   if (!allowed) {
     throw new ApiError('forbidden', `The ${principal.role} role may not ${access} ${def.title.toLowerCase()}s`);
   }
+}
+
+/** Kinds that decide who may attest or hold secrets: written with the `write-providers` grant. */
+const PROVIDER_KINDS: ReadonlySet<ObjectKind> = new Set(['trust-provider', 'credential-provider', 'log-stream']);
+
+/** Whether the principal's writes must leave stored secrets' delivery alone (objects/secret-delivery.ts). */
+export function guardsSecretDelivery(principal: Principal): boolean {
+  return !roleAllows(principal, 'write-providers');
 }
 
 export function canSee(principal: Principal, def: KindDefinition, object: StoredObject): boolean {

@@ -18,6 +18,8 @@ export async function recordAdminChange(
   action: ChangeAction,
   changedFields: string[],
   now: Date,
+  /** More facts about the change, such as the credential providers it concerns. */
+  extra: Record<string, unknown> = {},
 ): Promise<void> {
   await tx.appendAuditEvent({
     id: uuidv7(now.getTime()),
@@ -36,6 +38,7 @@ export async function recordAdminChange(
       objectName: object.name,
       actorName: principal.keyName,
       changedFields: [...changedFields].sort(),
+      ...extra,
     },
   });
 }

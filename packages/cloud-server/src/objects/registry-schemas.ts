@@ -1,10 +1,15 @@
 import type { ProviderRegistry } from '@tessera/providers';
-import { LOG_STREAM_TYPES } from '../audit/log-stream-types.js';
+import { DestinationGuard } from '../audit/destination-guard.js';
+import { logStreamTypes } from '../audit/log-stream-types.js';
 import type { TypedSchemas } from './kinds.js';
 import type { TypedSchemaLookup } from './validate.js';
 
-/** Admin writes validate a provider's `config`/`secrets` with the schemas its registry entry holds. */
-export function typedSchemaLookup(registry: ProviderRegistry): TypedSchemaLookup {
+/**
+ * Admin writes validate a provider's `config`/`secrets` with the schemas its registry entry holds;
+ * log streams with their own types, whose destinations `streamGuard` checks.
+ */
+export function typedSchemaLookup(registry: ProviderRegistry, streamGuard = new DestinationGuard()): TypedSchemaLookup {
+  const streamTypes = logStreamTypes(streamGuard);
   return {
     find(category, type): TypedSchemas | undefined {
       switch (category) {
@@ -15,7 +20,7 @@ export function typedSchemaLookup(registry: ProviderRegistry): TypedSchemaLookup
         case 'access-condition':
           return fromProvider(registry.getAccessCondition(type));
         case 'log-stream':
-          return Object.hasOwn(LOG_STREAM_TYPES, type) ? LOG_STREAM_TYPES[type] : undefined;
+          return Object.hasOwn(streamTypes, type) ? streamTypes[type] : undefined;
       }
     },
     check(schema, value) {

@@ -4,13 +4,15 @@ import { ApiError, notFound, validationError, type ApiErrorDetail } from '../api
 import { isUuid, uuidv7 } from '../ids.js';
 import { StoreError, type Store, type StoreWriter, type StoredObject } from '../store/types.js';
 import type { Principal } from '../auth/roles.js';
-import { authorizeKind, canSee, checkAdminKeyScope, checkCreateScope } from './access.js';
+import { authorizeKind, canSee, checkAdminKeyScope, checkCreateScope, guardsSecretDelivery } from './access.js';
 import { applyCreateDefaults, checkReferences, checkWellFormed, validateTyped, type TypedSchemaLookup } from './validate.js';
 import type { KindDefinition } from './kinds.js';
 import { decodeCursor, encodeCursor, presentObject } from './present.js';
 import { mergeSecrets, openSecrets, sealSecrets } from './secrets.js';
 import { recordAdminChange } from './audit-change.js';
 import { createAdminKeySecret, guardLastAdminKey } from './admin-keys.js';
+import { checkSecretsFollowDestination } from './secret-destinations.js';
+import { credentialProvidersOf, guardSecretDelivery } from './secret-delivery.js';
 
 export const DEFAULT_RESOURCE_SET = 'default';
 
@@ -136,9 +138,11 @@ export class ObjectService {
       };
       let adminKey: string | undefined;
       if (def.kind === 'admin-key') ({ key: adminKey, lookupKey: object.lookupKey } = createAdminKeySecret(presetAdminKey));
+      if (guardsSecretDelivery(principal)) await guardSecretDelivery(tx, undefined, object);
       await tx.insertObject(object);
       stored = object;
-      await recordAdminChange(tx, principal, def, object, 'create', createdFields(body), this.#now());
+      const fields = createdFields(body);
+      await recordAdminChange(tx, principal, def, object, 'create', fields, this.#now(), await concerns(tx, object, fields));
       const view = presentObject(def, object);
       return adminKey === undefined ? view : { ...view, key: adminKey };
     });
@@ -164,6 +168,8 @@ export class ObjectService {
       const spec = { ...current.spec, ...pick(body, def.specFields) };
       if (def.kind === 'admin-key') checkAdminKeyScope(principal, spec);
       const secretChanges = body.secrets as Record<string, string | null> | undefined;
+      const typed = def.typed ? this.#schemas.find(def.typed, current.spec.type as string) : undefined;
+      checkSecretsFollowDestination(def, typed, current, spec, secretChanges);
       let secretsColumn = current.secrets;
       let secrets: Record<string, string> | undefined;
       if (def.hasSecrets) {
@@ -185,10 +191,11 @@ export class ObjectService {
         updatedAt: this.#now().toISOString(),
       };
       if (def.kind === 'admin-key') await guardLastAdminKey(tx, current, next, this.#now());
+      if (guardsSecretDelivery(principal)) await guardSecretDelivery(tx, current, next);
       const changed = changedFields(current, next, def, secretChanges);
       await tx.updateObject(next);
       stored = next;
-      if (changed.length > 0) await recordAdminChange(tx, principal, def, next, 'update', changed, this.#now());
+      if (changed.length > 0) await recordAdminChange(tx, principal, def, next, 'update', changed, this.#now(), await concerns(tx, next, changed));
       return presentObject(def, next);
     });
     this.#onChange({ id, kind: def.kind, object: stored! });
@@ -202,8 +209,9 @@ export class ObjectService {
       await this.#store.transaction(async (tx) => {
         current = await this.#load(tx, principal, def, id);
         if (def.kind === 'admin-key') await guardLastAdminKey(tx, current, undefined, this.#now());
+        if (guardsSecretDelivery(principal)) await guardSecretDelivery(tx, current, undefined);
         await tx.deleteObject(id);
-        await recordAdminChange(tx, principal, def, current, 'delete', [], this.#now());
+        await recordAdminChange(tx, principal, def, current, 'delete', [], this.#now(), await concerns(tx, current, []));
       });
       this.#onChange({ id, kind: def.kind });
     } catch (error) {
@@ -269,6 +277,12 @@ function pick(body: Body, fields: readonly string[]): Body {
   const spec: Body = {};
   for (const field of fields) if (body[field] !== undefined) spec[field] = structuredClone(body[field]);
   return spec;
+}
+
+/** What an `admin.change` event says beyond the fields: the credential providers a policy or a moved server workload concerns. */
+async function concerns(tx: StoreWriter, object: StoredObject, fields: readonly string[]): Promise<Record<string, unknown>> {
+  const credentialProviders = await credentialProvidersOf(tx, object, fields);
+  return credentialProviders ? { credentialProviders } : {};
 }
 
 function createdFields(body: Body): string[] {

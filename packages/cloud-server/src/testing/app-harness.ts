@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from 'typebox';
-import { CredentialError, TrustError, createProviderRegistry, defineCredentialProvider, defineTrustProvider } from '@tessera/providers';
+import {
+  CredentialError,
+  TrustError,
+  createProviderRegistry,
+  defineCredentialProvider,
+  defineTrustProvider,
+  type ProviderRegistry,
+} from '@tessera/providers';
 import { buildApp } from '../app.js';
 import { bootstrap } from '../bootstrap.js';
 import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
@@ -10,6 +17,7 @@ import { typedSchemaLookup } from '../objects/registry-schemas.js';
 import type { Backend, BackendHarness } from '../store/test-backends.js';
 import type { Store } from '../store/types.js';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationGuard } from '../audit/destination-guard.js';
 
 /**
  * Test support (not shipped): a control plane over a fresh store of the given backend, called
@@ -78,7 +86,10 @@ export interface TestResponse {
   headers: Record<string, unknown>;
 }
 
-export async function createTestApp(backend: Backend, options: { trustedProxies?: string[] } = {}): Promise<TestApp> {
+export async function createTestApp(
+  backend: Backend,
+  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard; register?: (registry: ProviderRegistry) => void } = {},
+): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
   await store.migrate();
@@ -88,11 +99,20 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   registry.registerTrustProvider(fixtureTrustProvider);
   registry.registerCredentialProvider(fixtureFailingCredentialProvider);
   registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
+  options.register?.(registry);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
   const boot = await bootstrap(store, service, undefined);
-  const { app } = await buildApp({ store, box, keyRing, registry, publicUrl: 'https://tessera.test', ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });
+  const { app } = await buildApp({
+    store,
+    box,
+    keyRing,
+    registry,
+    publicUrl: 'https://tessera.test',
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...(options.streamGuard ? { streamGuard: options.streamGuard } : {}),
+  });
   const rootKey = boot.generatedKey!;
 
   return {

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Type, type Static } from 'typebox';
+import { destination } from '../../destination.js';
 import { parseEndpointUrl } from '../oauth2-client-credentials/config.js';
 
 export const AWS_STS_TYPE = 'aws-sts';
@@ -34,7 +35,8 @@ const POLICY_CHARS = /^[\t\n\r\u0020-\u00FF]*$/;
 export const awsStsConfigSchema = Type.Object(
   {
     roleArn: Type.String({ pattern: ROLE_ARN_PATTERN, maxLength: 2048, description: 'The IAM role to assume.' }),
-    region: Type.String({ pattern: REGION_PATTERN, maxLength: 32, description: 'The STS region; also the default endpoint.' }),
+    // Where the web identity token is sent: the endpoint, or the region's default one.
+    region: Type.String({ pattern: REGION_PATTERN, maxLength: 32, description: 'The STS region; also the default endpoint.', ...destination }),
     roleSessionName: Type.Optional(
       Type.String({
         pattern: SESSION_NAME_TEMPLATE_PATTERN,
@@ -54,7 +56,9 @@ export const awsStsConfigSchema = Type.Object(
     audience: Type.Optional(
       Type.String({ minLength: 1, maxLength: 255, default: DEFAULT_AWS_STS_AUDIENCE, description: '`aud` of the web identity token: a client ID of the IAM OIDC provider.' }),
     ),
-    stsEndpoint: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Default: https://sts.<region>.amazonaws.com (.com.cn in China).' })),
+    stsEndpoint: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 2048, description: 'Default: https://sts.<region>.amazonaws.com (.com.cn in China).', ...destination }),
+    ),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'Deadline of the STS exchange, retries included.' })),
   },
   { additionalProperties: false },

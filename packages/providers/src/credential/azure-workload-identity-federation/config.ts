@@ -7,6 +7,7 @@
  * even in tests (they run a TLS fake on loopback).
  */
 import { Type, type Static } from 'typebox';
+import { destination } from '../../destination.js';
 
 export const AZURE_WIF_TYPE = 'azure-workload-identity-federation';
 
@@ -23,11 +24,12 @@ const DEFAULT_SCOPE_PATTERN = '^[\\x21-\\x7E]{1,2000}/\\.default$';
 
 export const azureWifConfigSchema = Type.Object(
   {
-    tenantId: Type.String({ pattern: GUID_PATTERN, description: 'Directory (tenant) ID of the app registration.' }),
+    // The assertion goes to <authorityHost>/<tenantId>/oauth2/v2.0/token: both decide where.
+    tenantId: Type.String({ pattern: GUID_PATTERN, description: 'Directory (tenant) ID of the app registration.', ...destination }),
     clientId: Type.String({ pattern: GUID_PATTERN, description: 'Application (client) ID of the app registration (or user-assigned identity).' }),
     scope: Type.String({ pattern: DEFAULT_SCOPE_PATTERN, description: 'The resource\'s .default scope, e.g. https://storage.azure.com/.default.' }),
     authorityHost: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 2048, default: DEFAULT_AZURE_AUTHORITY_HOST, description: 'Entra ID authority host (https).' }),
+      Type.String({ minLength: 1, maxLength: 2048, default: DEFAULT_AZURE_AUTHORITY_HOST, description: 'Entra ID authority host (https).', ...destination }),
     ),
     assertionAudience: Type.Optional(
       Type.String({

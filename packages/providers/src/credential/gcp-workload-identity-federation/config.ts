@@ -9,6 +9,7 @@
  * not pass the schema fails closed with the same messages.
  */
 import { Type, type Static } from 'typebox';
+import { destination } from '../../destination.js';
 import { parseEndpointUrl } from '../oauth2-client-credentials/config.js';
 
 export const GCP_WIF_TYPE = 'gcp-workload-identity-federation';
@@ -24,7 +25,9 @@ const PROVIDER_AUDIENCE_PATTERN =
 const EMAIL_PATTERN = '^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,189}$';
 /** An OAuth scope token (RFC 6749 §3.3): printable ASCII without space, `"` or `\`. */
 const SCOPE_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,256}$';
-const url = (description: string, defaultValue: string) => Type.String({ minLength: 1, maxLength: 2048, default: defaultValue, description });
+/** Google's endpoints receive the JWT the cloud signs: each is a destination. */
+const url = (description: string, defaultValue: string) =>
+  Type.String({ minLength: 1, maxLength: 2048, default: defaultValue, description, ...destination });
 
 export const gcpWifConfigSchema = Type.Object(
   {

@@ -7,6 +7,7 @@
  * servers, tests), since the client secret or assertion travels in the request.
  */
 import { Type, type Static } from 'typebox';
+import { destination } from '../../destination.js';
 
 export const OAUTH2_CLIENT_CREDENTIALS_TYPE = 'oauth2-client-credentials';
 
@@ -23,8 +24,9 @@ const url = (description: string) => Type.String({ minLength: 1, maxLength: 2048
 
 export const oauth2ClientCredentialsConfigSchema = Type.Object(
   {
-    issuer: Type.Optional(url('Issuer; without tokenEndpoint, its /.well-known/openid-configuration is read.')),
-    tokenEndpoint: Type.Optional(url('Token endpoint; skips discovery.')),
+    // Where the client secret (or the assertion signed with the private key) is sent.
+    issuer: Type.Optional({ ...url('Issuer; without tokenEndpoint, its /.well-known/openid-configuration is read.'), ...destination }),
+    tokenEndpoint: Type.Optional({ ...url('Token endpoint; skips discovery.'), ...destination }),
     clientId: Type.String({ minLength: 1, maxLength: 256 }),
     authMethod: Type.Enum([...OAUTH2_AUTH_METHODS], { description: 'How the client authenticates to the token endpoint.' }),
     scope: Type.Optional(Type.String({ pattern: SCOPE_PATTERN, maxLength: 2048, description: 'Space-separated scopes.' })),
