@@ -118,3 +118,34 @@ describe('what edge callers can put into the audit trail', () => {
     expect((decided.data.message as string).length).toBeLessThanOrEqual(MAX_AUDIT_MESSAGE_LENGTH);
   });
 });
+
+describe('a flood of refused attestations', () => {
+  it('costs an audit event per address, reason and minute with its count, not one per request', async () => {
+    const t = await createTestApp(BACKENDS[0]!);
+    let closed = false;
+    try {
+      const refusals = async () =>
+        (await t.harness.rawQuery("SELECT data FROM audit_events WHERE kind = 'edge.attest'")).map((row) => JSON.parse(String(row.data)));
+      const flood = async (remoteAddress: string, times: number) => {
+        for (let i = 0; i < times; i++) {
+          const response = await t.app.inject({ method: 'POST', url: '/edge/v1/attest', remoteAddress, headers: { 'tessera-sdk-instance': `i-${i}` }, payload: { evidence: { type: 'jwt', token: 'x' } } });
+          expect(response.statusCode).toBe(401);
+        }
+      };
+      await flood('203.0.113.9', 300);
+      await flood('198.51.100.7', 20);
+      // Recorded at once: the first refusal of each address (two, should a minute end mid-flood).
+      expect((await refusals()).length).toBeLessThanOrEqual(4);
+      await t.app.close(); // writes what was counted
+      closed = true;
+      const events = await refusals();
+      expect(events.length).toBeLessThanOrEqual(8);
+      const counted = (ip: string) => events.filter((e) => e.sourceIp === ip).reduce((sum, e) => sum + e.count, 0);
+      expect(counted('203.0.113.9')).toBe(300);
+      expect(counted('198.51.100.7')).toBe(20);
+    } finally {
+      if (!closed) await t.app.close();
+      await t.harness.dispose();
+    }
+  });
+});

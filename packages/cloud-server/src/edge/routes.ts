@@ -14,6 +14,7 @@ import { EdgeError } from './errors.js';
 import type { PolicyIndexHolder } from './index-holder.js';
 import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
+import type { RefusalAggregator } from './refusal-aggregator.js';
 import { AttestBody, ChallengeBody, CredentialsBody, EdgeHeaders, EventsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
 
@@ -27,6 +28,8 @@ export interface EdgeServices {
   dpop: DpopVerifier;
   challenges: Challenges;
   audit: AuditWriter;
+  /** Refused attestations of callers not identified: counted per address, reason and minute. */
+  refusals: RefusalAggregator;
   sources: SourceAddressResolver;
   outboundFetch: typeof fetch;
   issuer: () => string;
@@ -100,7 +103,8 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         })),
       };
     } catch (error) {
-      await edge.audit.append(auditAttest(edge.now(), meta, evidence.type, outcome, error));
+      const event = auditAttest(edge.now(), meta, evidence.type, outcome, error);
+      await (outcome ? edge.audit.append(event) : edge.refusals.record(event));
       throw error;
     }
   });
