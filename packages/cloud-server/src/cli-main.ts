@@ -33,6 +33,8 @@ Options (start, keys, admin-keys create):
   --trusted-proxy CIDR      A proxy whose X-Forwarded-For is believed (repeatable; TESSERA_TRUSTED_PROXIES,
                             comma-separated). Without one, the socket address is the caller's address.
   --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
+  --audit-retention AGE     Delete audit events older than AGE, e.g. 30d, 12h, 90m (TESSERA_AUDIT_RETENTION,
+                            default: keep them all); events a log stream has not exported yet are kept
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
@@ -57,6 +59,7 @@ const SERVER_OPTIONS = {
   'resource-set': { type: 'string', multiple: true },
   'trusted-proxy': { type: 'string', multiple: true },
   plugin: { type: 'string', multiple: true },
+  'audit-retention': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

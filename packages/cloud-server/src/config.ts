@@ -15,6 +15,8 @@ export interface ServerConfig {
   trustedProxies: string[];
   /** Modules that register custom providers. */
   plugins: string[];
+  /** Audit events older than this are deleted (once exported by their log streams); undefined keeps them all. */
+  auditRetentionMs?: number;
 }
 
 export const DEFAULT_DATA_DIR = '.tessera';
@@ -29,6 +31,7 @@ export interface ServerFlags {
   'log-level'?: string;
   'trusted-proxy'?: string[];
   plugin?: string[];
+  'audit-retention'?: string;
 }
 
 const list = (value: string | undefined) => (value ? value.split(',').map((v) => v.trim()).filter(Boolean) : []);
@@ -55,6 +58,8 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     throw new Error(`--database-url: unsupported scheme "${scheme}"; use postgres://… or leave it unset for the embedded store`);
   }
   if (env.TESSERA_BOOTSTRAP_ADMIN_KEY) validatePresetKey(env.TESSERA_BOOTSTRAP_ADMIN_KEY);
+  const retention = flags['audit-retention'] ?? env.TESSERA_AUDIT_RETENTION;
+  const auditRetentionMs = retention === undefined ? undefined : parseRetention(retention);
   return {
     host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
     port,
@@ -66,5 +71,16 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     shutdownTimeoutMs: 10_000,
     trustedProxies: flags['trusted-proxy']?.length ? flags['trusted-proxy'] : list(env.TESSERA_TRUSTED_PROXIES),
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
+    ...(auditRetentionMs !== undefined ? { auditRetentionMs } : {}),
   };
+}
+
+const RETENTION_UNITS_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `30d`, `12h`, `90m`: at least an hour (shorter would delete what an operator has not looked at yet). */
+function parseRetention(value: string): number {
+  const match = /^([1-9][0-9]{0,5})([mhd])$/.exec(value);
+  const ms = match ? Number(match[1]) * RETENTION_UNITS_MS[match[2] as keyof typeof RETENTION_UNITS_MS] : 0;
+  if (ms < RETENTION_UNITS_MS.h) throw new Error('--audit-retention must be a duration such as 30d, 12h or 90m, of at least 1h');
+  return ms;
 }
