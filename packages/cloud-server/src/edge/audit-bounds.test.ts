@@ -106,7 +106,7 @@ describe('what edge callers can put into the audit trail', () => {
     expect(await auditSize()).toEqual(before);
   });
 
-  it('bounds the refusal messages it records, whatever a provider wrote', () => {
+  it('bounds the refusal messages and condition reasons it records, whatever a provider wrote', () => {
     const long = new EdgeError('evidence_invalid', `The evidence did not verify: ${'issuer '.repeat(10_000)}`);
     const meta = { sourceIp: '203.0.113.9', sdkInstance: undefined };
     const attested = auditAttest(new Date(), meta, 'jwt', undefined, long);
@@ -114,8 +114,10 @@ describe('what edge callers can put into the audit trail', () => {
     expect(attested.data.message).toMatch(/^The evidence did not verify: issuer .*…$/);
     const session = { clientWorkloadId: 'c', resourceSetId: 'r', trustProviderIds: [], claims: {}, jkt: 'j', expiresAt: new Date() };
     const target = { scheme: 'https', host: 'api.example.com', port: 443, path: '/' };
-    const decided = auditCredential(new Date(), meta, session, target, { conditions: [] }, undefined, long);
+    const condition = { id: 'c', name: 'custom', type: 'custom', passed: false, reason: 'x'.repeat(100_000) };
+    const decided = auditCredential(new Date(), meta, session, target, { conditions: [condition] }, undefined, long);
     expect((decided.data.message as string).length).toBeLessThanOrEqual(MAX_AUDIT_MESSAGE_LENGTH);
+    expect(JSON.stringify(decided).length).toBeLessThan(2 * MAX_AUDIT_MESSAGE_LENGTH + 1000);
   });
 });
 

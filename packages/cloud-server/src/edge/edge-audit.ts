@@ -93,7 +93,7 @@ export function auditCredential(
       policyId: trace.policy?.id ?? null,
       trustProviderId: trace.trustProviderId ?? null,
       credentialProviderId: trace.policy?.credentialProviderId ?? null,
-      conditions: trace.conditions,
+      conditions: trace.conditions.map((c) => (c.reason === undefined ? c : { ...c, reason: bounded(c.reason) })),
       sourceIp: meta.sourceIp,
       ...(meta.sdkInstance ? { sdkInstance: meta.sdkInstance } : {}),
       ...(credentialKind ? { credentialKind } : {}),

@@ -122,10 +122,10 @@ export class RefusalAggregator {
     const window = this.#window(minute);
     for (const [key, tally] of failed.tallies) {
       const later = window.tallies.get(key);
-      if (!later) window.tallies.set(key, tally);
-      else {
+      if (!later || later.count === 0) window.tallies.set(key, tally);
+      else if (tally.count > 0) {
         later.count += tally.count;
-        if (tally.count > 0) later.firstAt = tally.firstAt;
+        later.firstAt = tally.firstAt;
       }
     }
   }
