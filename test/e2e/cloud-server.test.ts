@@ -3,8 +3,10 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from './support/cloud-e2e.js';
 import { api, runCli, startCloud, type CloudProcess } from './support/cloud-process.js';
 
 const DATABASE_URL = process.env.TESSERA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -165,6 +167,34 @@ describe('tessera-cloud start (embedded store)', () => {
     expect(badUrl.output).not.toContain('pw@');
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(1);
+    const badRetention = await runCli(['start', '--audit-retention', '30 days']);
+    expect(badRetention.code).toBe(1);
+    expect(badRetention.output).toContain('--audit-retention must be a duration such as 30d');
+  });
+
+  it('deletes audit events older than --audit-retention soon after it starts, and keeps the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
+    try {
+      const first = await start(['--data', dir]);
+      expect(await first.stop()).toBe(0);
+      // Two events from 40 days ago, written straight into the store as an older release would have.
+      const database = new DatabaseSync(join(dir, 'tessera.db'));
+      const old = Date.now() - 40 * 86_400_000;
+      for (const n of [1, 2]) {
+        const hex = (old + n).toString(16).padStart(12, '0');
+        database
+          .prepare("INSERT INTO audit_events (id, time, kind, outcome, data) VALUES (?, ?, 'edge.attest', 'deny', '{}')")
+          .run(`${hex.slice(0, 8)}-${hex.slice(8)}-7000-8000-00000000000${n}`, new Date(old + n).toISOString());
+      }
+      const count = () => Number((database.prepare('SELECT count(*) AS n FROM audit_events').get() as { n: number }).n);
+      const before = count();
+      const cloud = await start(['--data', dir], { TESSERA_AUDIT_RETENTION: '30d' });
+      await eventually(async () => (count() === before - 2 ? true : undefined), 30_000); // the first pass runs 10 s after start
+      database.close();
+      expect((await fetch(`${cloud.url}/readyz`)).status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a malformed TESSERA_BOOTSTRAP_ADMIN_KEY before it creates a store or listens, without echoing it', async () => {

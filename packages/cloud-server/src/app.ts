@@ -20,6 +20,7 @@ import { DpopVerifier } from './edge/dpop.js';
 import { EdgeTokens } from './edge/edge-token.js';
 import { Challenges } from './edge/challenge.js';
 import { PolicyIndexHolder } from './edge/index-holder.js';
+import { RefusalAggregator } from './edge/refusal-aggregator.js';
 import { createOutboundFetch } from './edge/outbound-fetch.js';
 import { ProviderConfigs } from './edge/provider-configs.js';
 import { registerEdgeRoutes } from './edge/routes.js';
@@ -151,7 +152,14 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     app.addHook('onClose', async () => clearInterval(timer));
   }
   const audit = new AuditWriter(store, { onFlushed: onAuditEvents });
-  app.addHook('onClose', async () => audit.flush());
+  const refusals = new RefusalAggregator(audit, {
+    now,
+    onError: (error) => app.log.warn({ err: error }, 'refused attestations could not be recorded; will retry'),
+  });
+  app.addHook('onClose', async () => {
+    await refusals.close();
+    await audit.flush();
+  });
   // The admin API is one encapsulated plugin: its hook authenticates every route registered in
   // it, before the body is even parsed, whatever path spelling reached the route.
   await app.register(async (api) => {
@@ -173,6 +181,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       challenges: new Challenges(keyRing, issuer, now),
       dpop: new DpopVerifier({ now }),
       audit,
+      refusals,
       sources: new SourceAddressResolver(options.trustedProxies),
       outboundFetch: options.outboundFetch ?? createOutboundFetch(),
       issuer,

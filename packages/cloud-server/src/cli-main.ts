@@ -35,6 +35,8 @@ Options (start, keys, admin-keys create):
   --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
   --log-stream-allow CIDR   An address or range log streams may send to although it is loopback,
                             private or link-local (repeatable; TESSERA_LOG_STREAM_ALLOW, comma-separated)
+  --audit-retention AGE     Delete audit events older than AGE, e.g. 30d, 12h, 90m (TESSERA_AUDIT_RETENTION,
+                            default: keep them all); events a log stream has not exported yet are kept
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
@@ -60,6 +62,7 @@ const SERVER_OPTIONS = {
   'trusted-proxy': { type: 'string', multiple: true },
   plugin: { type: 'string', multiple: true },
   'log-stream-allow': { type: 'string', multiple: true },
+  'audit-retention': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -18,6 +18,8 @@ export interface ServerConfig {
   plugins: string[];
   /** Addresses or CIDR ranges that log streams may reach although loopback, private or link-local. */
   logStreamAllow: string[];
+  /** Audit events older than this are deleted (once exported by their log streams); undefined keeps them all. */
+  auditRetentionMs?: number;
 }
 
 export const DEFAULT_DATA_DIR = '.tessera';
@@ -33,6 +35,7 @@ export interface ServerFlags {
   'trusted-proxy'?: string[];
   plugin?: string[];
   'log-stream-allow'?: string[];
+  'audit-retention'?: string;
 }
 
 const list = (value: string | undefined) => (value ? value.split(',').map((v) => v.trim()).filter(Boolean) : []);
@@ -62,6 +65,8 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
   const logStreamAllow = flags['log-stream-allow']?.length ? flags['log-stream-allow'] : list(env.TESSERA_LOG_STREAM_ALLOW);
   const badAllow = parseRuleList('--log-stream-allow', logStreamAllow).issues;
   if (badAllow.length > 0) throw new Error(badAllow.join('; '));
+  const retention = flags['audit-retention'] ?? env.TESSERA_AUDIT_RETENTION;
+  const auditRetentionMs = retention === undefined ? undefined : parseRetention(retention);
   return {
     host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
     port,
@@ -74,5 +79,16 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     trustedProxies: flags['trusted-proxy']?.length ? flags['trusted-proxy'] : list(env.TESSERA_TRUSTED_PROXIES),
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
     logStreamAllow,
+    ...(auditRetentionMs !== undefined ? { auditRetentionMs } : {}),
   };
+}
+
+const RETENTION_UNITS_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `30d`, `12h`, `90m`: at least an hour (shorter would delete what an operator has not looked at yet). */
+function parseRetention(value: string): number {
+  const match = /^([1-9][0-9]{0,5})([mhd])$/.exec(value);
+  const ms = match ? Number(match[1]) * RETENTION_UNITS_MS[match[2] as keyof typeof RETENTION_UNITS_MS] : 0;
+  if (ms < RETENTION_UNITS_MS.h) throw new Error('--audit-retention must be a duration such as 30d, 12h or 90m, of at least 1h');
+  return ms;
 }

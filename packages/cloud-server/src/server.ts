@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { AuditExporter } from './audit/exporter.js';
 import { DestinationGuard } from './audit/destination-guard.js';
+import { AuditRetention } from './audit/retention.js';
 import { bootstrap } from './bootstrap.js';
 import type { ServerConfig } from './config.js';
 import { SecretBox, loadMasterKey, verifyMasterKey } from './crypto/secret-box.js';
@@ -85,6 +86,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     const boot = await bootstrap(store, service, config.bootstrapAdminKey);
     exporter.start();
     const auditExporter = exporter;
+    const retention =
+      config.auditRetentionMs === undefined
+        ? undefined
+        : new AuditRetention({ store, maxAgeMs: config.auditRetentionMs, logger: app.log.child({ component: 'audit-retention' }) });
+    retention?.start();
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -97,7 +103,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         (closing ??= (async () => {
           built.beginShutdown();
           // The exporter finishes its delivery in flight while requests drain; both need the store.
-          await Promise.all([built.app.close(), auditExporter.stop()]);
+          await Promise.all([built.app.close(), auditExporter.stop(), retention?.stop()]);
           await store.close();
         })()),
     };

@@ -218,6 +218,23 @@ const LENGTHS: BadCase[] = [
   { name: 'name filter of 10,000 characters', method: 'GET', url: `${CW}?name=${'n'.repeat(10_000)}`, path: '/querystring/name' },
 ].map((c) => ({ ...c, status: 400, code: 'validation_failed' }));
 
+/** Globs a backtracking matcher would choke on: more wildcards than MAX_GLOB_WILDCARDS (8). */
+const NINE_WILDCARDS = '*a*a*a*a*a*a*a*a*b';
+const GLOBS: BadCase[] = [
+  { name: 'client identity with 9 wildcards', ...post(CW, { name: 'glob1', identities: [{ claim: 'a', value: NINE_WILDCARDS }] }), path: '/identities/0/value' },
+  {
+    name: 'client identity with 9 wildcards, the second of two',
+    ...post(CW, { name: 'glob2', identities: [identities[0], { claim: 'b', value: `x${'**y'.repeat(9)}` }] }),
+    path: '/identities/1/value',
+  },
+  { name: 'client identity with 9 wildcards in a PATCH', ...patchClient({ identities: [{ claim: 'a', value: NINE_WILDCARDS }] }), path: '/identities/0/value' },
+  {
+    name: 'trust provider rule with 9 wildcards',
+    ...post('/api/v1/trust-providers', { ...VALID['trust-providers'], name: 'glob3', rules: [{ claim: 'a', value: NINE_WILDCARDS }] }),
+    path: '/rules/0/value',
+  },
+].map((c) => ({ ...c, status: 400, code: 'validation_failed' }));
+
 const HOSTILE_NAMES = [
   "'; DROP TABLE objects;--",
   "' OR '1'='1",
@@ -399,6 +416,7 @@ const GROUPS: Record<string, BadCase[]> = {
   'unknown fields': UNKNOWN_FIELDS,
   'wrong types': WRONG_TYPE_CASES,
   'absurd lengths': LENGTHS,
+  globs: GLOBS,
   'hostile names': NAMES,
   'other strings': UNICODE_ELSEWHERE,
   'ids in the path': IDS,
@@ -461,10 +479,12 @@ describe.each(BACKENDS)('bad input ($name)', (backend) => {
   });
 
   it('refused writes leave nothing behind', async () => {
-    for (const name of ['p1', 'p2', 'p3', 'u1', 'lone1', 'media', 'big']) {
+    for (const name of ['p1', 'p2', 'p3', 'u1', 'lone1', 'media', 'big', 'glob1', 'glob2']) {
       expect((await t.call('GET', `${CW}?name=${name}`)).body.items, name).toEqual([]);
     }
-    expect((await t.call('GET', `${CW}/${fixtures.clientId}`)).body.description).toBe('');
+    const client = (await t.call('GET', `${CW}/${fixtures.clientId}`)).body;
+    expect(client.description).toBe('');
+    expect(client.identities).toEqual([{ claim: 'kubernetes.namespace', value: 'payments' }]);
   });
 
   it('the valid bodies the wrong-type cases start from are accepted', async () => {

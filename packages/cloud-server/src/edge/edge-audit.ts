@@ -15,12 +15,27 @@ interface RequestMeta {
 
 const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error']);
 
+/** Refusal messages quote providers, custom ones included: what is recorded is bounded. */
+export const MAX_AUDIT_MESSAGE_LENGTH = 512;
+
 function outcomeOf(error: unknown): { outcome: AuditEvent['outcome']; reason: string | null; message?: string } {
   if (error === undefined) return { outcome: 'allow', reason: null };
   if (error instanceof EdgeError) {
-    return { outcome: ERROR_REASONS.has(error.code) ? 'error' : 'deny', reason: error.code, message: error.message };
+    return { outcome: ERROR_REASONS.has(error.code) ? 'error' : 'deny', reason: error.code, message: bounded(error.message) };
   }
   return { outcome: 'error', reason: 'internal_error' };
+}
+
+function bounded(message: string): string {
+  if (message.length <= MAX_AUDIT_MESSAGE_LENGTH) return message;
+  let end = MAX_AUDIT_MESSAGE_LENGTH - 1;
+  if (/[\uD800-\uDBFF]/.test(message[end - 1]!)) end -= 1; // never half a surrogate pair
+  return `${message.slice(0, end)}…`;
+}
+
+/** The query and fragment of a target may carry tokens (`?api_key=`): the audit trail keeps the path only. */
+function pathOnly(path: string): string {
+  return path.split(/[?#]/, 1)[0]!;
 }
 
 function base(now: Date, kind: string): Pick<AuditEvent, 'id' | 'time' | 'kind'> {
@@ -74,11 +89,11 @@ export function auditCredential(
     serverWorkloadId: trace.server?.id ?? null,
     objectId: trace.policy?.id ?? null,
     data: {
-      target: { scheme: target.scheme, host: target.host, port: target.port, path: target.path },
+      target: { scheme: target.scheme, host: target.host, port: target.port, path: pathOnly(target.path) },
       policyId: trace.policy?.id ?? null,
       trustProviderId: trace.trustProviderId ?? null,
       credentialProviderId: trace.policy?.credentialProviderId ?? null,
-      conditions: trace.conditions,
+      conditions: trace.conditions.map((c) => (c.reason === undefined ? c : { ...c, reason: bounded(c.reason) })),
       sourceIp: meta.sourceIp,
       ...(meta.sdkInstance ? { sdkInstance: meta.sdkInstance } : {}),
       ...(credentialKind ? { credentialKind } : {}),
@@ -119,7 +134,7 @@ export function auditEdgeEvents(
     objectId: null,
     data: {
       reportedAt: event.time,
-      target: event.target,
+      target: event.target.path === undefined ? event.target : { ...event.target, path: pathOnly(event.target.path) },
       statusClass: event.statusClass,
       latencyMs: event.latencyMs,
       sourceIp: meta.sourceIp,

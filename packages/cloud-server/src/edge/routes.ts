@@ -14,7 +14,8 @@ import { EdgeError } from './errors.js';
 import type { PolicyIndexHolder } from './index-holder.js';
 import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
-import { AttestBody, ChallengeBody, CredentialsBody, EventsBody, credentialView } from './schemas.js';
+import type { RefusalAggregator } from './refusal-aggregator.js';
+import { AttestBody, ChallengeBody, CredentialsBody, EdgeHeaders, EventsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
 
 export interface EdgeServices {
@@ -27,6 +28,8 @@ export interface EdgeServices {
   dpop: DpopVerifier;
   challenges: Challenges;
   audit: AuditWriter;
+  /** Refused attestations of callers not identified: counted per address, reason and minute. */
+  refusals: RefusalAggregator;
   sources: SourceAddressResolver;
   outboundFetch: typeof fetch;
   issuer: () => string;
@@ -52,13 +55,13 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     url: `${edge.issuer()}${request.routeOptions.url}`,
   });
 
-  app.post('/edge/v1/challenge', { schema: { tags: ['Edge'], summary: 'A single-use nonce for evidence that must be fresh', description: 'Requires a DPoP proof header; the nonce is accepted only by an attestation proven with the same key, once, within five minutes.', security: [], body: ChallengeBody }, bodyLimit: 1024 }, async (request) => {
+  app.post('/edge/v1/challenge', { schema: { tags: ['Edge'], summary: 'A single-use nonce for evidence that must be fresh', description: 'Requires a DPoP proof header; the nonce is accepted only by an attestation proven with the same key, once, within five minutes.', security: [], body: ChallengeBody, headers: EdgeHeaders }, bodyLimit: 1024 }, async (request) => {
     const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', context(request).url);
     const { nonce, expiresAt } = await edge.challenges.issue(jkt);
     return { nonce, expiresAt: expiresAt.toISOString() };
   });
 
-  app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', description: 'Requires a DPoP proof header signed by the SDK key the edge token will be bound to.', security: [], body: AttestBody }, bodyLimit: 64 * 1024 }, async (request) => {
+  app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', description: 'Requires a DPoP proof header signed by the SDK key the edge token will be bound to.', security: [], body: AttestBody, headers: EdgeHeaders }, bodyLimit: 64 * 1024 }, async (request) => {
     const meta = context(request);
     const { evidence } = request.body as { evidence: { type: string } };
     let outcome: Awaited<ReturnType<typeof attest>> | undefined;
@@ -100,12 +103,13 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         })),
       };
     } catch (error) {
-      await edge.audit.append(auditAttest(edge.now(), meta, evidence.type, outcome, error));
+      const event = auditAttest(edge.now(), meta, evidence.type, outcome, error);
+      await (outcome ? edge.audit.append(event) : edge.refusals.record(event));
       throw error;
     }
   });
 
-  app.post('/edge/v1/credentials', { schema: { tags: ['Edge'], summary: 'Decide and issue a credential for one target', security: [{ edgeToken: [] }], body: CredentialsBody } }, async (request) => {
+  app.post('/edge/v1/credentials', { schema: { tags: ['Edge'], summary: 'Decide and issue a credential for one target', security: [{ edgeToken: [] }], body: CredentialsBody, headers: EdgeHeaders } }, async (request) => {
     const meta = context(request);
     const session = await authenticate(edge, request, meta.url);
     const { target } = request.body as { target: { scheme: string; host: string; port: number; path?: string; method?: string } };
@@ -142,7 +146,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     }
   });
 
-  app.post('/edge/v1/events', { schema: { tags: ['Edge'], summary: 'Report outcomes of requests the SDK handled', security: [{ edgeToken: [] }], body: EventsBody }, bodyLimit: 256 * 1024 }, async (request, reply) => {
+  app.post('/edge/v1/events', { schema: { tags: ['Edge'], summary: 'Report outcomes of requests the SDK handled', security: [{ edgeToken: [] }], body: EventsBody, headers: EdgeHeaders }, bodyLimit: 256 * 1024 }, async (request, reply) => {
     const meta = context(request);
     const session = await authenticate(edge, request, meta.url);
     const { events } = request.body as { events: Parameters<typeof auditEdgeEvents>[3] };

@@ -3,6 +3,23 @@ import { Type } from 'typebox';
 
 const Host = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:_\\[\\]-]+$' });
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+/** Paths go into audit events: no control characters, spaces or DEL (a URL escapes them). */
+const PATH_CHARACTERS = '[^\\u0000-\\u0020\\u007F]*';
+
+/**
+ * Headers every edge route reads. `Tessera-Sdk-Instance` is copied into audit events, so it is
+ * held to a short id alphabet: a caller without any credential cannot fill the audit trail with it.
+ */
+export const EdgeHeaders = Type.Object({
+  'tessera-sdk-instance': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: '^[A-Za-z0-9._:/@-]+$',
+      description: 'A short, non-secret id of this SDK instance (1-128 letters, digits and . _ : / @ -), recorded in audit events',
+    }),
+  ),
+});
 
 /** `POST /edge/v1/challenge` takes an empty object: the DPoP proof says who asks. */
 export const ChallengeBody = Type.Object({}, { additionalProperties: false });
@@ -24,7 +41,7 @@ export const CredentialsBody = Type.Object(
         scheme: Type.Union([Type.Literal('https'), Type.Literal('http')]),
         host: Host,
         port: Port,
-        path: Type.Optional(Type.String({ maxLength: 4096, pattern: '^/' })),
+        path: Type.Optional(Type.String({ maxLength: 4096, pattern: `^/${PATH_CHARACTERS}$` })),
         method: Type.Optional(Type.String({ maxLength: 16, pattern: '^[A-Z]+$' })),
       },
       { additionalProperties: false },
@@ -38,9 +55,9 @@ export const EventsBody = Type.Object(
     events: Type.Array(
       Type.Object(
         {
-          time: Type.String({ format: 'date-time' }),
+          time: Type.String({ format: 'date-time', maxLength: 64 }),
           target: Type.Object(
-            { scheme: Type.Union([Type.Literal('https'), Type.Literal('http')]), host: Host, port: Port, path: Type.Optional(Type.String({ maxLength: 1024 })) },
+            { scheme: Type.Union([Type.Literal('https'), Type.Literal('http')]), host: Host, port: Port, path: Type.Optional(Type.String({ maxLength: 1024, pattern: `^${PATH_CHARACTERS}$` })) },
             { additionalProperties: false },
           ),
           outcome: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('error')]),

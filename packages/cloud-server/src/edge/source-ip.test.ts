@@ -25,6 +25,14 @@ describe('SourceAddressResolver', () => {
     expect(resolver.resolve('10.1.1.1', '')).toBe('10.1.1.1');
   });
 
+  it('never takes an address longer than any real one (a zone id is free text)', () => {
+    const resolver = new SourceAddressResolver(['10.0.0.0/8']);
+    const long = `fe80::1%${'a'.repeat(15 * 1024)}`;
+    expect(resolver.resolve('10.1.1.1', long)).toBe('10.1.1.1');
+    expect(resolver.resolve('10.1.1.1', `${long}, 10.2.2.2`)).toBe('10.2.2.2');
+    expect(resolver.resolve('10.1.1.1', 'fe80::1%eth0')).toBe('fe80::1%eth0');
+  });
+
   it('refuses invalid trusted-proxy entries', () => {
     expect(() => new SourceAddressResolver(['10.0.0.0/33'])).toThrow(/prefix/);
     expect(() => new SourceAddressResolver(['proxy.internal'])).toThrow(/not an IP/);

@@ -36,7 +36,9 @@ export class SourceAddressResolver {
       .filter((hop) => hop !== '');
     while (hops.length > 0 && this.#isTrusted(address)) {
       const previous = hops.pop()!;
-      if (isIP(previous) === 0) break; // garbage in the header: stop at the last hop we trust
+      // Garbage in the header: stop at the last hop we trust. An IPv6 zone id is free text, so
+      // the length is checked too: this value goes into audit events.
+      if (previous.length > MAX_ADDRESS_LENGTH || isIP(previous) === 0) break;
       address = previous;
     }
     return address;
@@ -47,6 +49,9 @@ export class SourceAddressResolver {
     return family !== 0 && this.#trusted!.check(address, family === 4 ? 'ipv4' : 'ipv6');
   }
 }
+
+/** The longest IPv6 text (45 characters) with a zone id as long as an interface name. */
+const MAX_ADDRESS_LENGTH = 64;
 
 /** `::ffff:10.0.0.1` is the IPv4 address 10.0.0.1. */
 function normalize(address: string): string {

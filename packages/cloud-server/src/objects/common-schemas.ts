@@ -1,4 +1,5 @@
 import { Type, type TSchema } from 'typebox';
+import { MAX_GLOB_WILDCARDS } from '../edge/glob.js';
 import { UUID_PATTERN } from '../ids.js';
 
 /** Field schemas shared by every admin object. Strings are bounded everywhere: no absurd lengths. */
@@ -27,7 +28,11 @@ export const ClaimName = Type.String({ minLength: 1, maxLength: 128, pattern: '^
 export const ClaimMatch = Type.Object(
   {
     claim: ClaimName,
-    value: Type.String({ minLength: 1, maxLength: 512, description: 'Exact value, or a glob where `*` matches any run of characters' }),
+    value: Type.String({
+      minLength: 1,
+      maxLength: 512,
+      description: `Exact value, or a glob where \`*\` matches any run of characters (at most ${MAX_GLOB_WILDCARDS} wildcards; \`**\` is one)`,
+    }),
   },
   { additionalProperties: false },
 );

@@ -13,6 +13,7 @@ import {
   patchBody,
 } from './common-schemas.js';
 import { ADMIN_ROLES, ALL_RESOURCE_SETS } from '../auth/roles.js';
+import { globProblem } from '../edge/glob.js';
 
 /** A reference from one object to another, checked on every write. */
 export interface Reference {
@@ -116,6 +117,13 @@ const Injection = Type.Union([
 
 const uniqueIds = (min: number, max: number) => Type.Array(Uuid, { minItems: min, maxItems: max, uniqueItems: true });
 
+/** Every `{claim, value}` glob of `field` within the caps the matcher is sized for. */
+const checkGlobs = (spec: Record<string, unknown>, field: string): ApiErrorDetail[] =>
+  ((spec[field] as Array<{ value: string }> | undefined) ?? []).flatMap(({ value }, index) => {
+    const problem = globProblem(value);
+    return problem === undefined ? [] : [{ path: `/${field}/${index}/value`, message: problem }];
+  });
+
 const idRefs = (spec: Record<string, unknown>, field: string, kind: ObjectKind): Reference[] =>
   ((spec[field] as string[] | undefined) ?? []).map((id, index) => ({ path: `/${field}/${index}`, kind, id }));
 
@@ -160,6 +168,7 @@ export const KINDS: readonly KindDefinition[] = [
       }),
     },
     references: () => [],
+    check: (spec) => checkGlobs(spec, 'identities'),
   }),
   define({
     kind: 'server-workload',
@@ -204,6 +213,7 @@ export const KINDS: readonly KindDefinition[] = [
     optionalOnCreate: ['rules'],
     immutableFields: ['type'],
     references: () => [],
+    check: (spec) => checkGlobs(spec, 'rules'),
   }),
   define({
     kind: 'credential-provider',

@@ -8,6 +8,8 @@ import type {
   LogStreamCursor,
   ListObjectsQuery,
   ObjectKind,
+  PruneAuditResult,
+  PruneAuditStep,
   SigningKeyRecord,
   StoreReader,
   StoreWriter,
@@ -100,6 +102,15 @@ export class SqlOperations implements StoreWriter {
 
   async appendAuditEvent(event: AuditEvent): Promise<void> {
     await this.db.run(SQL.insertAuditEvent, rows.auditEventValues(event));
+  }
+
+  async pruneAuditEvents(step: PruneAuditStep): Promise<PruneAuditResult> {
+    const after = step.afterId ?? '';
+    const ids = await this.db.query(SQL.selectAuditIdsToPrune, [after, step.beforeId, step.limit]);
+    if (ids.length === 0) return { examined: 0, deleted: 0, lastId: null };
+    const lastId = String(ids[ids.length - 1]!.id);
+    const deleted = await this.db.run(SQL.pruneAuditEvents, [after, lastId]);
+    return { examined: ids.length, deleted, lastId };
   }
 
   async insertSigningKey(key: SigningKeyRecord): Promise<void> {

@@ -35,6 +35,16 @@ export const SQL = {
     'SELECT o.id, o.kind, o.name FROM object_refs r JOIN objects o ON o.id = r.from_id WHERE r.to_id = ? ' +
     'UNION SELECT id, kind, name FROM objects WHERE resource_set_id = ? ORDER BY id',
   insertAuditEvent: `INSERT INTO audit_events (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  // Retention, one step: the ids to look at (after, before, limit) ...
+  selectAuditIdsToPrune: 'SELECT id FROM audit_events WHERE id > ? AND id < ? ORDER BY id LIMIT ?',
+  // ... then the old ones among them (after, last looked at) that every log stream of their set
+  // has exported: no stream there without a cursor, or with a cursor below the event. A disabled
+  // stream counts too: enabled again, it resumes at its cursor.
+  pruneAuditEvents:
+    'DELETE FROM audit_events WHERE id > ? AND id <= ? AND NOT EXISTS (' +
+    'SELECT 1 FROM objects s LEFT JOIN log_stream_cursors c ON c.stream_id = s.id ' +
+    "WHERE s.kind = 'log-stream' AND s.resource_set_id = audit_events.resource_set_id " +
+    'AND (c.last_event_id IS NULL OR c.last_event_id < audit_events.id))',
   insertSigningKey:
     'INSERT INTO signing_keys (kid, alg, public_jwk, private_key, created_at, retired_at, publish_until) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?)',

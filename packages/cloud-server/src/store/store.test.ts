@@ -1,9 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { idFloor } from '../audit/stream-runner.js';
+import { idAt } from '../audit/test-support.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
 import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet, makeSigningKey, nextTime } from './test-backends.js';
 import type { BackendHarness } from './test-backends.js';
 import { StoreError } from './types.js';
-import type { Store, StoreErrorCode, StoredObject } from './types.js';
+import type { AuditEvent, Store, StoreErrorCode, StoredObject } from './types.js';
 
 /** The one suite both backends must pass. */
 
@@ -436,6 +438,59 @@ describe.each(BACKENDS)('store ($name)', (backend) => {
         ),
       );
       expect(results.filter(Boolean)).toHaveLength(1);
+    });
+  });
+
+  describe('audit retention', () => {
+    const t0 = Date.parse('2030-03-01T00:00:00.000Z');
+    const eventAt = (ms: number, fields: Partial<AuditEvent> = {}) =>
+      makeAuditEvent({ id: idAt(ms), time: new Date(ms).toISOString(), ...fields });
+    const append = (events: AuditEvent[]) =>
+      store.transaction(async (tx) => {
+        for (const event of events) await tx.appendAuditEvent(event);
+      });
+    const remainingIds = async () => (await store.listAuditEventsAfter(null, { resourceSetId: null, limit: 100 })).map((e) => e.id);
+    const prune = (afterId: string | null, beforeId: string, limit: number) =>
+      store.transaction((tx) => tx.pruneAuditEvents({ afterId, beforeId, limit }));
+
+    it('deletes events older than the cutoff in bounded steps, oldest first, and nothing newer', async () => {
+      const events = Array.from({ length: 7 }, (_, i) => eventAt(t0 + i * 60_000));
+      await append(events);
+      const cutoff = idFloor(t0 + 4 * 60_000); // events 0 to 3 are older
+      expect(await prune(null, cutoff, 2)).toEqual({ examined: 2, deleted: 2, lastId: events[1]!.id });
+      expect(await prune(events[1]!.id, cutoff, 2)).toEqual({ examined: 2, deleted: 2, lastId: events[3]!.id });
+      expect(await prune(events[3]!.id, cutoff, 2)).toEqual({ examined: 0, deleted: 0, lastId: null });
+      expect(await remainingIds()).toEqual(events.slice(4).map((e) => e.id));
+    });
+
+    it('keeps what a log stream of the event\'s resource set has not exported, in that set only', async () => {
+      const [setA, setB, setC] = [makeResourceSet(), makeResourceSet(), makeResourceSet()];
+      const stream = (set: StoredObject, enabled = true) =>
+        makeObject({ kind: 'log-stream', resourceSetId: set.id, enabled, spec: { type: 'file', config: { fileName: 'a.jsonl' } } });
+      const [fast, slow, stuck, paused] = [stream(setA), stream(setA), stream(setB), stream(setC, false)];
+      await insert(setA, setB, setC, fast, slow, stuck, paused);
+      const a0 = eventAt(t0, { resourceSetId: setA.id });
+      const a1 = eventAt(t0 + 1000, { resourceSetId: setA.id });
+      const a2 = eventAt(t0 + 2000, { resourceSetId: setA.id });
+      const b0 = eventAt(t0 + 3000, { resourceSetId: setB.id });
+      const c0 = eventAt(t0 + 4000, { resourceSetId: setC.id });
+      const n0 = eventAt(t0 + 5000, { resourceSetId: null });
+      await append([a0, a1, a2, b0, c0, n0]);
+      // Set A's streams have exported up to a1 and a0; set B's stream and set C's disabled one
+      // nothing yet (a disabled stream resumes at its cursor). No stream exports events without a set.
+      await store.transaction(async (tx) => {
+        await tx.setLogStreamCursor(fast.id, a1.id, nextTime());
+        await tx.setLogStreamCursor(slow.id, a0.id, nextTime());
+      });
+      expect(await prune(null, idFloor(t0 + 3_600_000), 100)).toEqual({ examined: 6, deleted: 2, lastId: n0.id });
+      expect(await remainingIds()).toEqual([a1.id, a2.id, b0.id, c0.id]);
+      // What every stream of the set has exported goes: a1 (now exported by both), not a2 (by one).
+      await store.transaction(async (tx) => {
+        await tx.setLogStreamCursor(slow.id, a2.id, nextTime());
+        await tx.setLogStreamCursor(paused.id, c0.id, nextTime());
+      });
+      expect(await prune(null, idFloor(t0 + 3_600_000), 100)).toMatchObject({ examined: 4, deleted: 2 });
+      expect(await remainingIds()).toEqual([a2.id, b0.id]);
     });
   });
 

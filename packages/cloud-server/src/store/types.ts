@@ -102,6 +102,23 @@ export interface AuditAfterOptions {
   limit: number;
 }
 
+/** One bounded step of audit retention: the next `limit` events after `afterId`, all older than `beforeId`. */
+export interface PruneAuditStep {
+  /** Where the previous step stopped (null: from the oldest event). */
+  afterId: string | null;
+  /** Only events with a smaller id are deleted: `idFloor(the cutoff time)`. */
+  beforeId: string;
+  limit: number;
+}
+
+export interface PruneAuditResult {
+  /** Events looked at: fewer than `limit` means there are no more old events. */
+  examined: number;
+  deleted: number;
+  /** The last event looked at: the `afterId` of the next step (null when none was). */
+  lastId: string | null;
+}
+
 /** Where a log stream's export stands: the id of the last event it delivered. */
 export interface LogStreamCursor {
   streamId: string;
@@ -148,6 +165,11 @@ export interface StoreWriter extends StoreReader {
   /** Throws StoreError `foreign_key_violation` when another object still references it. Returns false if absent. */
   deleteObject(id: string): Promise<boolean>;
   appendAuditEvent(event: AuditEvent): Promise<void>;
+  /**
+   * Deletes the old events of one step, except those a log stream of their resource set (enabled
+   * or not) has not exported yet (its cursor is below them, or it has none): export loses none.
+   */
+  pruneAuditEvents(step: PruneAuditStep): Promise<PruneAuditResult>;
   insertSigningKey(key: SigningKeyRecord): Promise<void>;
   updateSigningKey(key: SigningKeyRecord): Promise<void>;
   deleteSigningKey(kid: string): Promise<void>;
