@@ -33,6 +33,11 @@ Options (start, keys, admin-keys create):
   --trusted-proxy CIDR      A proxy whose X-Forwarded-For is believed (repeatable; TESSERA_TRUSTED_PROXIES,
                             comma-separated). Without one, the socket address is the caller's address.
   --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
+  --headers-timeout-ms MS   Time a client has to send its request headers (TESSERA_HEADERS_TIMEOUT_MS, default 10000)
+  --request-timeout-ms MS   Time a client has to send its whole request (TESSERA_REQUEST_TIMEOUT_MS, default 30000)
+  --keep-alive-timeout-ms MS  An idle keep-alive connection is closed after this (TESSERA_KEEP_ALIVE_TIMEOUT_MS, default 72000)
+  --idle-timeout-ms MS      A connection on which nothing moves is closed after this (TESSERA_IDLE_TIMEOUT_MS, default 120000)
+  --replay-cache-size N     Most DPoP proof ids (and used nonces) remembered at once (TESSERA_REPLAY_CACHE_SIZE, default 200000)
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
@@ -57,6 +62,11 @@ const SERVER_OPTIONS = {
   'resource-set': { type: 'string', multiple: true },
   'trusted-proxy': { type: 'string', multiple: true },
   plugin: { type: 'string', multiple: true },
+  'headers-timeout-ms': { type: 'string' },
+  'request-timeout-ms': { type: 'string' },
+  'keep-alive-timeout-ms': { type: 'string' },
+  'idle-timeout-ms': { type: 'string' },
+  'replay-cache-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 

@@ -61,6 +61,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       publicUrl: () => config.publicUrl ?? listeningUrl,
       onAuditEvents: () => exporter?.notify(),
       trustedProxies: config.trustedProxies,
+      timeouts: config.timeouts,
+      replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },
       logger: {
         level: config.logLevel,
         redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'], censor: '[redacted]' },

@@ -266,3 +266,39 @@ describe('edge API behind a trusted proxy', () => {
     }
   });
 });
+
+describe('edge API with small replay caches', () => {
+  it('refuses new proofs and nonces with 503 and Retry-After when full, and never accepts a replay', async () => {
+    const t = await createTestApp(BACKENDS[0]!, { app: { replayCacheSizes: { proofs: 5, nonces: 1 } } });
+    try {
+      await create(t, 'client-workloads', { name: 'c', identities: [{ claim: 'fixture.subject', value: 'svc-a' }] });
+      await create(t, 'trust-providers', { name: 't', type: 'fixture-static', config: { subjects: ['svc-a'] } });
+      const send: Send = async (method, path, headers, body) => {
+        const response = await t.app.inject({ method: method as 'POST', url: path, headers, payload: body as object });
+        return { status: response.statusCode, body: { ...JSON.parse(response.body), retryAfter: response.headers['retry-after'] } };
+      };
+      const sdk = await EdgeTestClient.create(ISSUER, send);
+      const first = (await sdk.challenge()).body.nonce as string;
+      const second = (await sdk.challenge()).body.nonce as string;
+      expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: first })).status).toBe(200);
+      // The nonce cache holds one used nonce: the next one is refused for now, not judged invalid ...
+      const busy = await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: second });
+      expect(busy.status).toBe(503);
+      expect(busy.body).toMatchObject({ code: 'replay_cache_full', retryAfter: '300' });
+      // ... and the used one is still refused.
+      expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: first })).body.code).toBe('evidence_invalid');
+      // Five proofs taken: the sixth is refused, as is a replay of an earlier one.
+      const full = await sdk.challenge();
+      expect(full.status).toBe(503);
+      expect(full.body).toMatchObject({ code: 'replay_cache_full', retryAfter: '120' });
+      const attests = await t.call('GET', '/api/v1/audit-events?kind=edge.attest');
+      expect(attests.body.items.map((e: { outcome: string; reason: string }) => `${e.outcome} ${e.reason}`)).toEqual([
+        'deny evidence_invalid',
+        'error replay_cache_full',
+        'allow null',
+      ]);
+    } finally {
+      await t.close();
+    }
+  });
+});

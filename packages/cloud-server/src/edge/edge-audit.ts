@@ -13,7 +13,7 @@ interface RequestMeta {
   sdkInstance: string | undefined;
 }
 
-const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error']);
+const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error', 'replay_cache_full']);
 
 function outcomeOf(error: unknown): { outcome: AuditEvent['outcome']; reason: string | null; message?: string } {
   if (error === undefined) return { outcome: 'allow', reason: null };

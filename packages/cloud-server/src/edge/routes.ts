@@ -38,7 +38,10 @@ export interface EdgeServices {
 /** The edge API the SDK calls: attest, credentials, events. */
 export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): void {
   app.setErrorHandler((error, _request, reply) => {
-    if (error instanceof EdgeError) return reply.status(error.statusCode).send(error.toJSON());
+    if (error instanceof EdgeError) {
+      if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply.status(error.statusCode).send(error.toJSON());
+    }
     throw error; // the application's handler answers the rest (validation, body size ...)
   });
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -62,6 +65,9 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     const meta = context(request);
     const { evidence } = request.body as { evidence: { type: string } };
     let outcome: Awaited<ReturnType<typeof attest>> | undefined;
+    // A provider turns any failure to check a nonce into its own refusal; a full nonce cache is
+    // the answer to give instead (503, try again), not a verdict on the evidence.
+    let nonceCacheFull: EdgeError | undefined;
     try {
       const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', meta.url);
       outcome = await attest(evidence, {
@@ -71,7 +77,11 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         audience: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
-        consumeNonce: (nonce) => edge.challenges.consume(nonce, jkt),
+        consumeNonce: (nonce) =>
+          edge.challenges.consume(nonce, jkt).catch((error: unknown) => {
+            if (error instanceof EdgeError && error.code === 'replay_cache_full') nonceCacheFull = error;
+            throw error;
+          }),
       });
       const issued = await edge.tokens.issue(
         {
@@ -100,8 +110,9 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         })),
       };
     } catch (error) {
-      await edge.audit.append(auditAttest(edge.now(), meta, evidence.type, outcome, error));
-      throw error;
+      const answer = nonceCacheFull ?? error;
+      await edge.audit.append(auditAttest(edge.now(), meta, evidence.type, outcome, answer));
+      throw answer;
     }
   });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from 'typebox';
 import { CredentialError, TrustError, createProviderRegistry, defineCredentialProvider, defineTrustProvider } from '@tessera/providers';
-import { buildApp } from '../app.js';
+import { buildApp, type AppOptions } from '../app.js';
 import { bootstrap } from '../bootstrap.js';
 import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
 import { KeyRing } from '../keys/key-ring.js';
@@ -78,7 +78,8 @@ export interface TestResponse {
   headers: Record<string, unknown>;
 }
 
-export async function createTestApp(backend: Backend, options: { trustedProxies?: string[] } = {}): Promise<TestApp> {
+/** `app`: options for buildApp beyond what the harness sets itself. */
+export async function createTestApp(backend: Backend, options: { trustedProxies?: string[]; app?: Partial<AppOptions> } = {}): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
   await store.migrate();
@@ -92,7 +93,15 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
   const boot = await bootstrap(store, service, undefined);
-  const { app } = await buildApp({ store, box, keyRing, registry, publicUrl: 'https://tessera.test', ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });
+  const { app } = await buildApp({
+    store,
+    box,
+    keyRing,
+    registry,
+    publicUrl: 'https://tessera.test',
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...options.app,
+  });
   const rootKey = boot.generatedKey!;
 
   return {
