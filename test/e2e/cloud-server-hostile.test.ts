@@ -1,13 +1,14 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { startCloud, type CloudProcess } from './support/cloud-process.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, startCloud, type CloudProcess } from './support/cloud-process.js';
 
 /**
- * `tessera-cloud start` as a real process against what a hostile network does to it: clients
- * that trickle their requests in.
+ * `tessera-cloud start` as a real process against what a hostile network or a broken
+ * environment does to it: clients that trickle their requests in, and an stdout nobody reads.
  */
 
 let dataDir: string;
@@ -50,4 +51,70 @@ it('cuts off a client that trickles its headers, within --headers-timeout-ms', a
   expect(afterMs).toBeGreaterThanOrEqual(900);
   expect(afterMs).toBeLessThan(4000);
   expect((await fetch(`${cloud.url}/healthz`)).status).toBe(200);
+});
+
+/** A port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitUntilServing(url: string): Promise<void> {
+  for (let i = 0; i < 200; i += 1) {
+    if ((await fetch(`${url}/healthz`).catch(() => undefined))?.status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the server did not start serving');
+}
+
+describe('stdout that nobody reads', () => {
+  it('starts, serves and exits promptly on SIGTERM when the reader of stdout has gone (EPIPE)', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [CLI, 'start', '--port', String(port), '--data', dataDir, '--log-level', 'debug'], {
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    // Whatever the process writes to stdout from now on meets a closed pipe.
+    child.stdout.destroy();
+    const url = `http://127.0.0.1:${port}`;
+    await waitUntilServing(url);
+    for (let i = 0; i < 20; i += 1) expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    const signalled = Date.now();
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const { code, signal } = await exited;
+    clearTimeout(timer);
+    expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+    expect(Date.now() - signalled).toBeLessThan(5000);
+  }, 30_000);
+
+  it('keeps serving and exits promptly on SIGTERM when the reader of stdout stops reading (full pipe)', async () => {
+    const cloud = await startCloud(['--data', dataDir, '--log-level', 'debug']);
+    // Stop reading: the pipe fills up (64 KiB) after a few hundred log lines.
+    cloud.child.stdout!.pause();
+    cloud.child.stdout!.removeAllListeners('data');
+    const body = JSON.stringify({ name: 'x'.repeat(2000) });
+    for (let i = 0; i < 300; i += 1) {
+      const response = await fetch(`${cloud.url}/api/v1/client-workloads?note=${'n'.repeat(500)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(401);
+    }
+    const signalled = Date.now();
+    cloud.child.kill('SIGTERM');
+    const timer = setTimeout(() => cloud.child.kill('SIGKILL'), 10_000);
+    const code = await cloud.exited;
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(5000);
+  }, 60_000);
 });

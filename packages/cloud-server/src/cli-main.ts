@@ -11,6 +11,7 @@ import { SYSTEM_PRINCIPAL } from './bootstrap.js';
 import { startServer } from './server.js';
 import { recordKeyRotation } from './api/signing-key-routes.js';
 import { openStore } from './store/index.js';
+import { StdoutLog } from './stdout-log.js';
 import { ALL_RESOURCE_SETS } from './auth/roles.js';
 
 const USAGE = `Usage: tessera-cloud <command> [options]
@@ -97,8 +98,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Longest wait for log lines still queued for stdout once the server is ready to exit. */
+const OUTPUT_FLUSH_MS = 1000;
+
 async function start(config: ServerConfig): Promise<number> {
-  const server = await startServer({ config });
+  // The banner and the logs go through one writer that never blocks: a stdout that nobody reads
+  // (a full or closed pipe) must not stall requests nor keep the process from exiting.
+  const output = new StdoutLog();
+  const server = await startServer({ config, output });
+  const exit = (code: number) => void output.flush(OUTPUT_FLUSH_MS).then(() => process.exit(code));
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
@@ -106,14 +114,14 @@ async function start(config: ServerConfig): Promise<number> {
     server.app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     const timer = setTimeout(() => {
       server.app.log.error('shutdown timed out; exiting');
-      process.exit(1);
+      exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
     server.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: unknown) => {
         server.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -122,13 +130,13 @@ async function start(config: ServerConfig): Promise<number> {
   process.on('SIGINT', onSignal);
   if (server.bootstrapAdminKey) {
     // Printed once, to the terminal only: the store keeps nothing but its hash.
-    process.stdout.write(
+    output.write(
       `\nBootstrap admin key (shown once, store it now):\n\n  ${server.bootstrapAdminKey}\n\n` +
         `Use it as:  Authorization: Bearer <key>   against ${server.url}/api/v1\n\n`,
     );
   }
   const store = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
-  process.stdout.write(
+  output.write(
     `Tessera control plane listening on ${server.listeningUrl}\n  store: ${store}\n  issuer: ${server.url}\n`,
   );
   return new Promise<number>(() => {}); // runs until a signal ends the process
@@ -189,6 +197,9 @@ async function createAdminKey(config: ServerConfig, values: { name?: string; rol
     await store.close();
   }
 }
+
+// A closed pipe (`tessera-cloud ... | head`) ends what a command prints; it must not crash it.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -10,6 +10,7 @@ import { ObjectService } from './objects/service.js';
 import { typedSchemaLookup } from './objects/registry-schemas.js';
 import { openStore } from './store/index.js';
 import { loadPlugins } from './plugins.js';
+import { StdoutLog } from './stdout-log.js';
 import type { Store } from './store/types.js';
 
 export interface RunningServer {
@@ -32,6 +33,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** A registry with custom providers; defaults to the built-ins. */
   registry?: ProviderRegistry;
+  /** Where log lines go; defaults to stdout. */
+  output?: StdoutLog;
 }
 
 /** Everything `tessera-cloud start` does short of installing signal handlers. */
@@ -65,6 +68,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },
       logger: {
         level: config.logLevel,
+        stream: options.output ?? new StdoutLog(),
         redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'], censor: '[redacted]' },
       },
     });
