@@ -11,6 +11,7 @@ import { typedSchemaLookup } from './objects/registry-schemas.js';
 import { openStore } from './store/index.js';
 import { loadPlugins } from './plugins.js';
 import { StdoutLog } from './stdout-log.js';
+import { loggerOptions } from './logger-options.js';
 import type { Store } from './store/types.js';
 
 export interface RunningServer {
@@ -66,11 +67,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       trustedProxies: config.trustedProxies,
       timeouts: config.timeouts,
       replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },
-      logger: {
-        level: config.logLevel,
-        stream: options.output ?? new StdoutLog(),
-        redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'], censor: '[redacted]' },
-      },
+      logger: loggerOptions(config.logLevel, options.output ?? new StdoutLog()),
     });
     app = built.app;
     exporter = new AuditExporter({
