@@ -476,6 +476,18 @@ describe.each(BACKENDS)('bad input ($name)', (backend) => {
     }
   });
 
+  it('takes the Bearer scheme in any case (RFC 9110), on every kind of admin route', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr', 'Bearer ']) {
+      const headers = { authorization: `${scheme} ${t.rootKey}` };
+      for (const url of [CW, '/api/v1/audit-events?limit=1', '/api/v1/signing-keys', '/api/v1/resource-sets']) {
+        const response = await t.call('GET', url, { key: null, headers });
+        expect(response.status, `${scheme} ${url}: ${response.raw}`).toBe(200);
+      }
+      const created = await t.call('POST', CW, { key: null, headers, body: { name: `scheme-${scheme.trim()}-${randomUUID().slice(0, 8)}`, identities } });
+      expect(created.status, created.raw).toBe(201);
+    }
+  });
+
   it('answers every refused credential with the same 401', async () => {
     const disabled = await create(t, 'admin-keys', { name: 'disabled', role: 'admin', resourceSetIds: ['*'] });
     await t.call('PATCH', `/api/v1/admin-keys/${disabled.id}`, { body: { enabled: false } });

@@ -167,6 +167,40 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect(noToken.body.code).toBe('invalid_edge_token');
   });
 
+  it('takes the DPoP scheme in any case (RFC 9110) on every edge-token route', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const token = sdk.edgeToken!;
+    const target = { scheme: 'https', host: 'api.example.com', port: 443 };
+    const event = { time: new Date().toISOString(), target, outcome: 'allow', statusClass: '2xx', latencyMs: 1 };
+    for (const scheme of ['dpop', 'DPOP', 'dPoP', 'DPoP ']) {
+      const authorization = `${scheme} ${token}`;
+      const credentials = await send('POST', '/edge/v1/credentials', { authorization, dpop: await sdk.proof('POST', '/edge/v1/credentials', { token }) }, { target });
+      expect(credentials.status, `${scheme}: ${JSON.stringify(credentials.body)}`).toBe(200);
+      const events = await send('POST', '/edge/v1/events', { authorization, dpop: await sdk.proof('POST', '/edge/v1/events', { token }) }, { events: [event] });
+      expect(events.status, `${scheme}: ${JSON.stringify(events.body)}`).toBe(202);
+    }
+  });
+
+  it('refuses, on every edge-token route, a token whose client workload was disabled or deleted since', async () => {
+    const client = await create(t, 'client-workloads', { name: 'short-lived', identities: [{ claim: 'fixture.subject', value: 'temp-short' }] });
+    const trust = (await t.call('GET', '/api/v1/trust-providers?name=fixture')).body.items[0];
+    await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other', 'temp-short'] } } });
+    const target = { scheme: 'https', host: 'api.example.com', port: 443 };
+    const event = { time: new Date().toISOString(), target, outcome: 'allow', statusClass: '2xx', latencyMs: 1 };
+    const routes = async (sdk: EdgeTestClient) => [(await sdk.credentials(target)).body.code, (await sdk.events([event])).body.code];
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    expect((await sdk.attest({ type: 'fixture', subject: 'temp-short' })).body.clientWorkload.id).toBe(client.id);
+    expect((await sdk.events([event])).status).toBe(202);
+    await t.call('PATCH', `/api/v1/client-workloads/${client.id}`, { body: { enabled: false } });
+    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token']);
+    await t.call('PATCH', `/api/v1/client-workloads/${client.id}`, { body: { enabled: true } });
+    expect((await sdk.events([event])).status).toBe(202);
+    expect((await t.call('DELETE', `/api/v1/client-workloads/${client.id}`)).status).toBe(204);
+    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token']);
+    await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other'] } } });
+  });
+
   it('audits every decision with its reason and never the credential', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });

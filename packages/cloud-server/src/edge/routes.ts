@@ -169,14 +169,25 @@ function normalizeTarget(target: { scheme: string; host: string; port: number; p
   return { scheme: target.scheme, host: target.host.toLowerCase(), port: target.port, path: target.path ?? '/' };
 }
 
-/** `Authorization: DPoP <edge token>` plus a proof bound to that token. */
+/** The scheme is case-insensitive (RFC 9110 §11.1), followed by one or more spaces. */
+const DPOP_AUTHORIZATION = /^DPoP +([A-Za-z0-9._-]+)$/i;
+
+/**
+ * The one way an edge-token route knows its caller: `Authorization: DPoP <edge token>`, a proof
+ * bound to that token, and a client workload that still exists, enabled, in the token's
+ * resource set. A token outlives none of those: disabling or deleting the client workload (or
+ * its resource set) ends it at once, whatever its expiry.
+ */
 async function authenticate(edge: EdgeServices, request: FastifyRequest, url: string): Promise<EdgeSession> {
-  const authorization = request.headers.authorization ?? '';
-  const match = /^DPoP ([A-Za-z0-9._-]+)$/.exec(authorization);
+  const match = DPOP_AUTHORIZATION.exec(request.headers.authorization ?? '');
   if (!match) throw new EdgeError('invalid_edge_token', 'An edge token is required: Authorization: DPoP <token>');
   const session = await edge.tokens.verify(match[1]!);
   const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), request.method, url, match[1]!);
   if (jkt !== session.jkt) throw new EdgeError('invalid_dpop_proof', 'The proof key is not the key this edge token is bound to');
+  const client = edge.index.current.client(session.clientWorkloadId);
+  if (client?.resourceSetId !== session.resourceSetId) {
+    throw new EdgeError('invalid_edge_token', 'The client workload no longer exists or is disabled; attest again');
+  }
   return session;
 }
 
