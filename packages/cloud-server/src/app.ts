@@ -4,6 +4,7 @@ import ajvFormats from 'ajv-formats';
 import type { ProviderRegistry } from '@tessera/providers';
 import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './config.js';
 import { installErrorHandler, ErrorResponse } from './api/error-handler.js';
+import { installJsonBodyParser } from './api/json-body.js';
 import { registerObjectRoutes } from './api/admin-routes.js';
 import { registerAuditRoutes } from './api/audit-routes.js';
 import { registerSigningKeyRoutes } from './api/signing-key-routes.js';
@@ -121,6 +122,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
   });
   // Only JSON bodies are accepted: without Fastify's text parser, text/plain is a 415 everywhere.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   app.addSchema(ErrorResponse);
   // While draining, every response closes its connection: an idle keep-alive socket would
   // otherwise hold shutdown open until the client's own idle timeout.

@@ -5,6 +5,7 @@
 
 export type ApiErrorCode =
   | 'invalid_json'
+  | 'json_too_deep'
   | 'invalid_request'
   | 'headers_too_large'
   | 'request_timeout'
@@ -37,6 +38,7 @@ export interface ApiErrorDetail {
 
 const STATUS: Record<ApiErrorCode, number> = {
   invalid_json: 400,
+  json_too_deep: 400,
   invalid_request: 400,
   headers_too_large: 431,
   request_timeout: 408,

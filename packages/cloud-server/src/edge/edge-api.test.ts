@@ -201,6 +201,32 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other'] } } });
   });
 
+  it('answers deeply nested bodies with 400 json_too_deep on every edge route, and keeps serving', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const token = sdk.edgeToken!;
+    const deep = (open: string, close: string, depth: number) => `${open.repeat(depth)}1${close.repeat(depth)}`;
+    const bodies = [
+      ['/edge/v1/credentials', deep('[', ']', 200_000)],
+      ['/edge/v1/credentials', `{"target":${deep('{"":', '}', 200_000)}}`],
+      ['/edge/v1/events', `{"events":${deep('[', ']', 100_000)}}`],
+      ['/edge/v1/attest', `{"evidence":{"type":"fixture","subject":"svc-a","x":${deep('{"":', '}', 12_000)}}}`],
+      ['/edge/v1/attest', `{"evidence":{"type":"fixture","subject":"svc-a","x":${deep('[', ']', 30_000)}}}`],
+    ] as const;
+    for (const [path, body] of bodies) {
+      const withToken = path === '/edge/v1/attest' ? {} : { authorization: `DPoP ${token}` };
+      const response = await t.app.inject({
+        method: 'POST',
+        url: path,
+        headers: { ...withToken, dpop: await sdk.proof('POST', path, path === '/edge/v1/attest' ? {} : { token }), 'content-type': 'application/json' },
+        payload: body,
+      });
+      expect(response.statusCode, `${path}: ${response.body.slice(0, 200)}`).toBe(400);
+      expect(JSON.parse(response.body)).toMatchObject({ code: 'json_too_deep' });
+    }
+    expect((await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443 })).status).toBe(200);
+  });
+
   it('audits every decision with its reason and never the credential', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });
