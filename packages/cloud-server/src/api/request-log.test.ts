@@ -55,3 +55,28 @@ describe('request log', () => {
     expect(request.req).toMatchObject({ method: 'GET', url: `/api/v1/audit-events?kind=edge.attest&clientWorkloadId=${id}&limit=5&token=[redacted]` });
   });
 });
+
+describe('an unexpected failure', () => {
+  it('answers a bare 500 on admin and edge routes; the stack goes to the server log only', async () => {
+    const lines: string[] = [];
+    const t = await createTestApp(BACKENDS[0]!, { app: { logger: loggerOptions('info', { write: (line: string) => void lines.push(line) }) } });
+    try {
+      // Nothing a client sends can cause this: the database is gone under the running server.
+      await t.store.close();
+      const answers = [
+        await t.app.inject({ method: 'GET', url: '/api/v1/client-workloads', headers: { authorization: `Bearer ${t.rootKey}` } }),
+        await t.app.inject({ method: 'POST', url: '/edge/v1/attest', payload: { evidence: { type: 'fixture' } } }),
+      ];
+      for (const answer of answers) {
+        expect(answer.statusCode).toBe(500);
+        expect(answer.body).toBe('{"code":"internal_error","message":"Internal error"}');
+      }
+      const failures = lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 50);
+      expect(failures).toHaveLength(2);
+      for (const failure of failures) expect(failure.err.stack).toMatch(/\n\s+at /);
+    } finally {
+      await t.app.close();
+      await t.harness.dispose();
+    }
+  });
+});
