@@ -41,8 +41,9 @@ export function nestsDeeperThan(text: string, max: number): boolean {
 export function installJsonBodyParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (nestsDeeperThan(body as string, MAX_JSON_DEPTH)) {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
+    const body = raw as string; // parseAs: 'string'
+    if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
       done(new ApiError('json_too_deep', `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`), undefined);
       return;
     }
