@@ -16,6 +16,7 @@ import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
 import { AttestBody, ChallengeBody, CredentialsBody, EventsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
+import { logProviderFailures } from './upstream-log.js';
 
 export interface EdgeServices {
   index: PolicyIndexHolder;
@@ -37,8 +38,9 @@ export interface EdgeServices {
 
 /** The edge API the SDK calls: attest, credentials, events. */
 export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): void {
-  app.setErrorHandler((error, _request, reply) => {
+  app.setErrorHandler((error, request, reply) => {
     if (error instanceof EdgeError) {
+      logProviderFailures(request.log, error);
       if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
       return reply.status(error.statusCode).send(error.toJSON());
     }

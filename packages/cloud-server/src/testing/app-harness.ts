@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Type } from 'typebox';
-import { CredentialError, TrustError, createProviderRegistry, defineCredentialProvider, defineTrustProvider } from '@tessera/providers';
+import { CredentialError, TrustError, createProviderRegistry, defineAccessCondition, defineCredentialProvider, defineTrustProvider } from '@tessera/providers';
 import { buildApp, type AppOptions } from '../app.js';
 import { bootstrap } from '../bootstrap.js';
 import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
@@ -60,6 +60,16 @@ export const fixtureMalformedCredentialProvider = defineCredentialProvider({
   },
 });
 
+/** A custom access condition whose integration fails with an error that quotes its upstream. */
+export const fixtureErroringCondition = defineAccessCondition({
+  specificationVersion: 'v1',
+  type: 'fixture-erroring',
+  configSchema: Type.Object({}, { additionalProperties: false }),
+  async evaluate() {
+    throw new Error('posture API at db-7.corp.internal:8443 answered HTTP 500');
+  },
+});
+
 export interface TestApp {
   app: FastifyInstance;
   store: Store;
@@ -89,6 +99,7 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   registry.registerTrustProvider(fixtureTrustProvider);
   registry.registerCredentialProvider(fixtureFailingCredentialProvider);
   registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
+  registry.registerAccessCondition(fixtureErroringCondition);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
