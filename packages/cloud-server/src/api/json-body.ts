@@ -9,24 +9,28 @@ export const MAX_JSON_DEPTH = 64;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const OPENERS = new Set([0x5b, 0x7b]); // [ {
-const CLOSERS = new Set([0x5d, 0x7d]); // ] }
 
 /** Whether `text` nests arrays and objects deeper than `max`; brackets inside strings do not count. */
 export function nestsDeeperThan(text: string, max: number): boolean {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i += 1) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i += 1;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) {
-      inString = true;
-    } else if (OPENERS.has(c)) {
-      if (++depth > max) return true;
-    } else if (CLOSERS.has(c)) {
-      depth -= 1;
+    switch (text.charCodeAt(i)) {
+      case QUOTE:
+        // Skip the string: to its closing quote, past escaped characters.
+        for (i += 1; i < text.length; i += 1) {
+          const c = text.charCodeAt(i);
+          if (c === BACKSLASH) i += 1;
+          else if (c === QUOTE) break;
+        }
+        break;
+      case 0x5b: // [
+      case 0x7b: // {
+        if (++depth > max) return true;
+        break;
+      case 0x5d: // ]
+      case 0x7d: // }
+        depth -= 1;
+        break;
     }
   }
   return false;
