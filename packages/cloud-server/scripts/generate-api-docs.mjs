@@ -43,7 +43,10 @@ const IMMUTABLE_ON_PATCH = ['type', 'resourceSetId'];
 const ERROR_MEANINGS = {
   invalid_request: 'The request line, URL or headers could not be parsed.',
   headers_too_large: 'The request headers are too large.',
+  request_timeout:
+    'The request (headers within `--headers-timeout-ms`, the whole request within `--request-timeout-ms`) did not arrive in time; the connection is closed.',
   invalid_json: 'The body is not valid JSON, or is empty while `content-type: application/json` was sent.',
+  json_too_deep: 'The body nests arrays and objects more than 64 levels deep.',
   unsupported_media_type: 'The body is not `application/json`.',
   payload_too_large: 'The body is larger than 1 MiB.',
   validation_failed:

@@ -2,7 +2,9 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import swagger from '@fastify/swagger';
 import ajvFormats from 'ajv-formats';
 import type { ProviderRegistry } from '@tessera/providers';
+import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './config.js';
 import { installErrorHandler, ErrorResponse } from './api/error-handler.js';
+import { installJsonBodyParser } from './api/json-body.js';
 import { registerObjectRoutes } from './api/admin-routes.js';
 import { registerAuditRoutes } from './api/audit-routes.js';
 import { registerSigningKeyRoutes } from './api/signing-key-routes.js';
@@ -33,6 +35,18 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT = 1024 * 1024;
+/**
+ * How often Node looks for connections past their headers or request deadline (its default,
+ * 30 s, would let a slow client hold a connection up to 30 s past the deadline).
+ */
+const DEADLINE_CHECK_INTERVAL_MS = 500;
+
+/** What the HTTP parser's errors answer, by Node's error code; written straight to the socket. */
+const CLIENT_ERRORS: Record<string, { status: string; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: '431 Request Header Fields Too Large', code: 'headers_too_large', message: 'Request headers are too large' },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: '408 Request Timeout', code: 'request_timeout', message: 'The request did not arrive in time' },
+  default: { status: '400 Bad Request', code: 'invalid_request', message: 'The request could not be parsed' },
+};
 
 // ajv-formats is CommonJS: under Node's ESM interop its plugin is the module's `default`.
 const formatsPlugin = ((ajvFormats as unknown as { default?: unknown }).default ?? ajvFormats) as never;
@@ -59,6 +73,10 @@ export interface AppOptions {
   onAuditEvents?: () => void;
   /** Which destinations log streams may be written with (default: public addresses only). */
   streamGuard?: DestinationGuard;
+  /** How long the HTTP server waits on slow clients; defaults in config.ts. */
+  timeouts?: Partial<ServerTimeouts>;
+  /** Most ids each replay cache remembers (DPoP proof ids, used nonces); default 200,000 each. */
+  replayCacheSizes?: { proofs?: number; nonces?: number };
 }
 
 export interface TesseraApp {
@@ -74,10 +92,16 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
   const publicUrl = options.publicUrl;
   const issuer = () => (typeof publicUrl === 'string' ? publicUrl : publicUrl()).replace(/\/+$/, '');
   let shuttingDown = false;
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
 
   const app: FastifyInstance = Fastify({
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT,
+    // A client that trickles its request in is cut off: it must not hold a connection for minutes.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.idleMs,
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: DEADLINE_CHECK_INTERVAL_MS },
     return503OnClosing: true,
     // Request bodies are checked, never repaired: unknown fields and wrong types are errors.
     ajv: {
@@ -95,13 +119,14 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     },
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy(error);
-      const status = (error as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify({ code: status === 431 ? 'headers_too_large' : 'invalid_request', message: status === 431 ? 'Request headers are too large' : 'The request could not be parsed' });
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      const answer = CLIENT_ERRORS[(error as { code?: string }).code ?? ''] ?? CLIENT_ERRORS.default!;
+      const body = JSON.stringify({ code: answer.code, message: answer.message });
+      socket.end(`HTTP/1.1 ${answer.status}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     },
   });
   // Only JSON bodies are accepted: without Fastify's text parser, text/plain is a 415 everywhere.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
   app.addSchema(ErrorResponse);
   // While draining, every response closes its connection: an idle keep-alive socket would
   // otherwise hold shutdown open until the client's own idle timeout.
@@ -178,8 +203,8 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       box,
       keyRing,
       tokens: new EdgeTokens(keyRing, issuer, now),
-      challenges: new Challenges(keyRing, issuer, now),
-      dpop: new DpopVerifier({ now }),
+      challenges: new Challenges(keyRing, issuer, now, { maxRememberedNonces: options.replayCacheSizes?.nonces }),
+      dpop: new DpopVerifier({ now, maxRememberedProofs: options.replayCacheSizes?.proofs }),
       audit,
       refusals,
       sources: new SourceAddressResolver(options.trustedProxies),

@@ -11,6 +11,7 @@ import { SYSTEM_PRINCIPAL } from './bootstrap.js';
 import { startServer } from './server.js';
 import { recordKeyRotation } from './api/signing-key-routes.js';
 import { openStore } from './store/index.js';
+import { StdoutLog } from './stdout-log.js';
 import { ALL_RESOURCE_SETS } from './auth/roles.js';
 
 const USAGE = `Usage: tessera-cloud <command> [options]
@@ -37,6 +38,11 @@ Options (start, keys, admin-keys create):
                             private or link-local (repeatable; TESSERA_LOG_STREAM_ALLOW, comma-separated)
   --audit-retention AGE     Delete audit events older than AGE, e.g. 30d, 12h, 90m (TESSERA_AUDIT_RETENTION,
                             default: keep them all); events a log stream has not exported yet are kept
+  --headers-timeout-ms MS   Time a client has to send its request headers (TESSERA_HEADERS_TIMEOUT_MS, default 10000)
+  --request-timeout-ms MS   Time a client has to send its whole request (TESSERA_REQUEST_TIMEOUT_MS, default 30000)
+  --keep-alive-timeout-ms MS  An idle keep-alive connection is closed after this (TESSERA_KEEP_ALIVE_TIMEOUT_MS, default 72000)
+  --idle-timeout-ms MS      A connection on which nothing moves is closed after this (TESSERA_IDLE_TIMEOUT_MS, default 120000)
+  --replay-cache-size N     Most DPoP proof ids (and used nonces) remembered at once (TESSERA_REPLAY_CACHE_SIZE, default 200000)
 
 Options (admin-keys create):
   --name NAME               Name of the key (required)
@@ -63,6 +69,11 @@ const SERVER_OPTIONS = {
   plugin: { type: 'string', multiple: true },
   'log-stream-allow': { type: 'string', multiple: true },
   'audit-retention': { type: 'string' },
+  'headers-timeout-ms': { type: 'string' },
+  'request-timeout-ms': { type: 'string' },
+  'keep-alive-timeout-ms': { type: 'string' },
+  'idle-timeout-ms': { type: 'string' },
+  'replay-cache-size': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -93,8 +104,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Longest wait for log lines still queued for stdout once the server is ready to exit. */
+const OUTPUT_FLUSH_MS = 1000;
+
 async function start(config: ServerConfig): Promise<number> {
-  const server = await startServer({ config });
+  // The banner and the logs go through one writer that never blocks: a stdout that nobody reads
+  // (a full or closed pipe) must not stall requests nor keep the process from exiting.
+  const output = new StdoutLog();
+  const server = await startServer({ config, output });
+  const exit = (code: number) => void output.flush(OUTPUT_FLUSH_MS).then(() => process.exit(code));
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals += 1;
@@ -102,14 +120,14 @@ async function start(config: ServerConfig): Promise<number> {
     server.app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     const timer = setTimeout(() => {
       server.app.log.error('shutdown timed out; exiting');
-      process.exit(1);
+      exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
     server.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: unknown) => {
         server.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -118,13 +136,13 @@ async function start(config: ServerConfig): Promise<number> {
   process.on('SIGINT', onSignal);
   if (server.bootstrapAdminKey) {
     // Printed once, to the terminal only: the store keeps nothing but its hash.
-    process.stdout.write(
+    output.write(
       `\nBootstrap admin key (shown once, store it now):\n\n  ${server.bootstrapAdminKey}\n\n` +
         `Use it as:  Authorization: Bearer <key>   against ${server.url}/api/v1\n\n`,
     );
   }
   const store = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
-  process.stdout.write(
+  output.write(
     `Tessera control plane listening on ${server.listeningUrl}\n  store: ${store}\n  issuer: ${server.url}\n`,
   );
   return new Promise<number>(() => {}); // runs until a signal ends the process
@@ -185,6 +203,9 @@ async function createAdminKey(config: ServerConfig, values: { name?: string; rol
     await store.close();
   }
 }
+
+// A closed pipe (`tessera-cloud ... | head`) ends what a command prints; it must not crash it.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveServerConfig } from './config.js';
+import { DEFAULT_TIMEOUTS, resolveServerConfig } from './config.js';
 
 describe('resolveServerConfig: --log-stream-allow', () => {
   it('takes addresses and ranges from the flag (repeatable) or TESSERA_LOG_STREAM_ALLOW, the flag first', () => {
@@ -12,5 +12,37 @@ describe('resolveServerConfig: --log-stream-allow', () => {
   it('stops the start on a value that is not an address or a range', () => {
     expect(() => resolveServerConfig({ 'log-stream-allow': ['10.0.0.0/40'] }, {})).toThrow('--log-stream-allow[0]: "10.0.0.0/40" has an invalid prefix length');
     expect(() => resolveServerConfig({}, { TESSERA_LOG_STREAM_ALLOW: 'siem.internal' })).toThrow('"siem.internal" is not an IP address or CIDR range');
+  });
+});
+
+
+describe('resolveServerConfig', () => {
+  it('takes the HTTP timeouts and the replay cache size from flags, then TESSERA_* variables, then defaults', () => {
+    expect(resolveServerConfig({}, {})).toMatchObject({ timeouts: DEFAULT_TIMEOUTS, replayCacheSize: 200_000 });
+    expect(DEFAULT_TIMEOUTS).toEqual({ headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000, idleMs: 120_000 });
+    const env = {
+      TESSERA_HEADERS_TIMEOUT_MS: '2000',
+      TESSERA_REQUEST_TIMEOUT_MS: '5000',
+      TESSERA_KEEP_ALIVE_TIMEOUT_MS: '4000',
+      TESSERA_IDLE_TIMEOUT_MS: '9000',
+      TESSERA_REPLAY_CACHE_SIZE: '5000',
+    };
+    expect(resolveServerConfig({}, env)).toMatchObject({
+      timeouts: { headersMs: 2000, requestMs: 5000, keepAliveMs: 4000, idleMs: 9000 },
+      replayCacheSize: 5000,
+    });
+    const flags = { 'headers-timeout-ms': '1000', 'request-timeout-ms': '3000', 'replay-cache-size': '1000' };
+    expect(resolveServerConfig(flags, env)).toMatchObject({ timeouts: { headersMs: 1000, requestMs: 3000, keepAliveMs: 4000 }, replayCacheSize: 1000 });
+  });
+
+  it.each([
+    [{ 'headers-timeout-ms': '0' }, '--headers-timeout-ms must be a whole number from 100 to 3600000'],
+    [{ 'request-timeout-ms': '1.5' }, '--request-timeout-ms must be a whole number from 100 to 3600000'],
+    [{ 'idle-timeout-ms': '-1' }, '--idle-timeout-ms must be a whole number from 100 to 3600000'],
+    [{ 'keep-alive-timeout-ms': 'soon' }, '--keep-alive-timeout-ms must be a whole number from 100 to 3600000'],
+    [{ 'headers-timeout-ms': '40000' }, '--headers-timeout-ms must not be longer than --request-timeout-ms'],
+    [{ 'replay-cache-size': '10' }, '--replay-cache-size must be a whole number from 1000 to 100000000'],
+  ])('refuses %o', (flags, message) => {
+    expect(() => resolveServerConfig(flags, {})).toThrow(message);
   });
 });

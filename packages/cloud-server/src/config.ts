@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { parseRuleList } from '@tessera/providers';
 import { validatePresetKey } from './bootstrap.js';
+import { DEFAULT_REPLAY_CACHE_SIZE } from './edge/replay-cache.js';
 
 export interface ServerConfig {
   host: string;
@@ -20,7 +21,24 @@ export interface ServerConfig {
   logStreamAllow: string[];
   /** Audit events older than this are deleted (once exported by their log streams); undefined keeps them all. */
   auditRetentionMs?: number;
+  timeouts: ServerTimeouts;
+  /** Most ids each replay cache (DPoP proof ids, used nonces) remembers. */
+  replayCacheSize: number;
 }
+
+/** How long the HTTP server waits on a client, in milliseconds. */
+export interface ServerTimeouts {
+  /** For the request line and headers, from the moment the connection opens (or the previous response ends). */
+  headersMs: number;
+  /** For the whole request, headers and body; the time taken to answer does not count. */
+  requestMs: number;
+  /** Before an idle keep-alive connection is closed. */
+  keepAliveMs: number;
+  /** Before a connection on which nothing moves either way is closed. */
+  idleMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 72_000, idleMs: 120_000 };
 
 export const DEFAULT_DATA_DIR = '.tessera';
 
@@ -36,9 +54,35 @@ export interface ServerFlags {
   plugin?: string[];
   'log-stream-allow'?: string[];
   'audit-retention'?: string;
+  'headers-timeout-ms'?: string;
+  'request-timeout-ms'?: string;
+  'keep-alive-timeout-ms'?: string;
+  'idle-timeout-ms'?: string;
+  'replay-cache-size'?: string;
 }
 
 const list = (value: string | undefined) => (value ? value.split(',').map((v) => v.trim()).filter(Boolean) : []);
+
+/** A whole number from a flag or its variable, within [min, max]; the default when neither is set. */
+function wholeNumber(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = /^[0-9]{1,10}$/.test(raw.trim()) ? Number(raw.trim()) : Number.NaN;
+  if (!(value >= min && value <= max)) throw new Error(`--${flag} must be a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function resolveTimeouts(flags: ServerFlags, env: NodeJS.ProcessEnv): ServerTimeouts {
+  const hour = 3_600_000;
+  const timeouts: ServerTimeouts = {
+    headersMs: wholeNumber('headers-timeout-ms', flags['headers-timeout-ms'] ?? env.TESSERA_HEADERS_TIMEOUT_MS, DEFAULT_TIMEOUTS.headersMs, 100, hour),
+    requestMs: wholeNumber('request-timeout-ms', flags['request-timeout-ms'] ?? env.TESSERA_REQUEST_TIMEOUT_MS, DEFAULT_TIMEOUTS.requestMs, 100, hour),
+    keepAliveMs: wholeNumber('keep-alive-timeout-ms', flags['keep-alive-timeout-ms'] ?? env.TESSERA_KEEP_ALIVE_TIMEOUT_MS, DEFAULT_TIMEOUTS.keepAliveMs, 100, hour),
+    idleMs: wholeNumber('idle-timeout-ms', flags['idle-timeout-ms'] ?? env.TESSERA_IDLE_TIMEOUT_MS, DEFAULT_TIMEOUTS.idleMs, 100, hour),
+  };
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the request).
+  if (timeouts.headersMs > timeouts.requestMs) throw new Error('--headers-timeout-ms must not be longer than --request-timeout-ms');
+  return timeouts;
+}
 
 export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv): ServerConfig {
   const rawPort = flags.port ?? (env.TESSERA_PORT || undefined) ?? '8080';
@@ -80,6 +124,8 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
     logStreamAllow,
     ...(auditRetentionMs !== undefined ? { auditRetentionMs } : {}),
+    timeouts: resolveTimeouts(flags, env),
+    replayCacheSize: wholeNumber('replay-cache-size', flags['replay-cache-size'] ?? env.TESSERA_REPLAY_CACHE_SIZE, DEFAULT_REPLAY_CACHE_SIZE, 1000, 100_000_000),
   };
 }
 

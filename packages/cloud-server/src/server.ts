@@ -12,6 +12,8 @@ import { ObjectService } from './objects/service.js';
 import { typedSchemaLookup } from './objects/registry-schemas.js';
 import { openStore } from './store/index.js';
 import { loadPlugins } from './plugins.js';
+import { StdoutLog } from './stdout-log.js';
+import { loggerOptions } from './logger-options.js';
 import type { Store } from './store/types.js';
 
 export interface RunningServer {
@@ -34,6 +36,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** A registry with custom providers; defaults to the built-ins. */
   registry?: ProviderRegistry;
+  /** Where log lines go; defaults to stdout. */
+  output?: StdoutLog;
 }
 
 /** Everything `tessera-cloud start` does short of installing signal handlers. */
@@ -65,10 +69,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       onAuditEvents: () => exporter?.notify(),
       streamGuard,
       trustedProxies: config.trustedProxies,
-      logger: {
-        level: config.logLevel,
-        redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers.dpop'], censor: '[redacted]' },
-      },
+      timeouts: config.timeouts,
+      replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },
+      logger: loggerOptions(config.logLevel, options.output ?? new StdoutLog()),
     });
     app = built.app;
     exporter = new AuditExporter({

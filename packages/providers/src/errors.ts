@@ -36,6 +36,33 @@ export interface TesseraErrorOptions {
   provider?: string;
   /** Underlying error. It must not hold secret material either. */
   cause?: unknown;
+  /** What an upstream call did, for operators only (see `UpstreamFailure`). */
+  upstream?: UpstreamFailure;
+}
+
+/**
+ * A failed call to an upstream a provider was configured with (a token endpoint, STS, a JWKS
+ * URL), told to operators: the control plane writes it to its log, never to a workload, an audit
+ * event or an API answer. The error's message says only that the call failed, and at most the
+ * upstream's registered error code: whether a connection was refused, timed out or answered
+ * HTTP 404 would let whoever may configure a URL scan the control plane's network with it, and
+ * an upstream's description is free text that may hold anything.
+ */
+export interface UpstreamFailure {
+  /** What was called: origin and path, never a query. */
+  endpoint?: string;
+  /** The HTTP status, when an answer came. */
+  status?: number;
+  /** Why no usable answer came, when none did. */
+  failure?: 'timeout' | 'network' | 'redirect' | 'too_large' | 'unreadable' | 'refused_url';
+  /** The socket error (`ECONNREFUSED`, `ENOTFOUND` ...), when known. */
+  networkCode?: string;
+  /** The upstream's error code (OAuth `error`, AWS `Code`, a Google status), bounded and cleaned. */
+  error?: string;
+  /** The upstream's own description: cleaned of known secrets and token-shaped text, cut short. Logged at debug level only. */
+  description?: string;
+  /** The upstream's id for the request (AWS `RequestId` ...), to quote to its support. */
+  requestId?: string;
 }
 
 const kTesseraError = Symbol.for('tessera.error');
@@ -54,6 +81,8 @@ export class TesseraError extends Error {
 
   readonly code: TesseraErrorCode;
   readonly provider?: string;
+  /** Operator-only details of a failed upstream call; not enumerable, so a serialised error leaves it out. */
+  declare readonly upstream?: UpstreamFailure;
 
   constructor(code: TesseraErrorCode, message: string, options: TesseraErrorOptions = {}) {
     const prefix = (new.target as typeof TesseraError).prefix;
@@ -62,6 +91,7 @@ export class TesseraError extends Error {
     this.name = new.target.name;
     this.code = code;
     if (options.provider !== undefined) this.provider = options.provider;
+    if (options.upstream !== undefined) Object.defineProperty(this, 'upstream', { value: options.upstream, enumerable: false });
   }
 
   static override [Symbol.hasInstance](instance: unknown): instance is TesseraError {

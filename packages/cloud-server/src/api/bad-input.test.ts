@@ -37,6 +37,8 @@ interface BadCase {
 }
 
 const post = (url: string, body: unknown, extra: Partial<BadCase> = {}) => ({ method: 'POST', url, body, ...extra });
+/** `depth` levels of `open`, a 1, then their `close`: `[[[1]]]`, `{"a":{"a":1}}`. */
+const deep = (open: string, close: string, depth: number) => `${open.repeat(depth)}1${close.repeat(depth)}`;
 const patchClient = (body: unknown) => ({ method: 'PATCH', url: (f: Fixtures) => `${CW}/${f.clientId}`, body });
 const identities = [{ claim: 'kubernetes.namespace', value: 'payments' }];
 
@@ -66,7 +68,13 @@ const MALFORMED_JSON: BadCase[] = [
   { name: 'a number', ...post(CW, '42'), status: 400, code: 'validation_failed', path: '/body' },
   { name: 'no body at all', method: 'POST', url: CW, status: 400, code: 'validation_failed', path: '/body' },
   { name: 'an empty PATCH object', ...patchClient({}), status: 400, code: 'validation_failed', path: '/body' },
-  { name: '10,000 nested arrays', ...post(CW, '['.repeat(10_000) + ']'.repeat(10_000)), status: 400, code: 'validation_failed' },
+  // Nesting is bounded before anything walks the document: no stack overflow (a 500), wherever it sits.
+  { name: '10,000 nested arrays', ...post(CW, '['.repeat(10_000) + ']'.repeat(10_000)), status: 400, code: 'json_too_deep' },
+  { name: '200,000 nested arrays', ...post(CW, deep('[', ']', 200_000)), status: 400, code: 'json_too_deep' },
+  { name: '200,000 nested objects', ...post(CW, deep('{"":', '}', 200_000)), status: 400, code: 'json_too_deep' },
+  { name: '200,000 nested arrays in a provider config', ...post('/api/v1/trust-providers', `{"name":"deep","type":"fixture-static","config":${deep('[', ']', 199_000)}}`), status: 400, code: 'json_too_deep' },
+  { name: '200,000 nested objects in a provider config', ...post('/api/v1/credential-providers', `{"name":"deep","type":"api-key","config":${deep('{"":', '}', 199_000)}}`), status: 400, code: 'json_too_deep' },
+  { name: '65 nested objects in a PATCH', ...patchClient(`{"description":"x","a":${deep('{"a":', '}', 64)}}`), status: 400, code: 'json_too_deep' },
 ];
 
 const validClient = JSON.stringify({ name: 'media', identities });
@@ -493,6 +501,18 @@ describe.each(BACKENDS)('bad input ($name)', (backend) => {
       // The policy's ids are well-formed but name nothing: past the schema, the references fail.
       if (plural === 'access-policies') expect(response.body.code, plural).toBe('invalid_reference');
       else expect(response.status, `${plural}: ${response.raw}`).toBe(201);
+    }
+  });
+
+  it('takes the Bearer scheme in any case (RFC 9110), on every kind of admin route', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr', 'Bearer ']) {
+      const headers = { authorization: `${scheme} ${t.rootKey}` };
+      for (const url of [CW, '/api/v1/audit-events?limit=1', '/api/v1/signing-keys', '/api/v1/resource-sets']) {
+        const response = await t.call('GET', url, { key: null, headers });
+        expect(response.status, `${scheme} ${url}: ${response.raw}`).toBe(200);
+      }
+      const created = await t.call('POST', CW, { key: null, headers, body: { name: `scheme-${scheme.trim()}-${randomUUID().slice(0, 8)}`, identities } });
+      expect(created.status, created.raw).toBe(201);
     }
   });
 

@@ -5,8 +5,10 @@
 
 export type ApiErrorCode =
   | 'invalid_json'
+  | 'json_too_deep'
   | 'invalid_request'
   | 'headers_too_large'
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'validation_failed'
@@ -38,8 +40,10 @@ export interface ApiErrorDetail {
 
 const STATUS: Record<ApiErrorCode, number> = {
   invalid_json: 400,
+  json_too_deep: 400,
   invalid_request: 400,
   headers_too_large: 431,
+  request_timeout: 408,
   unsupported_media_type: 415,
   payload_too_large: 413,
   validation_failed: 400,

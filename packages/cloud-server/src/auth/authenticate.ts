@@ -4,7 +4,8 @@ import { hashAdminKey } from '../objects/admin-keys.js';
 import type { StoreReader } from '../store/types.js';
 import { ALL_RESOURCE_SETS, type AdminRole, type Principal } from './roles.js';
 
-const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/;
+/** The scheme is case-insensitive (RFC 9110 §11.1), followed by one or more spaces. */
+const BEARER = /^Bearer +([A-Za-z0-9._~+/=-]{16,512})$/i;
 
 /**
  * One answer for every credential that is presented and refused, malformed or unknown alike:

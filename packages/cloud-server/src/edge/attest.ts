@@ -105,11 +105,13 @@ export async function attest(evidence: Evidence, ctx: AttestContext): Promise<At
 function failure(reasons: unknown[]): EdgeError {
   const codes = reasons.map((r) => (r instanceof TesseraError ? r.code : 'trust_provider_error'));
   const expired = reasons.find((r) => r instanceof TesseraError && r.code === 'evidence_expired') as TesseraError | undefined;
+  // The providers' errors, with what their upstreams did, go to the server log only.
+  const cause = { cause: reasons };
   // The provider's reason tells an operator which limit was hit (a token's exp, a maxAge ...).
-  if (expired) return new EdgeError('evidence_expired', `The evidence has expired: ${expired.message}`);
+  if (expired) return new EdgeError('evidence_expired', `The evidence has expired: ${expired.message}`, undefined, cause);
   if (codes.every((c) => c === 'trust_provider_error')) {
-    return new EdgeError('trust_provider_error', 'No trust provider could check the evidence (key source unavailable)');
+    return new EdgeError('trust_provider_error', 'No trust provider could check the evidence (key source unavailable)', undefined, cause);
   }
   const first = reasons.find((r) => r instanceof TesseraError && r.code !== 'trust_provider_error') as TesseraError | undefined;
-  return new EdgeError('evidence_invalid', `The evidence did not verify${first ? `: ${first.message}` : ''}`);
+  return new EdgeError('evidence_invalid', `The evidence did not verify${first ? `: ${first.message}` : ''}`, undefined, cause);
 }

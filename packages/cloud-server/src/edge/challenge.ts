@@ -1,6 +1,6 @@
 import { decodeProtectedHeader, jwtVerify } from 'jose';
-import { LRUCache } from 'lru-cache';
 import type { KeyRing } from '../keys/key-ring.js';
+import { DEFAULT_REPLAY_CACHE_SIZE, ReplayCache, replayCacheFull } from './replay-cache.js';
 
 export const NONCE_TYPE = 'tessera-nonce+jwt';
 /** A nonce must be used this soon: long enough to collect evidence, short enough not to matter. */
@@ -17,12 +17,13 @@ export class Challenges {
   readonly #issuer: () => string;
   readonly #now: () => Date;
   /** Ids of nonces already used, kept until they would have expired anyway. */
-  readonly #used = new LRUCache<string, true>({ max: 100_000, ttl: NONCE_LIFETIME_SECONDS * 1000, ttlAutopurge: false });
+  readonly #used: ReplayCache;
 
-  constructor(keyRing: KeyRing, issuer: () => string, now: () => Date = () => new Date()) {
+  constructor(keyRing: KeyRing, issuer: () => string, now: () => Date = () => new Date(), options: { maxRememberedNonces?: number } = {}) {
     this.#keyRing = keyRing;
     this.#issuer = issuer;
     this.#now = now;
+    this.#used = new ReplayCache({ capacity: options.maxRememberedNonces ?? DEFAULT_REPLAY_CACHE_SIZE, ttlMs: NONCE_LIFETIME_SECONDS * 1000, now });
   }
 
   #audience(): string {
@@ -38,13 +39,26 @@ export class Challenges {
     return { nonce, expiresAt: new Date(this.#now().getTime() + NONCE_LIFETIME_SECONDS * 1000) };
   }
 
-  /** True once for a nonce issued to `jkt` and still valid; false for anything else. */
+  /**
+   * True once for a nonce issued to `jkt` and still valid; false for anything else. Throws
+   * EdgeError `replay_cache_full` (503) when no more used nonces can be remembered right now:
+   * a nonce is never accepted without being remembered.
+   */
   async consume(nonce: string, jkt: string): Promise<boolean> {
-    if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 4096) return false;
+    const id = await this.#verifiedId(nonce, jkt);
+    if (id === undefined) return false;
+    const remembered = this.#used.add(id);
+    if (remembered === 'full') throw replayCacheFull(this.#used);
+    return remembered === 'added';
+  }
+
+  /** The id of a nonce this cloud issued to `jkt` and that has not expired. */
+  async #verifiedId(nonce: string, jkt: string): Promise<string | undefined> {
+    if (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 4096) return undefined;
     try {
       const { kid } = decodeProtectedHeader(nonce);
       const key = kid ? await this.#keyRing.getPublicKey(kid) : undefined;
-      if (!key) return false;
+      if (!key) return undefined;
       const { payload } = await jwtVerify(nonce, key, {
         algorithms: ['ES256'],
         typ: NONCE_TYPE,
@@ -54,12 +68,9 @@ export class Challenges {
         currentDate: this.#now(),
         requiredClaims: ['jti', 'exp'],
       });
-      const id = payload.jti!;
-      if (this.#used.has(id)) return false;
-      this.#used.set(id, true);
-      return true;
+      return payload.jti!;
     } catch {
-      return false;
+      return undefined;
     }
   }
 }

@@ -99,6 +99,7 @@ async function checkConditions(
     const condition = ctx.index.condition(conditionId)!;
     const provider = ctx.registry.getAccessCondition(condition.type);
     let outcome: ConditionOutcome;
+    let cause: unknown;
     try {
       if (!provider) throw new Error(`condition type "${condition.type}" is not installed`);
       const result = await provider.evaluate(
@@ -113,14 +114,20 @@ async function checkConditions(
       );
       outcome = { id: condition.id, name: condition.name, type: condition.type, passed: result.passed, ...(result.reason ? { reason: result.reason } : {}) };
     } catch (error) {
-      // A condition that cannot be evaluated fails closed.
-      outcome = { id: condition.id, name: condition.name, type: condition.type, passed: false, reason: `could not be evaluated: ${(error as Error).message}` };
+      // A condition that cannot be evaluated fails closed. Only a provider's own (TesseraError)
+      // message is said; anything else may quote an upstream, and goes to the server log.
+      cause = error;
+      const why = error instanceof TesseraError ? `: ${error.message}` : '';
+      outcome = { id: condition.id, name: condition.name, type: condition.type, passed: false, reason: `could not be evaluated${why}` };
     }
     trace.conditions.push(outcome);
     if (!outcome.passed) {
-      return new EdgeError('condition_failed', `Access condition ${condition.name} failed: ${outcome.reason ?? 'not satisfied'}`, {
-        condition: { id: outcome.id, name: outcome.name, type: outcome.type, reason: outcome.reason ?? 'not satisfied' },
-      });
+      return new EdgeError(
+        'condition_failed',
+        `Access condition ${condition.name} failed: ${outcome.reason ?? 'not satisfied'}`,
+        { condition: { id: outcome.id, name: outcome.name, type: outcome.type, reason: outcome.reason ?? 'not satisfied' } },
+        { cause },
+      );
     }
   }
   return undefined;
@@ -146,9 +153,10 @@ async function issue(policy: IndexedPolicy, parties: Parties, ctx: DecisionConte
       { issuer: ctx.issuer, now: ctx.now, fetch: ctx.fetch, signJwt: ctx.signJwt },
     );
   } catch (error) {
-    // Provider messages are written never to hold a secret; anything else is reported generically.
+    // Provider messages are written never to hold a secret nor an upstream's words; anything else
+    // is reported generically. The cause (with its upstream details) is for the server log.
     const message = error instanceof TesseraError ? error.message : 'the credential provider failed';
-    throw new EdgeError('credential_provider_error', `Credential provider ${indexed.name}: ${message}`);
+    throw new EdgeError('credential_provider_error', `Credential provider ${indexed.name}: ${message}`, undefined, { cause: error });
   }
   if (!wellFormed(credential)) {
     // A custom provider's bug must not reach the SDK (or crash the request) as a half-credential.

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DpopVerifier } from './dpop.js';
+import type { EdgeError } from './errors.js';
 
 const URL_ = 'https://tessera.test/edge/v1/credentials';
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -57,6 +58,31 @@ describe('DpopVerifier', () => {
     const once = await proof();
     await v.verify(once, 'POST', URL_);
     expect(await code(v.verify(once, 'POST', URL_))).toBe('dpop_replay');
+  });
+
+  it('when full of live proof ids, refuses new proofs (503 with Retry-After) rather than forget one', async () => {
+    let now = NOW;
+    const v = new DpopVerifier({ now: () => now, maxRememberedProofs: 3 });
+    const first = await proof();
+    await v.verify(first, 'POST', URL_);
+    await v.verify(await proof(), 'POST', URL_);
+    await v.verify(await proof(), 'POST', URL_);
+    // A flood of fresh proofs must not push the first one out: it is refused instead.
+    for (let i = 0; i < 5; i += 1) {
+      const refused = await v.verify(await proof(), 'POST', URL_).catch((error: unknown) => error as EdgeError);
+      expect(refused).toMatchObject({ code: 'replay_cache_full', statusCode: 503 });
+      // Every id expires two skews (120 s) after it was remembered.
+      expect((refused as EdgeError).retryAfterSeconds).toBe(120);
+    }
+    expect(await code(v.verify(first, 'POST', URL_))).toBe('dpop_replay');
+    // Ids that can no longer be accepted (older than iat + skew) make room again.
+    now = new Date(NOW.getTime() + 121_000);
+    const later = await new SignJWT({ htm: 'POST', htu: URL_, jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk })
+      .setIssuedAt(iatNow + 121)
+      .sign(privateKey);
+    await expect(v.verify(later, 'POST', URL_)).resolves.toMatchObject({ jkt: expect.any(String) });
+    expect(await code(v.verify(later, 'POST', URL_))).toBe('dpop_replay');
   });
 
   it('ignores query and fragment in htu but not the path, host or method', async () => {

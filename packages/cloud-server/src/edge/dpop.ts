@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { EdgeError } from './errors.js';
+import { DEFAULT_REPLAY_CACHE_SIZE, ReplayCache, replayCacheFull } from './replay-cache.js';
 
 /**
  * Proof of possession in the manner of RFC 9449 (DPoP). The SDK holds an ephemeral P-256 key;
@@ -23,7 +24,10 @@ const ALLOWED_HEADER = new Set(['typ', 'alg', 'jwk']);
 export interface DpopOptions {
   /** How far `iat` may be from now, either way. */
   maxSkewSeconds?: number;
-  /** Bound on remembered proof ids (replay cache). */
+  /**
+   * Most proof ids remembered at once (the replay cache). When that many live ids are held, new
+   * proofs are refused with 503 `replay_cache_full` until the oldest expire.
+   */
   maxRememberedProofs?: number;
   now?: () => Date;
 }
@@ -42,19 +46,21 @@ export class DpopVerifier {
   readonly #skewSeconds: number;
   readonly #now: () => Date;
   /** `${jkt}:${jti}` of accepted proofs, kept longer than a proof can stay acceptable. */
-  readonly #seen: LRUCache<string, true>;
+  readonly #seen: ReplayCache;
   /** Imported proof keys by their coordinates. */
   readonly #keys = new LRUCache<string, ProofKey>({ max: 10_000 });
 
   constructor(options: DpopOptions = {}) {
     this.#skewSeconds = options.maxSkewSeconds ?? 60;
     this.#now = options.now ?? (() => new Date());
-    this.#seen = new LRUCache({ max: options.maxRememberedProofs ?? 200_000, ttl: this.#skewSeconds * 2 * 1000 });
+    // A proof is acceptable until iat + skew, and iat may be up to skew ahead of now.
+    this.#seen = new ReplayCache({ capacity: options.maxRememberedProofs ?? DEFAULT_REPLAY_CACHE_SIZE, ttlMs: this.#skewSeconds * 2 * 1000, now: this.#now });
   }
 
   /**
    * Verifies a proof for `method` + `url`, and when `accessToken` is given, its `ath` binding.
-   * Throws EdgeError `invalid_dpop_proof` (401) for anything wrong, `dpop_replay` for a reused id.
+   * Throws EdgeError `invalid_dpop_proof` (401) for anything wrong, `dpop_replay` for a reused id,
+   * `replay_cache_full` (503) when no more ids can be remembered right now.
    */
   async verify(proof: string | undefined, method: string, url: string, accessToken?: string): Promise<VerifiedProof> {
     if (!proof) throw invalid('A DPoP proof header is required');
@@ -92,9 +98,9 @@ export class DpopVerifier {
       throw invalid('The DPoP proof id is not valid');
     }
     // Replay: the same key may not use the same id twice within the acceptance window.
-    const replayKey = `${jkt}:${payload.jti}`;
-    if (this.#seen.has(replayKey)) throw new EdgeError('dpop_replay', 'The DPoP proof was already used');
-    this.#seen.set(replayKey, true);
+    const remembered = this.#seen.add(`${jkt}:${payload.jti}`);
+    if (remembered === 'replayed') throw new EdgeError('dpop_replay', 'The DPoP proof was already used');
+    if (remembered === 'full') throw replayCacheFull(this.#seen);
     return { jkt };
   }
 

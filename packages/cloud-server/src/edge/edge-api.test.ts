@@ -167,6 +167,66 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect(noToken.body.code).toBe('invalid_edge_token');
   });
 
+  it('takes the DPoP scheme in any case (RFC 9110) on every edge-token route', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const token = sdk.edgeToken!;
+    const target = { scheme: 'https', host: 'api.example.com', port: 443 };
+    const event = { time: new Date().toISOString(), target, outcome: 'allow', statusClass: '2xx', latencyMs: 1 };
+    for (const scheme of ['dpop', 'DPOP', 'dPoP', 'DPoP ']) {
+      const authorization = `${scheme} ${token}`;
+      const credentials = await send('POST', '/edge/v1/credentials', { authorization, dpop: await sdk.proof('POST', '/edge/v1/credentials', { token }) }, { target });
+      expect(credentials.status, `${scheme}: ${JSON.stringify(credentials.body)}`).toBe(200);
+      const events = await send('POST', '/edge/v1/events', { authorization, dpop: await sdk.proof('POST', '/edge/v1/events', { token }) }, { events: [event] });
+      expect(events.status, `${scheme}: ${JSON.stringify(events.body)}`).toBe(202);
+    }
+  });
+
+  it('refuses, on every edge-token route, a token whose client workload was disabled or deleted since', async () => {
+    const client = await create(t, 'client-workloads', { name: 'short-lived', identities: [{ claim: 'fixture.subject', value: 'temp-short' }] });
+    const trust = (await t.call('GET', '/api/v1/trust-providers?name=fixture')).body.items[0];
+    await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other', 'temp-short'] } } });
+    const target = { scheme: 'https', host: 'api.example.com', port: 443 };
+    const event = { time: new Date().toISOString(), target, outcome: 'allow', statusClass: '2xx', latencyMs: 1 };
+    const routes = async (sdk: EdgeTestClient) => [(await sdk.credentials(target)).body.code, (await sdk.events([event])).body.code];
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    expect((await sdk.attest({ type: 'fixture', subject: 'temp-short' })).body.clientWorkload.id).toBe(client.id);
+    expect((await sdk.events([event])).status).toBe(202);
+    await t.call('PATCH', `/api/v1/client-workloads/${client.id}`, { body: { enabled: false } });
+    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token']);
+    await t.call('PATCH', `/api/v1/client-workloads/${client.id}`, { body: { enabled: true } });
+    expect((await sdk.events([event])).status).toBe(202);
+    expect((await t.call('DELETE', `/api/v1/client-workloads/${client.id}`)).status).toBe(204);
+    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token']);
+    await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other'] } } });
+  });
+
+  it('answers deeply nested bodies with 400 json_too_deep on every edge route, and keeps serving', async () => {
+    const sdk = await EdgeTestClient.create(ISSUER, send);
+    await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const token = sdk.edgeToken!;
+    const deep = (open: string, close: string, depth: number) => `${open.repeat(depth)}1${close.repeat(depth)}`;
+    const bodies = [
+      ['/edge/v1/credentials', deep('[', ']', 200_000)],
+      ['/edge/v1/credentials', `{"target":${deep('{"":', '}', 200_000)}}`],
+      ['/edge/v1/events', `{"events":${deep('[', ']', 100_000)}}`],
+      ['/edge/v1/attest', `{"evidence":{"type":"fixture","subject":"svc-a","x":${deep('{"":', '}', 12_000)}}}`],
+      ['/edge/v1/attest', `{"evidence":{"type":"fixture","subject":"svc-a","x":${deep('[', ']', 30_000)}}}`],
+    ] as const;
+    for (const [path, body] of bodies) {
+      const withToken = path === '/edge/v1/attest' ? {} : { authorization: `DPoP ${token}` };
+      const response = await t.app.inject({
+        method: 'POST',
+        url: path,
+        headers: { ...withToken, dpop: await sdk.proof('POST', path, path === '/edge/v1/attest' ? {} : { token }), 'content-type': 'application/json' },
+        payload: body,
+      });
+      expect(response.statusCode, `${path}: ${response.body.slice(0, 200)}`).toBe(400);
+      expect(JSON.parse(response.body)).toMatchObject({ code: 'json_too_deep' });
+    }
+    expect((await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443 })).status).toBe(200);
+  });
+
   it('audits every decision with its reason and never the credential', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });
@@ -261,6 +321,42 @@ describe('edge API behind a trusted proxy', () => {
       const spoofed = await EdgeTestClient.create(ISSUER, sendFrom('198.51.100.7, 203.0.113.5'));
       await spoofed.attest({ type: 'fixture', subject: 'svc-a' });
       expect((await spoofed.credentials(target)).body.code).toBe('condition_failed');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('edge API with small replay caches', () => {
+  it('refuses new proofs and nonces with 503 and Retry-After when full, and never accepts a replay', async () => {
+    const t = await createTestApp(BACKENDS[0]!, { app: { replayCacheSizes: { proofs: 5, nonces: 1 } } });
+    try {
+      await create(t, 'client-workloads', { name: 'c', identities: [{ claim: 'fixture.subject', value: 'svc-a' }] });
+      await create(t, 'trust-providers', { name: 't', type: 'fixture-static', config: { subjects: ['svc-a'] } });
+      const send: Send = async (method, path, headers, body) => {
+        const response = await t.app.inject({ method: method as 'POST', url: path, headers, payload: body as object });
+        return { status: response.statusCode, body: { ...JSON.parse(response.body), retryAfter: response.headers['retry-after'] } };
+      };
+      const sdk = await EdgeTestClient.create(ISSUER, send);
+      const first = (await sdk.challenge()).body.nonce as string;
+      const second = (await sdk.challenge()).body.nonce as string;
+      expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: first })).status).toBe(200);
+      // The nonce cache holds one used nonce: the next one is refused for now, not judged invalid ...
+      const busy = await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: second });
+      expect(busy.status).toBe(503);
+      expect(busy.body).toMatchObject({ code: 'replay_cache_full', retryAfter: '300' });
+      // ... and the used one is still refused.
+      expect((await sdk.attest({ type: 'fixture', subject: 'svc-a', nonce: first })).body.code).toBe('evidence_invalid');
+      // Five proofs taken: the sixth is refused, as is a replay of an earlier one.
+      const full = await sdk.challenge();
+      expect(full.status).toBe(503);
+      expect(full.body).toMatchObject({ code: 'replay_cache_full', retryAfter: '120' });
+      const attests = await t.call('GET', '/api/v1/audit-events?kind=edge.attest');
+      expect(attests.body.items.map((e: { outcome: string; reason: string }) => `${e.outcome} ${e.reason}`)).toEqual([
+        'deny evidence_invalid',
+        'error replay_cache_full',
+        'allow null',
+      ]);
     } finally {
       await t.close();
     }

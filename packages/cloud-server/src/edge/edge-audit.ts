@@ -13,7 +13,7 @@ interface RequestMeta {
   sdkInstance: string | undefined;
 }
 
-const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error']);
+const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error', 'replay_cache_full']);
 
 /** Refusal messages quote providers, custom ones included: what is recorded is bounded. */
 export const MAX_AUDIT_MESSAGE_LENGTH = 512;

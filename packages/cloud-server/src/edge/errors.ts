@@ -6,6 +6,7 @@ export type EdgeErrorCode =
   | 'invalid_request'
   | 'invalid_dpop_proof'
   | 'dpop_replay'
+  | 'replay_cache_full'
   | 'invalid_edge_token'
   | 'unsupported_evidence'
   | 'evidence_invalid'
@@ -23,6 +24,7 @@ const STATUS: Record<EdgeErrorCode, number> = {
   invalid_request: 400,
   invalid_dpop_proof: 401,
   dpop_replay: 401,
+  replay_cache_full: 503,
   invalid_edge_token: 401,
   unsupported_evidence: 401,
   evidence_invalid: 401,
@@ -43,17 +45,27 @@ export interface EdgeErrorDetails {
   [key: string]: unknown;
 }
 
+export interface EdgeErrorOptions {
+  /** Sent as `Retry-After` (a 503 that will clear by itself). */
+  retryAfterSeconds?: number;
+  /** What caused it, for the server log only. */
+  cause?: unknown;
+}
+
 export class EdgeError extends Error {
   override name = 'EdgeError';
   readonly statusCode: number;
+  readonly retryAfterSeconds?: number;
 
   constructor(
     readonly code: EdgeErrorCode,
     message: string,
     readonly details?: EdgeErrorDetails,
+    options: EdgeErrorOptions = {},
   ) {
-    super(message);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.statusCode = STATUS[code];
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   toJSON(): { code: EdgeErrorCode; message: string; details?: EdgeErrorDetails } {

@@ -17,6 +17,7 @@ import type { ProviderConfigs } from './provider-configs.js';
 import type { RefusalAggregator } from './refusal-aggregator.js';
 import { AttestBody, ChallengeBody, CredentialsBody, EdgeHeaders, EventsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
+import { logProviderFailures } from './upstream-log.js';
 
 export interface EdgeServices {
   index: PolicyIndexHolder;
@@ -40,8 +41,12 @@ export interface EdgeServices {
 
 /** The edge API the SDK calls: attest, credentials, events. */
 export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): void {
-  app.setErrorHandler((error, _request, reply) => {
-    if (error instanceof EdgeError) return reply.status(error.statusCode).send(error.toJSON());
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof EdgeError) {
+      logProviderFailures(request.log, error);
+      if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply.status(error.statusCode).send(error.toJSON());
+    }
     throw error; // the application's handler answers the rest (validation, body size ...)
   });
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -65,6 +70,9 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     const meta = context(request);
     const { evidence } = request.body as { evidence: { type: string } };
     let outcome: Awaited<ReturnType<typeof attest>> | undefined;
+    // A provider turns any failure to check a nonce into its own refusal; a full nonce cache is
+    // the answer to give instead (503, try again), not a verdict on the evidence.
+    let nonceCacheFull: EdgeError | undefined;
     try {
       const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', meta.url);
       outcome = await attest(evidence, {
@@ -74,7 +82,11 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         audience: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
-        consumeNonce: (nonce) => edge.challenges.consume(nonce, jkt),
+        consumeNonce: (nonce) =>
+          edge.challenges.consume(nonce, jkt).catch((error: unknown) => {
+            if (error instanceof EdgeError && error.code === 'replay_cache_full') nonceCacheFull = error;
+            throw error;
+          }),
       });
       const issued = await edge.tokens.issue(
         {
@@ -103,9 +115,10 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         })),
       };
     } catch (error) {
-      const event = auditAttest(edge.now(), meta, evidence.type, outcome, error);
+      const answer = nonceCacheFull ?? error;
+      const event = auditAttest(edge.now(), meta, evidence.type, outcome, answer);
       await (outcome ? edge.audit.append(event) : edge.refusals.record(event));
-      throw error;
+      throw answer;
     }
   });
 
@@ -162,14 +175,25 @@ function normalizeTarget(target: { scheme: string; host: string; port: number; p
   return { scheme: target.scheme, host: target.host.toLowerCase(), port: target.port, path: target.path ?? '/' };
 }
 
-/** `Authorization: DPoP <edge token>` plus a proof bound to that token. */
+/** The scheme is case-insensitive (RFC 9110 §11.1), followed by one or more spaces. */
+const DPOP_AUTHORIZATION = /^DPoP +([A-Za-z0-9._-]+)$/i;
+
+/**
+ * The one way an edge-token route knows its caller: `Authorization: DPoP <edge token>`, a proof
+ * bound to that token, and a client workload that still exists, enabled, in the token's
+ * resource set. A token outlives none of those: disabling or deleting the client workload (or
+ * its resource set) ends it at once, whatever its expiry.
+ */
 async function authenticate(edge: EdgeServices, request: FastifyRequest, url: string): Promise<EdgeSession> {
-  const authorization = request.headers.authorization ?? '';
-  const match = /^DPoP ([A-Za-z0-9._-]+)$/.exec(authorization);
+  const match = DPOP_AUTHORIZATION.exec(request.headers.authorization ?? '');
   if (!match) throw new EdgeError('invalid_edge_token', 'An edge token is required: Authorization: DPoP <token>');
   const session = await edge.tokens.verify(match[1]!);
   const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), request.method, url, match[1]!);
   if (jkt !== session.jkt) throw new EdgeError('invalid_dpop_proof', 'The proof key is not the key this edge token is bound to');
+  const client = edge.index.current.client(session.clientWorkloadId);
+  if (client?.resourceSetId !== session.resourceSetId) {
+    throw new EdgeError('invalid_edge_token', 'The client workload no longer exists or is disabled; attest again');
+  }
   return session;
 }
 

@@ -115,6 +115,8 @@ export class ObjectService {
     const result = await this.#transaction(async (tx) => {
       const id = uuidv7();
       const now = this.#now().toISOString();
+      // Scope before existence: a key must not tell a set it cannot see from one that does not exist.
+      if (typeof body.resourceSetId === 'string') checkCreateScope(principal, def, body.resourceSetId);
       const resourceSetId = def.global ? null : await this.#resolveResourceSet(tx, body.resourceSetId);
       checkCreateScope(principal, def, resourceSetId);
       const spec = pick(body, def.specFields);

@@ -4,11 +4,12 @@ import {
   CredentialError,
   TrustError,
   createProviderRegistry,
+  defineAccessCondition,
   defineCredentialProvider,
   defineTrustProvider,
   type ProviderRegistry,
 } from '@tessera/providers';
-import { buildApp } from '../app.js';
+import { buildApp, type AppOptions } from '../app.js';
 import { bootstrap } from '../bootstrap.js';
 import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
 import { KeyRing } from '../keys/key-ring.js';
@@ -68,6 +69,16 @@ export const fixtureMalformedCredentialProvider = defineCredentialProvider({
   },
 });
 
+/** A custom access condition whose integration fails with an error that quotes its upstream. */
+export const fixtureErroringCondition = defineAccessCondition({
+  specificationVersion: 'v1',
+  type: 'fixture-erroring',
+  configSchema: Type.Object({}, { additionalProperties: false }),
+  async evaluate() {
+    throw new Error('posture API at db-7.corp.internal:8443 answered HTTP 500');
+  },
+});
+
 export interface TestApp {
   app: FastifyInstance;
   store: Store;
@@ -86,9 +97,10 @@ export interface TestResponse {
   headers: Record<string, unknown>;
 }
 
+/** `app`: options for buildApp beyond what the harness sets itself. */
 export async function createTestApp(
   backend: Backend,
-  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard; register?: (registry: ProviderRegistry) => void } = {},
+  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard; register?: (registry: ProviderRegistry) => void; app?: Partial<AppOptions> } = {},
 ): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
@@ -99,6 +111,7 @@ export async function createTestApp(
   registry.registerTrustProvider(fixtureTrustProvider);
   registry.registerCredentialProvider(fixtureFailingCredentialProvider);
   registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
+  registry.registerAccessCondition(fixtureErroringCondition);
   options.register?.(registry);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
@@ -112,6 +125,7 @@ export async function createTestApp(
     publicUrl: 'https://tessera.test',
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.streamGuard ? { streamGuard: options.streamGuard } : {}),
+    ...options.app,
   });
   const rootKey = boot.generatedKey!;
 

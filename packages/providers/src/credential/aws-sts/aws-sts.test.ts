@@ -97,7 +97,9 @@ async function expectFailure(promise: Promise<unknown>, code: string, message: s
   expect(failure.cause).toBeUndefined();
   for (const recorded of sts.requests) {
     const token = recorded.params.WebIdentityToken;
-    if (token !== undefined) for (const part of [token, ...token.split('.')]) if (part.length >= 8) expect(failure.message).not.toContain(part);
+    if (token !== undefined) {
+      for (const part of [token, ...token.split('.')]) if (part.length >= 8) expect(`${failure.message} ${JSON.stringify(failure.upstream ?? {})}`).not.toContain(part);
+    }
   }
   for (const credentials of sts.issued.values()) {
     for (const secret of [credentials.secretAccessKey, credentials.sessionToken]) expect(failure.message).not.toContain(secret);
@@ -198,25 +200,32 @@ describe('aws-sts credential provider', () => {
     expect([...sts.issued.values()].slice(-2).map((c) => c.policy)).toEqual([JSON.stringify(policy), JSON.stringify(policy)]);
   });
 
-  it("reports STS's AccessDenied with its code and message, without the token, and caches nothing", async () => {
-    const error = await expectFailure(issue({ roleArn: 'arn:aws:iam::123456789012:role/admin' }), 'credential_provider_error', 'STS refused AssumeRoleWithWebIdentity: AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity (HTTP 403, request id');
-    expect(error.message).not.toContain('eyJ');
+  it("reports STS's AccessDenied by its code (its message to the log only), without the token, and caches nothing", async () => {
+    const error = await expectFailure(issue({ roleArn: 'arn:aws:iam::123456789012:role/admin' }), 'credential_provider_error', 'STS refused AssumeRoleWithWebIdentity: AccessDenied');
+    expect(error.message).toBe('credential(aws-sts): STS refused AssumeRoleWithWebIdentity: AccessDenied');
+    // AWS's own words, the status and the request id are for the operator's log.
+    expect(error.upstream).toMatchObject({ status: 403, error: 'AccessDenied', description: 'Not authorized to perform sts:AssumeRoleWithWebIdentity', requestId: expect.any(String) });
+    expect(JSON.stringify(error.upstream)).not.toContain('eyJ');
     await expectFailure(issue({ roleArn: 'arn:aws:iam::123456789012:role/admin' }), 'credential_provider_error', 'AccessDenied');
     expect(assumeCalls()).toHaveLength(2);
   });
 
   it('is refused by STS when the JWT does not verify: unknown key, wrong audience, expired, other issuer', async () => {
     const issuedBefore = sts.issued.size;
-    await expectFailure(issue({}, request, { ...context, signJwt: keyRingLike(issuer, strangerKey, []) }), 'credential_provider_error', 'InvalidIdentityToken: The web identity token that was passed could not be validated by AWS');
-    await expectFailure(issue({ audience: 'api://tessera' }), 'credential_provider_error', 'InvalidIdentityToken: Incorrect token audience (HTTP 400');
-    await expectFailure(issue({}, request, { ...context, signJwt: keyRingLike(issuer, cloudKey, [], -3600) }), 'credential_provider_error', 'ExpiredTokenException: Token expired');
-    await expectFailure(issue({}, request, { ...context, signJwt: keyRingLike('https://other-issuer.example', cloudKey, []) }), 'credential_provider_error', 'InvalidIdentityToken: No OpenIDConnect provider found');
+    const unknownKey = await expectFailure(issue({}, request, { ...context, signJwt: keyRingLike(issuer, strangerKey, []) }), 'credential_provider_error', ': InvalidIdentityToken');
+    expect(unknownKey.upstream?.description).toMatch(/^The web identity token that was passed could not be validated by AWS/);
+    const audience = await expectFailure(issue({ audience: 'api://tessera' }), 'credential_provider_error', ': InvalidIdentityToken');
+    expect(audience.upstream).toMatchObject({ status: 400, description: expect.stringMatching(/^Incorrect token audience/) });
+    await expectFailure(issue({}, request, { ...context, signJwt: keyRingLike(issuer, cloudKey, [], -3600) }), 'credential_provider_error', ': ExpiredTokenException');
+    const otherIssuer = await expectFailure(issue({}, request, { ...context, signJwt: keyRingLike('https://other-issuer.example', cloudKey, []) }), 'credential_provider_error', ': InvalidIdentityToken');
+    expect(otherIssuer.upstream?.description).toMatch(/^No OpenIDConnect provider found/);
     expect(sts.issued.size).toBe(issuedBefore);
     expect(assumeCalls().every((r) => r.status === 400)).toBe(true);
   });
 
   it("reports STS's validation errors (duration above the role's maximum)", async () => {
-    await expectFailure(issue({ durationSeconds: 10_800 }), 'credential_provider_error', 'ValidationError: The requested DurationSeconds exceeds the MaxSessionDuration set for this role. (HTTP 400');
+    const error = await expectFailure(issue({ durationSeconds: 10_800 }), 'credential_provider_error', 'STS refused AssumeRoleWithWebIdentity: ValidationError');
+    expect(error.upstream).toMatchObject({ status: 400, description: 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.' });
   });
 
   it('redacts the token from an error message that echoes it', async () => {
@@ -224,13 +233,14 @@ describe('aws-sts credential provider', () => {
       status: 400,
       body: `<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>bad token ${recorded.params.WebIdentityToken}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`,
     });
-    const error = await expectFailure(issue(), 'credential_provider_error', 'InvalidIdentityToken: bad token [redacted]');
-    expect(error.message.length).toBeLessThan(500);
+    const error = await expectFailure(issue(), 'credential_provider_error', 'STS refused AssumeRoleWithWebIdentity: InvalidIdentityToken');
+    expect(error.upstream?.description).toBe('bad token [redacted]');
   });
 
   it('reports an answer that is not STS XML, incomplete credentials, a redirect', async () => {
     sts.responder = () => ({ status: 502, body: '<html><body>Bad gateway</body></html>' });
-    await expectFailure(issue(), 'credential_provider_error', 'STS answered HTTP 502 without a readable result');
+    const badGateway = await expectFailure(issue(), 'credential_provider_error', 'STS request failed');
+    expect(badGateway.upstream).toMatchObject({ status: 502 });
     sts.responder = () => ({
       status: 200,
       body: '<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>ASIAX</AccessKeyId></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>',
@@ -240,7 +250,8 @@ describe('aws-sts credential provider', () => {
       res.writeHead(307, { location: 'https://evil.example/' }).end();
     });
     try {
-      await expectFailure(issue({ stsEndpoint: `${redirecting.origin}/` }), 'credential_provider_error', 'STS answered a redirect (HTTP 307)');
+      const redirect = await expectFailure(issue({ stsEndpoint: `${redirecting.origin}/` }), 'credential_provider_error', 'STS request failed');
+      expect(redirect.upstream).toEqual({ endpoint: `${redirecting.origin}/`, status: 307, failure: 'redirect' });
     } finally {
       await redirecting.close();
     }
@@ -253,10 +264,15 @@ describe('aws-sts credential provider', () => {
       attempts.push(String(input));
       return fetch(input, init);
     };
-    await expectFailure(issue({ stsEndpoint: closed }, request, { ...context, fetch: tracking }), 'credential_provider_error', `STS request to ${new URL(closed).origin} failed (ECONNREFUSED)`);
+    // The same message as any other failure (no port scanner); the operator's log says what happened.
+    const refused = await expectFailure(issue({ stsEndpoint: closed }, request, { ...context, fetch: tracking }), 'credential_provider_error', 'STS request failed');
+    expect(refused.message).toBe('credential(aws-sts): STS request failed');
+    expect(refused.upstream).toEqual({ endpoint: closed, failure: 'network', networkCode: 'ECONNREFUSED' });
     expect(attempts).toEqual([closed, closed]); // one retry of a network failure
     sts.delayMs = 500;
-    await expectFailure(issue({ timeoutMs: 150 }), 'credential_provider_error', 'STS request timed out after 150 ms');
+    const slow = await expectFailure(issue({ timeoutMs: 150 }), 'credential_provider_error', 'STS request failed');
+    expect(slow.message).toBe('credential(aws-sts): STS request failed');
+    expect(slow.upstream).toMatchObject({ failure: 'timeout' });
     sts.delayMs = 0;
     const seen: string[] = [];
     const countingFetch: typeof fetch = (input, init) => {

@@ -7,14 +7,19 @@
  * by a small request handler, to the configured endpoint only: the client is given its
  * `endpoint` explicitly, so `AWS_ENDPOINT_URL_STS` and shared config files do not redirect it.
  *
- * Failures become `CredentialError('credential_provider_error')` with AWS's error code and
- * message, but never the web identity token or a key: the message is redacted of the token
- * even if an endpoint echoes it, and the SDK's error (which holds the response) is not
- * attached as `cause`.
+ * Failures become `CredentialError('credential_provider_error')` whose message — which reaches
+ * the workload and the audit trail — says that STS refused the call, with AWS's error code, or
+ * that the call failed; AWS's message, the HTTP status, the request id and transport failures go
+ * to `upstream`, for the control plane's log, redacted of the token even if an endpoint echoes
+ * it. The SDK's error (which holds the response) is never attached as `cause`.
  */
-import { CredentialError, TesseraError } from '../../errors.js';
+import { CredentialError, type UpstreamFailure } from '../../errors.js';
 import { AWS_STS_TYPE, type ParsedAwsStsConfig } from './config.js';
 import { readCapped } from '../../http/read-capped.js';
+import { AWS_STS_ERROR_CODES, describeUrl, descriptionForLog, errorCodeForLog, fetchFailure, knownErrorCode, upstreamFailure } from '../../http/upstream-failure.js';
+
+/** The one message for every failure that is not a refusal from STS. */
+export const STS_FAILED = 'STS request failed';
 
 export interface StsCredentials {
   accessKeyId: string;
@@ -32,9 +37,6 @@ export interface AssumeRoleOptions {
 
 /** STS answers are about 2 KiB; anything much larger is not STS. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
-const MAX_MESSAGE_LENGTH = 300;
-/** AWS error codes are identifiers: `AccessDenied`, `InvalidIdentityToken` ... */
-const ERROR_CODE = /^[A-Za-z][A-Za-z0-9.]{0,63}$/;
 
 /** The parts of a Smithy HttpRequest this handler reads (structural: no @smithy import). */
 interface SdkHttpRequest {
@@ -56,16 +58,16 @@ interface SdkHttpResponse {
 }
 
 /**
- * A failure of the transport, with a message that is safe to show. `code` carries the socket
- * error (`ECONNRESET` ...), by which the SDK's retry strategy tells a transient failure.
+ * A failure of the transport, said in `upstream`. `code` carries the socket error
+ * (`ECONNRESET` ...), by which the SDK's retry strategy tells a transient failure.
  */
 class StsTransportError extends Error {
   override readonly name = 'StsTransportError';
   readonly code: string | undefined;
 
-  constructor(message: string, code?: string) {
-    super(message);
-    this.code = code;
+  constructor(readonly upstream: UpstreamFailure) {
+    super(`STS request failed (${upstream.failure ?? 'network'})`);
+    this.code = upstream.networkCode;
   }
 }
 
@@ -90,10 +92,11 @@ function fetchRequestHandler(fetchFn: typeof fetch) {
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.headers)) if (!DROPPED_HEADERS.has(name.toLowerCase())) headers[name] = value;
       const body = request.body;
-      if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
-        throw new StsTransportError('STS request body is not a string'); // the Query protocol sends a form
-      }
       const url = requestUrl(request);
+      const endpoint = describeUrl(url);
+      if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+        throw new StsTransportError({ endpoint, failure: 'refused_url' }); // the Query protocol sends a form
+      }
       let response: Response;
       try {
         response = await fetchFn(url, {
@@ -105,19 +108,20 @@ function fetchRequestHandler(fetchFn: typeof fetch) {
         });
       } catch (error) {
         if (options?.abortSignal?.aborted) throw error; // the deadline: reported by the caller
-        const cause = (error as { cause?: { code?: unknown } })?.cause?.code;
-        const code = typeof cause === 'string' && /^[A-Z0-9_]{2,40}$/.test(cause) ? cause : undefined;
-        throw new StsTransportError(`STS request to ${new URL(url).origin} failed${code === undefined ? '' : ` (${code})`}`, code);
+        throw new StsTransportError({ endpoint, ...fetchFailure(error, false) });
       }
       const responseHeaders: Record<string, string> = {};
       response.headers.forEach((value, name) => {
         responseHeaders[name] = value;
       });
       if (response.status >= 300 && response.status < 400) {
+        // Only the configured endpoint is called.
         await response.body?.cancel().catch(() => undefined);
-        throw new StsTransportError(`STS answered a redirect (HTTP ${response.status}); only the configured endpoint is called`);
+        throw new StsTransportError({ endpoint, status: response.status, failure: 'redirect' });
       }
-      return { response: { statusCode: response.status, reason: response.statusText, headers: responseHeaders, body: await readStsBody(response) } };
+      const answer = await readCapped(response, MAX_RESPONSE_BYTES);
+      if (answer === undefined) throw new StsTransportError({ endpoint, status: response.status, failure: 'too_large' });
+      return { response: { statusCode: response.status, reason: response.statusText, headers: responseHeaders, body: answer } };
     },
     updateHttpClientConfig() {},
     httpHandlerConfigs: () => ({}),
@@ -125,16 +129,8 @@ function fetchRequestHandler(fetchFn: typeof fetch) {
   };
 }
 
-function clean(text: string, secrets: readonly string[]): string {
-  let redacted = text;
-  // Redact before truncating, so no prefix of a secret survives the cut.
-  for (const secret of secrets) if (secret.length >= 8) redacted = redacted.split(secret).join('[redacted]');
-  const flat = redacted.replace(/[\x00-\x1F\x7F]+/g, ' ').trim();
-  return flat.length > MAX_MESSAGE_LENGTH ? `${flat.slice(0, MAX_MESSAGE_LENGTH - 1)}…` : flat;
-}
-
-function fail(message: string): CredentialError {
-  return new CredentialError('credential_provider_error', message, { provider: AWS_STS_TYPE });
+function fail(message: string, upstream: UpstreamFailure = {}): CredentialError {
+  return new CredentialError('credential_provider_error', message, { provider: AWS_STS_TYPE, upstream: upstreamFailure(upstream) });
 }
 
 /** An AWS service error as the SDK throws it: `name` (the code), `message`, `$metadata`. */
@@ -149,8 +145,6 @@ function isServiceError(error: unknown): error is AwsServiceError {
   return typeof error === 'object' && error !== null && '$metadata' in error && '$fault' in error && typeof (error as { name?: unknown }).name === 'string';
 }
 
-const UNREADABLE_CODES = new Set(['Unknown', 'UnknownError', 'Error']);
-
 /** AWS's code as sent (`InvalidIdentityToken`), from the SDK's exception name (`InvalidIdentityTokenException`). */
 const MODELED_CODES: Record<string, string> = {
   InvalidIdentityTokenException: 'InvalidIdentityToken',
@@ -162,25 +156,27 @@ const MODELED_CODES: Record<string, string> = {
   ExpiredTokenException: 'ExpiredTokenException',
 };
 
-export function toCredentialError(error: unknown, options: { secrets: readonly string[]; timeoutMs: number; deadline: AbortSignal }): CredentialError {
+export function toCredentialError(error: unknown, options: { secrets: readonly string[]; endpoint: string; deadline: AbortSignal }): CredentialError {
+  const { secrets, endpoint } = options;
   if (error instanceof CredentialError) return error;
-  if (options.deadline.aborted) return fail(`STS request timed out after ${options.timeoutMs} ms`);
-  if (error instanceof StsTransportError) return fail(clean(error.message, options.secrets));
-  if (error instanceof TesseraError) return fail(`STS request failed: ${clean(error.message, options.secrets)}`);
+  if (options.deadline.aborted) return fail(STS_FAILED, { endpoint, failure: 'timeout' });
+  if (error instanceof StsTransportError) return fail(STS_FAILED, error.upstream);
   if (isServiceError(error)) {
     const status = error.$metadata.httpStatusCode;
-    const name = MODELED_CODES[error.name] ?? error.name;
-    // An answer that is not STS's XML (a proxy's HTML page ...) has no code worth showing:
-    // the SDK names it `Unknown` (or `UnknownError`).
-    if (!ERROR_CODE.test(name) || UNREADABLE_CODES.has(name) || (status !== undefined && status >= 200 && status < 300)) {
-      return fail(`STS answered HTTP ${status ?? 'without a status'} without a readable result`);
-    }
-    const code = name;
-    const message = typeof error.message === 'string' && error.message.length > 0 && !UNREADABLE_CODES.has(error.message) ? `: ${clean(error.message, options.secrets)}` : '';
-    const requestId = typeof error.$metadata.requestId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(error.$metadata.requestId) ? `, request id ${error.$metadata.requestId}` : '';
-    return fail(`STS refused AssumeRoleWithWebIdentity: ${code}${message} (HTTP ${status ?? '?'}${requestId})`);
+    const code = MODELED_CODES[error.name] ?? error.name;
+    const requestId = typeof error.$metadata.requestId === 'string' && /^[A-Za-z0-9-]{1,64}$/.test(error.$metadata.requestId) ? error.$metadata.requestId : undefined;
+    // A 2xx that is not STS's XML, or an answer the SDK could not read (a proxy's HTML page ...)
+    // and named `Unknown`, names no code.
+    const known = status !== undefined && status >= 200 && status < 300 ? undefined : knownErrorCode(code, AWS_STS_ERROR_CODES);
+    return fail(known === undefined ? STS_FAILED : `STS refused AssumeRoleWithWebIdentity: ${known}`, {
+      endpoint,
+      status,
+      error: errorCodeForLog(code, secrets),
+      ...descriptionForLog(error.message, secrets),
+      requestId,
+    });
   }
-  return fail('STS request failed');
+  return fail(STS_FAILED, { endpoint, failure: 'unreadable' });
 }
 
 /** Calls AssumeRoleWithWebIdentity once; throws `CredentialError`. */
@@ -226,14 +222,8 @@ export async function assumeRoleWithWebIdentity(options: AssumeRoleOptions): Pro
     }
     return { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken, expiration };
   } catch (error) {
-    throw toCredentialError(error, { secrets, timeoutMs: config.timeoutMs, deadline });
+    throw toCredentialError(error, { secrets, endpoint: describeUrl(config.stsEndpoint), deadline });
   } finally {
     client?.destroy();
   }
-}
-
-async function readStsBody(response: Response): Promise<Uint8Array> {
-  const body = await readCapped(response, MAX_RESPONSE_BYTES);
-  if (body === undefined) throw new StsTransportError(`STS response larger than ${MAX_RESPONSE_BYTES} bytes`);
-  return body;
 }

@@ -9,7 +9,9 @@
  * the Azure SDK is loaded until a credential is actually built.
  */
 import type { ClientAssertionCredentialOptions } from '@azure/identity';
+import type { UpstreamFailure } from '../../errors.js';
 import { readCapped } from '../../http/read-capped.js';
+import { fetchFailure } from '../../http/upstream-failure.js';
 
 type AzureHttpClient = NonNullable<ClientAssertionCredentialOptions['httpClient']>;
 type AzurePipelineRequest = Parameters<AzureHttpClient['sendRequest']>[0];
@@ -22,6 +24,14 @@ export const MAX_AUTHORITY_RESPONSE_BYTES = 256 * 1024;
 /** A transport failure, said without the request body (which holds the client assertion). */
 export class AuthorityRequestError extends Error {
   override readonly name = 'AuthorityRequestError';
+
+  constructor(
+    message: string,
+    /** What happened, for the operator's log. */
+    readonly upstream: UpstreamFailure,
+  ) {
+    super(message);
+  }
 }
 
 export interface AuthorityClientOptions {
@@ -80,8 +90,8 @@ function requestBody(body: AzurePipelineRequest['body']): string | Uint8Array | 
 
 /** An @azure/core-rest-pipeline `HttpClient` bound to one authority origin. */
 export function createAuthorityHttpClient(options: AuthorityClientOptions): AzureHttpClient {
-  const fail = (message: string): AuthorityRequestError => {
-    const error = new AuthorityRequestError(message);
+  const fail = (message: string, upstream: UpstreamFailure): AuthorityRequestError => {
+    const error = new AuthorityRequestError(message, upstream);
     options.onFailure?.(error);
     return error;
   };
@@ -91,12 +101,12 @@ export function createAuthorityHttpClient(options: AuthorityClientOptions): Azur
       try {
         url = new URL(request.url);
       } catch {
-        throw fail('request to an invalid URL refused');
+        throw fail('request to an invalid URL refused', { failure: 'refused_url' });
       }
       // Origin and path only in messages: a query might carry something not meant for logs.
       const where = `${url.origin}${url.pathname}`;
       if (url.origin !== options.authorityOrigin || url.username !== '' || url.password !== '') {
-        throw fail(`request to ${url.origin} refused: only the configured authorityHost ${options.authorityOrigin} may be called`);
+        throw fail(`request to ${url.origin} refused: only the configured authorityHost ${options.authorityOrigin} may be called`, { endpoint: where, failure: 'refused_url' });
       }
       const headers = new Headers();
       for (const [name, value] of request.headers) headers.set(name, value);
@@ -105,7 +115,7 @@ export function createAuthorityHttpClient(options: AuthorityClientOptions): Azur
       const callerSignal = request.abortSignal instanceof AbortSignal ? request.abortSignal : undefined;
       const signal = callerSignal === undefined ? timeout : AbortSignal.any([timeout, callerSignal]);
       const body = requestBody(request.body);
-      if (body === false) throw fail(`request to ${where} refused: unsupported body type`);
+      if (body === false) throw fail(`request to ${where} refused: unsupported body type`, { endpoint: where, failure: 'refused_url' });
       let response: Response;
       try {
         response = await options.fetch()(url.href, {
@@ -115,17 +125,17 @@ export function createAuthorityHttpClient(options: AuthorityClientOptions): Azur
           redirect: 'manual', // a redirect is answered as is; the pipeline's next hop meets the origin check
           signal,
         });
-      } catch {
-        if (timeout.aborted) throw fail(`request to ${where} timed out after ${options.timeoutMs} ms`);
-        if (callerSignal?.aborted === true) throw fail(`request to ${where} aborted`);
-        throw fail(`request to ${where} failed: network error`);
+      } catch (error) {
+        if (timeout.aborted) throw fail(`request to ${where} timed out after ${options.timeoutMs} ms`, { endpoint: where, failure: 'timeout' });
+        if (callerSignal?.aborted === true) throw fail(`request to ${where} aborted`, { endpoint: where, failure: 'timeout' });
+        throw fail(`request to ${where} failed: network error`, { endpoint: where, ...fetchFailure(error, false) });
       }
       let text: string;
       try {
         text = await readText(response, MAX_AUTHORITY_RESPONSE_BYTES, where);
       } catch (error) {
-        if (error instanceof AuthorityRequestError) throw fail(error.message);
-        throw fail(`reading the response from ${where} failed`);
+        if (error instanceof AuthorityRequestError) throw fail(error.message, error.upstream);
+        throw fail(`reading the response from ${where} failed`, { endpoint: where, status: response.status, failure: 'unreadable' });
       }
       return { request, status: response.status, headers: new ResponseHeaders(response.headers), bodyAsText: text };
     },
@@ -134,6 +144,8 @@ export function createAuthorityHttpClient(options: AuthorityClientOptions): Azur
 
 async function readText(response: Response, limit: number, where: string): Promise<string> {
   const body = await readCapped(response, limit);
-  if (body === undefined) throw new AuthorityRequestError(`response from ${where} too large (over ${limit} bytes)`);
+  if (body === undefined) {
+    throw new AuthorityRequestError(`response from ${where} too large (over ${limit} bytes)`, { endpoint: where, status: response.status, failure: 'too_large' });
+  }
   return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 }

@@ -208,7 +208,7 @@ export function createAzureWorkloadIdentityFederationProvider(
           });
           accessToken = await (await entry.credential).getToken(config.scope);
         } catch (error) {
-          throw toCredentialError(error, { transportFailure: entry.transportFailure });
+          throw toCredentialError(error, { transportFailure: entry.transportFailure, endpoint: `${config.authorityHost}/${config.tenantId}` });
         }
         if (accessToken === null || typeof accessToken.token !== 'string' || accessToken.token.length === 0) {
           throw fail('Entra ID returned no access token');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
 import { type LoopbackServer, sendHugeChunked, sendJson, startLoopbackServer } from '../../trust/testing/loopback-server.js';
-import { cleanGoogleText } from './google-errors.js';
+import { cleanUpstreamText } from '../../http/upstream-failure.js';
 import { gcpWorkloadIdentityFederationProvider as provider, parseGcpWifConfig } from './index.js';
 import { createRestrictedFetch, OutboundError } from './outbound.js';
 
@@ -109,22 +109,24 @@ describe('gcp-workload-identity-federation outbound fetch', () => {
       maxBytes: 1024,
     });
     await expect((await restricted(new URL(`${server.origin}/ok`), { method: 'POST', body: 'x' })).json()).resolves.toEqual({ ok: true });
-    await expect(restricted(`${server.origin}/other?token=secret`)).rejects.toThrow(new OutboundError(`request to ${server.origin}/other refused: not a configured URL`));
+    const refused = await restricted(`${server.origin}/other?token=secret`).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OutboundError);
+    expect((refused as OutboundError).upstream).toEqual({ endpoint: `${server.origin}/other`, failure: 'refused_url' });
     expect((await restricted(`${server.origin}/moved`)).status).toBe(302);
     expect(seen).toEqual([`${server.origin}/ok`, `${server.origin}/moved`]);
   });
 
   it('refuses a response over the size cap', async () => {
     const restricted = createRestrictedFetch({ fetch, allowed: [`${server.origin}/huge`], maxBytes: 64 * 1024 });
-    await expect(restricted(`${server.origin}/huge`)).rejects.toThrow('too large (over 65536 bytes)');
+    await expect(restricted(`${server.origin}/huge`)).rejects.toMatchObject({ upstream: { endpoint: `${server.origin}/huge`, status: 200, failure: 'too_large' } });
   });
 
   it('cleans what Google says: tokens redacted, control characters flattened, long text cut', () => {
     const jwt = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
-    expect(cleanGoogleText(`bad ${jwt}\n(ya29.abc-DEF_123)`, [])).toBe('bad [redacted] ([redacted])');
-    expect(cleanGoogleText('secret-value here', ['secret-value'])).toBe('[redacted] here');
-    expect(cleanGoogleText('x'.repeat(300), [])).toHaveLength(200);
-    expect(cleanGoogleText('iamcredentials.googleapis.com refused storage-reader@acme-prod.iam.gserviceaccount.com', [])).toBe(
+    expect(cleanUpstreamText(`bad ${jwt}\n(ya29.abc-DEF_123)`, [])).toBe('bad [redacted] ([redacted])');
+    expect(cleanUpstreamText('secret-value here', ['secret-value'])).toBe('[redacted] here');
+    expect(cleanUpstreamText('x'.repeat(300), [])).toHaveLength(200);
+    expect(cleanUpstreamText('iamcredentials.googleapis.com refused storage-reader@acme-prod.iam.gserviceaccount.com', [])).toBe(
       'iamcredentials.googleapis.com refused storage-reader@acme-prod.iam.gserviceaccount.com',
     );
   });

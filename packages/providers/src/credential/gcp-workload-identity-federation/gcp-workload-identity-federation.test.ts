@@ -91,6 +91,10 @@ async function expectProviderError(promise: Promise<unknown>, message: string): 
   }
   expect(credentialError.message).not.toMatch(/ya29\./);
   expect(credentialError.cause).toBeUndefined();
+  // The operator's details, too, hold no token.
+  const upstream = JSON.stringify(credentialError.upstream ?? {});
+  for (const token of signed) expect(upstream).not.toContain(token);
+  expect(upstream).not.toMatch(/ya29\./);
   return credentialError;
 }
 
@@ -185,9 +189,16 @@ describe('gcp-workload-identity-federation: errors', () => {
     const provider = createGcpWorkloadIdentityFederationProvider();
     const error = await expectProviderError(
       provider.issue(billing, config({ jwtAudience: 'https://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/other/providers/x' }), {}, context),
-      'credential(gcp-workload-identity-federation): Google STS token exchange refused: invalid_grant: The audience in ID Token does not match the expected audience',
+      'credential(gcp-workload-identity-federation): Google STS token exchange refused: invalid_grant',
     );
-    expect(error.message).toContain('(HTTP 400)');
+    // Google's words and the status are for the operator's log only.
+    expect(error.message).not.toContain('audience');
+    expect(error.upstream).toEqual({
+      endpoint: google.tokenUrl,
+      status: 400,
+      error: 'invalid_grant',
+      description: expect.stringMatching(/^The audience in ID Token does not match the expected audience/),
+    });
     expect(google.stsRequests).toHaveLength(0);
     expect(signed).toHaveLength(1);
   });
@@ -195,39 +206,44 @@ describe('gcp-workload-identity-federation: errors', () => {
   it('redacts the JWT and access tokens should Google echo them', async () => {
     const provider = createGcpWorkloadIdentityFederationProvider();
     google.stsResponder = (form) => ({ status: 400, body: { error: 'invalid_grant', error_description: `bad token ${form.get('subject_token')} (was ya29.leaked-token)` } });
-    const error = await expectProviderError(provider.issue(billing, config(), {}, context), 'invalid_grant: bad token [redacted] (was [redacted])');
-    expect(error.message).not.toContain('leaked');
+    const error = await expectProviderError(provider.issue(billing, config(), {}, context), 'Google STS token exchange refused: invalid_grant');
+    expect(error.upstream?.description).toBe('bad token [redacted] (was [redacted])');
   });
 
-  it('reports a refused impersonation with Google API error status and message', async () => {
+  it('reports a refused impersonation with the Google API error status', async () => {
     const provider = createGcpWorkloadIdentityFederationProvider();
     const other = 'admin@acme-prod.iam.gserviceaccount.com';
-    await expectProviderError(
-      provider.issue(billing, config({ serviceAccountEmail: other }), {}, context),
-      "IAM Credentials generateAccessToken refused: PERMISSION_DENIED: Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist). (HTTP 403)",
-    );
+    const error = await expectProviderError(provider.issue(billing, config({ serviceAccountEmail: other }), {}, context), 'IAM Credentials generateAccessToken refused: PERMISSION_DENIED');
+    expect(error.upstream).toMatchObject({ status: 403, error: 'PERMISSION_DENIED', description: expect.stringContaining("Permission 'iam.serviceAccounts.getAccessToken' denied") });
     expect(google.iamRequests.map((r) => r.email)).toEqual([other]);
   });
 
-  it('reports an endpoint that is down, slow or broken, without retrying', async () => {
+  it('says the same whether an endpoint is down, slow or broken (no port scanner), without retrying', async () => {
     const provider = createGcpWorkloadIdentityFederationProvider();
     const down = await closedPortUrl('/v1/token');
-    await expectProviderError(provider.issue(billing, config({ tokenUrl: down }), {}, context), `Google STS token exchange failed: request to ${down} failed: network error`);
+    const failed = 'credential(gcp-workload-identity-federation): Google STS token exchange failed';
+    const closed = await expectProviderError(provider.issue(billing, config({ tokenUrl: down }), {}, context), failed);
+    expect(closed.message).toBe(failed);
+    expect(closed.upstream).toEqual({ endpoint: down, failure: 'network', networkCode: 'ECONNREFUSED' });
 
     google.delayMs = 1000;
-    await expectProviderError(provider.issue(billing, config({ timeoutMs: 200 }), {}, context), `request to ${google.tokenUrl} timed out`);
+    const slow = await expectProviderError(provider.issue(billing, config({ timeoutMs: 200 }), {}, context), failed);
+    expect(slow.message).toBe(failed);
+    expect(slow.upstream).toEqual({ endpoint: google.tokenUrl, failure: 'timeout' });
     google.delayMs = 0;
 
     google.reset();
     google.stsResponder = () => ({ status: 503, body: '<html>unavailable</html>', contentType: 'text/html' });
-    await expectProviderError(provider.issue(billing, config(), {}, context), 'Google STS token exchange answered HTTP 503 without an error description');
+    const broken = await expectProviderError(provider.issue(billing, config(), {}, context), failed);
+    expect(broken.message).toBe(failed);
+    expect(broken.upstream).toEqual({ endpoint: google.tokenUrl, status: 503 });
     expect(google.requests).toEqual(['POST /v1/token']);
   });
 
   it('does not cache a failure', async () => {
     const provider = createGcpWorkloadIdentityFederationProvider();
     google.stsResponder = () => ({ status: 400, body: { error: 'invalid_grant', error_description: 'nope' } });
-    await expectProviderError(provider.issue(billing, config(), {}, context), 'invalid_grant: nope');
+    await expectProviderError(provider.issue(billing, config(), {}, context), 'refused: invalid_grant');
     google.stsResponder = undefined;
     await expect(provider.issue(billing, config(), {}, context)).resolves.toMatchObject({ token: 'ya29.fake-sts-1' });
   });

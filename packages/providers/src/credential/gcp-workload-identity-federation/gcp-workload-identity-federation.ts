@@ -35,6 +35,7 @@ import {
 } from './config.js';
 import { exchangeForGoogleToken } from './exchange.js';
 import { type ExchangeStep, toGoogleCredentialError } from './google-errors.js';
+import { describeUrl } from '../../http/upstream-failure.js';
 
 export interface GcpWorkloadIdentityFederationProviderOptions {
   /** Most tokens kept (default 1000); the least recently used are dropped first. */
@@ -119,7 +120,8 @@ export function createGcpWorkloadIdentityFederationProvider(
           });
           return { token: accessToken, expiresAtMs, lifetimeMs: Math.max(0, expiresAtMs - startedAtMs) };
         } catch (error) {
-          throw toGoogleCredentialError(error, step, [subjectToken]);
+          const url = step === 'iam' ? config.impersonationUrl : config.tokenUrl;
+          throw toGoogleCredentialError(error, step, [subjectToken], url === undefined ? undefined : describeUrl(url));
         }
       };
 

@@ -5,14 +5,19 @@
  * each answer. Left to itself, gaxios would fetch through node-fetch, bypassing the cloud's
  * fetch and its limits.
  *
- * Failures are `OutboundError`s whose message names the endpoint (origin and path) and the
- * failure, never a header or a body: requests carry the cloud's JWT and bearer tokens.
+ * Failures are `OutboundError`s that say what happened (for the operator's log) in `upstream`,
+ * never a header or a body: requests carry the cloud's JWT and bearer tokens.
  */
-import { describeUrl } from '../../trust/jwt/bounded-fetch.js';
+import type { UpstreamFailure } from '../../errors.js';
+import { describeUrl, fetchFailure } from '../../http/upstream-failure.js';
 import { readCapped } from '../../http/read-capped.js';
 
 export class OutboundError extends Error {
   override readonly name = 'OutboundError';
+
+  constructor(readonly upstream: UpstreamFailure) {
+    super(`request to ${upstream.endpoint ?? 'an invalid URL'} failed (${upstream.failure ?? 'network'})`);
+  }
 }
 
 export interface RestrictedFetchOptions {
@@ -38,8 +43,8 @@ export function createRestrictedFetch(options: RestrictedFetchOptions): typeof f
   const allowed = new Set(options.allowed.map((url) => new URL(url).href));
   return async (input, init = {}) => {
     const url = URL.canParse(requestUrl(input)) ? new URL(requestUrl(input)).href : '';
-    const where = describeUrl(url);
-    if (!allowed.has(url)) throw new OutboundError(`request to ${where} refused: not a configured URL`);
+    const endpoint = describeUrl(url);
+    if (!allowed.has(url)) throw new OutboundError({ endpoint, failure: 'refused_url' });
     options.onRequest?.(url);
     // Only what a token request needs: gaxios hands over its whole config object as `init`.
     const { method, headers, body, signal } = init;
@@ -47,19 +52,17 @@ export function createRestrictedFetch(options: RestrictedFetchOptions): typeof f
     try {
       response = await options.fetch(url, { method, headers, body, signal: signal ?? null, redirect: 'manual' });
     } catch (error) {
-      // Our timeout (gaxios's signal) or the cloud fetch's own: both say "timed out".
-      if (signal?.aborted || (error as { name?: unknown }).name === 'TimeoutError') throw new OutboundError(`request to ${where} timed out`);
-      const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      throw new OutboundError(`request to ${where} failed: network error${typeof code === 'string' && /^[A-Z_]{2,40}$/.test(code) ? ` (${code})` : ''}`);
+      // Our timeout (gaxios's signal) or the cloud fetch's own: both are a timeout.
+      throw new OutboundError({ endpoint, ...fetchFailure(error, signal?.aborted === true) });
     }
     let bytes: Uint8Array;
     try {
       const body = await readCapped(response, options.maxBytes);
-      if (body === undefined) throw new OutboundError(`response of ${where} too large (over ${options.maxBytes} bytes)`);
+      if (body === undefined) throw new OutboundError({ endpoint, status: response.status, failure: 'too_large' });
       bytes = body;
     } catch (error) {
       if (error instanceof OutboundError) throw error;
-      throw new OutboundError(signal?.aborted ? `request to ${where} timed out` : `response of ${where} could not be read`);
+      throw new OutboundError({ endpoint, status: response.status, failure: signal?.aborted ? 'timeout' : 'unreadable' });
     }
     const copy = NULL_BODY_STATUSES.has(response.status) ? null : (bytes as Uint8Array<ArrayBuffer>);
     return new Response(copy, { status: response.status, statusText: response.statusText, headers: response.headers });

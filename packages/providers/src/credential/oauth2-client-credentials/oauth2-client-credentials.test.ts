@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CredentialContext, CredentialRequest } from '../../contracts.js';
@@ -122,10 +123,11 @@ describe('oauth2-client-credentials: errors', () => {
       await expect(issuing).rejects.toBeInstanceOf(CredentialError);
       const error = (await issuing.catch((caught: unknown) => caught)) as CredentialError;
       expect(error.code).toBe('credential_provider_error');
-      expect(error.message).toBe(
-        'credential(oauth2-client-credentials): token endpoint refused: invalid_client: client authentication failed (HTTP 401)',
-      );
+      expect(error.message).toBe('credential(oauth2-client-credentials): the token endpoint refused the request: invalid_client');
+      // The status and the server's own words are for the operator's log only.
+      expect(error.upstream).toEqual({ endpoint: server.tokenEndpoint, status: 401, error: 'invalid_client', description: 'client authentication failed' });
       expect(JSON.stringify(error)).not.toContain(wrongSecret);
+      expect(JSON.stringify(error)).not.toContain('client authentication failed');
       expect(error.cause).toBeUndefined();
     }
   });
@@ -134,20 +136,64 @@ describe('oauth2-client-credentials: errors', () => {
     const provider = createOAuth2ClientCredentialsProvider();
     const wrongKey = config({ clientId: 'ec-client', authMethod: 'private_key_jwt' });
     const error = (await provider.issue(request, wrongKey, { privateKey: rsaKeyPem }, context).catch((caught: unknown) => caught)) as Error;
-    expect(error.message).toContain('token endpoint refused: invalid_client');
+    expect(error.message).toContain('the token endpoint refused the request: invalid_client');
     expect(error.message).not.toContain('PRIVATE KEY');
     expect(server.requests).toHaveLength(0);
   });
 
-  it('truncates a huge error description and redacts a secret echoed in it', async () => {
+  it('keeps the error description out of the message; the log gets it cut short, with a secret echoed in it redacted', async () => {
     const provider = createOAuth2ClientCredentialsProvider();
-    server.responder = () => ({ status: 400, body: { error: 'invalid_scope', error_description: `${POST_SECRET} ${'x'.repeat(100_000)}` } });
+    server.responder = () => ({ status: 400, body: { error: 'invalid_scope', error_description: `internal host db-7.corp: ${POST_SECRET} ${'x'.repeat(100_000)}` } });
     const error = (await provider
       .issue(request, config({ clientId: 'post-client', authMethod: 'client_secret_post' }), { clientSecret: POST_SECRET }, context)
       .catch((caught: unknown) => caught)) as CredentialError;
-    expect(error.message).toMatch(/^credential\(oauth2-client-credentials\): token endpoint refused: invalid_scope: \[redacted\] x+… \(HTTP 400\)$/);
-    expect(error.message).not.toContain(POST_SECRET);
-    expect(error.message.length).toBeLessThan(300);
+    expect(error.message).toBe('credential(oauth2-client-credentials): the token endpoint refused the request: invalid_scope');
+    expect(error.upstream?.description).toMatch(/^internal host db-7\.corp: \[redacted\] x+…$/);
+    expect(error.upstream!.description!.length).toBeLessThanOrEqual(200);
+    expect(JSON.stringify(error)).not.toContain('db-7');
+  });
+
+  it('names only registered OAuth error codes: anything else an upstream sends is just "no token"', async () => {
+    const provider = createOAuth2ClientCredentialsProvider();
+    server.responder = () => ({ status: 400, body: { error: 'password_for_admin_is_hunter2', error_description: 'x' } });
+    const error = (await provider.issue(request, config({}), { clientSecret: BASIC_SECRET }, context).catch((caught: unknown) => caught)) as CredentialError;
+    expect(error.message).toBe('credential(oauth2-client-credentials): no token from the token endpoint');
+    expect(error.upstream).toMatchObject({ status: 400, error: 'password_for_admin_is_hunter2' });
+  });
+
+  it('says the same whether the endpoint is closed, slow, missing, failing or not an OAuth server (no port scanner)', async () => {
+    const provider = createOAuth2ClientCredentialsProvider();
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const attempts: Array<[string, () => void, Partial<OAuth2ClientCredentialsConfig>]> = [
+      ['connection refused', () => {}, { tokenEndpoint: `http://127.0.0.1:${closed}/token` }],
+      ['timeout', () => (server.delayMs = 1000), { timeoutMs: 100 }],
+      ['HTTP 404', () => (server.responder = () => ({ status: 404, body: 'Not Found', headers: { 'content-type': 'text/plain' } })), {}],
+      ['HTTP 500', () => (server.responder = () => ({ status: 500, body: { message: 'stack trace from db-7' } })), {}],
+      ['an HTML page', () => (server.responder = () => ({ status: 200, body: '<html>intranet</html>', headers: { 'content-type': 'text/html' } })), {}],
+      ['a redirect', () => (server.responder = () => ({ status: 302, body: '', headers: { location: 'http://127.0.0.1:1/' } })), {}],
+    ];
+    const answers: Array<{ name: string; message: string; upstream: unknown }> = [];
+    for (const [name, arrange, overrides] of attempts) {
+      Object.assign(server, { delayMs: 0, responder: undefined });
+      arrange();
+      const error = (await provider.issue(request, config(overrides), { clientSecret: BASIC_SECRET }, context).catch((caught: unknown) => caught)) as CredentialError;
+      answers.push({ name, message: error.message, upstream: error.upstream });
+    }
+    for (const answer of answers) expect(answer.message, answer.name).toBe('credential(oauth2-client-credentials): no token from the token endpoint');
+    // The operator's log tells them apart.
+    expect(answers.map((answer) => answer.upstream)).toEqual([
+      { endpoint: `http://127.0.0.1:${closed}/token`, failure: 'network', networkCode: 'ECONNREFUSED' },
+      { endpoint: server.tokenEndpoint, failure: 'timeout' },
+      { endpoint: server.tokenEndpoint, status: 404 },
+      { endpoint: server.tokenEndpoint, status: 500 },
+      expect.objectContaining({ endpoint: server.tokenEndpoint, failure: 'unreadable' }),
+      { endpoint: server.tokenEndpoint, status: 302 },
+    ]);
   });
 
   it('requires the secret that authMethod needs, before any request', async () => {
@@ -179,10 +225,9 @@ describe('oauth2-client-credentials: errors', () => {
   it('times out after timeoutMs', async () => {
     const provider = createOAuth2ClientCredentialsProvider();
     server.delayMs = 1000;
-    await expect(provider.issue(request, config({ timeoutMs: 100 }), { clientSecret: BASIC_SECRET }, context)).rejects.toMatchObject({
-      code: 'credential_provider_error',
-      message: 'credential(oauth2-client-credentials): token request timed out after 100 ms',
-    });
+    const error = (await provider.issue(request, config({ timeoutMs: 100 }), { clientSecret: BASIC_SECRET }, context).catch((caught: unknown) => caught)) as CredentialError;
+    expect(error).toMatchObject({ code: 'credential_provider_error', message: 'credential(oauth2-client-credentials): no token from the token endpoint' });
+    expect(error.upstream).toEqual({ endpoint: server.tokenEndpoint, failure: 'timeout' });
   });
 
   it('fails closed on an unvalidated config', async () => {

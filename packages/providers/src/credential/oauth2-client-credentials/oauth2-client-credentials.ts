@@ -26,6 +26,7 @@ import {
 } from './config.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, TokenCache, type CachedToken } from './token-cache.js';
 import { toCredentialError } from './token-errors.js';
+import { describeUrl } from '../../http/upstream-failure.js';
 import { MetadataCache, requestToken } from './token-request.js';
 
 export interface OAuth2ClientCredentialsProviderOptions {
@@ -94,7 +95,7 @@ export function createOAuth2ClientCredentialsProvider(options: OAuth2ClientCrede
           const lifetimeMs = response.expiresInSeconds === undefined ? DEFAULT_TOKEN_LIFETIME_MS : Math.max(0, response.expiresInSeconds * 1000);
           return { token: response.accessToken, expiresAtMs: requestedAtMs + lifetimeMs, lifetimeMs };
         } catch (error) {
-          throw await toCredentialError(error, { secret, timeoutMs: config.timeoutMs });
+          throw await toCredentialError(error, { secret, endpoint: describeUrl(config.tokenEndpoint ?? config.issuer ?? '') });
         }
       };
 

@@ -1,30 +1,31 @@
 /**
- * Turns a failed token request into a `CredentialError` whose message is safe to log and
- * audit: the OAuth error code and a truncated description, with the client secret (or
- * private key) redacted even if a server echoes it back. The underlying error is never
- * attached as `cause`: openid-client's errors hold the response, whose body may hold a token.
+ * Turns a failed token request into a `CredentialError`. Its message — which reaches the
+ * workload and the audit trail — says only that no token came, and the OAuth error code when
+ * the server answered a registered one (`invalid_client`); HTTP statuses, network failures and
+ * the server's `error_description` go to `upstream`, for the control plane's log, with the
+ * client secret (or private key) redacted even if a server echoes it back. The underlying error
+ * is never attached as `cause`: openid-client's errors hold the response, whose body may hold a
+ * token.
  */
 import { ClientError, ResponseBodyError, WWWAuthenticateChallengeError } from 'openid-client';
-import { CredentialError, TesseraError } from '../../errors.js';
+import { CredentialError, TesseraError, type UpstreamFailure } from '../../errors.js';
+import { descriptionForLog, errorCodeForLog, fetchFailure, knownErrorCode, OAUTH_ERROR_CODES, upstreamFailure } from '../../http/upstream-failure.js';
 import { OAUTH2_CLIENT_CREDENTIALS_TYPE } from './config.js';
 
-export const MAX_DESCRIPTION_LENGTH = 200;
+/** The one message for every failure that is not a registered OAuth refusal. */
+export const NO_TOKEN = 'no token from the token endpoint';
 
-/** RFC 6749 §5.2: error codes are printable ASCII without `"` and `\`. */
-const ERROR_CODE = /^[\x20\x21\x23-\x5B\x5D-\x7E]{1,64}$/;
-
-function clean(text: string, secret: string, maxLength: number): string {
-  // Redact before truncating, so no prefix of the secret survives the cut.
-  const redacted = secret.length > 0 ? text.split(secret).join('[redacted]') : text;
-  const flat = redacted.replace(/[\x00-\x1F\x7F]+/g, ' ').trim();
-  return flat.length > maxLength ? `${flat.slice(0, maxLength - 1)}…` : flat;
+function failure(message: string, upstream: UpstreamFailure): CredentialError {
+  return new CredentialError('credential_provider_error', message, { provider: OAUTH2_CLIENT_CREDENTIALS_TYPE, upstream: upstreamFailure(upstream) });
 }
 
-function refused(status: number, code: unknown, description: unknown, secret: string): CredentialError {
-  const errorCode = typeof code === 'string' && ERROR_CODE.test(code) ? clean(code, secret, 64) : 'unknown_error';
-  const detail = typeof description === 'string' && description.length > 0 ? `: ${clean(description, secret, MAX_DESCRIPTION_LENGTH)}` : '';
-  return new CredentialError('credential_provider_error', `token endpoint refused: ${errorCode}${detail} (HTTP ${status})`, {
-    provider: OAUTH2_CLIENT_CREDENTIALS_TYPE,
+function refused(endpoint: string | undefined, status: number, code: unknown, description: unknown, secret: string): CredentialError {
+  const known = knownErrorCode(code, OAUTH_ERROR_CODES);
+  return failure(known === undefined ? NO_TOKEN : `the token endpoint refused the request: ${known}`, {
+    endpoint,
+    status,
+    error: errorCodeForLog(code, [secret]),
+    ...descriptionForLog(description, [secret]),
   });
 }
 
@@ -42,32 +43,33 @@ async function bodyError(response: Response): Promise<{ error?: unknown; error_d
 export interface TokenErrorContext {
   /** The client secret or private key PEM, to redact. */
   secret: string;
-  timeoutMs: number;
+  /** The token endpoint (or the issuer, when it is discovered): origin and path. */
+  endpoint: string | undefined;
 }
 
-export async function toCredentialError(error: unknown, { secret, timeoutMs }: TokenErrorContext): Promise<CredentialError> {
+export async function toCredentialError(error: unknown, { secret, endpoint }: TokenErrorContext): Promise<CredentialError> {
   if (error instanceof CredentialError) return error;
-  if (error instanceof ResponseBodyError) return refused(error.status, error.error, error.error_description, secret);
+  if (error instanceof ResponseBodyError) return refused(endpoint, error.status, error.error, error.error_description, secret);
   if (error instanceof WWWAuthenticateChallengeError) {
     // A 401 with a challenge: the OAuth error is in the challenge's parameters or in the body.
     const parameters = error.cause.find((challenge) => challenge.parameters.error !== undefined)?.parameters;
     const { error: code, error_description: description } = parameters ?? (await bodyError(error.response));
-    return refused(error.status, code, description, secret);
+    return refused(endpoint, error.status, code, description, secret);
   }
-  const fail = (message: string) =>
-    new CredentialError('credential_provider_error', clean(message, secret, 300), { provider: OAUTH2_CLIENT_CREDENTIALS_TYPE });
-  if (error instanceof ClientError && error.code === 'OAUTH_TIMEOUT') return fail(`token request timed out after ${timeoutMs} ms`);
-  if (error instanceof ClientError && error.code === 'OAUTH_ABORT') return fail('token request aborted');
-  // A status that is not an OAuth error (5xx, 3xx ...): openid-client's cause is the Response.
+  if (error instanceof ClientError && error.code === 'OAUTH_TIMEOUT') return failure(NO_TOKEN, { endpoint, failure: 'timeout' });
+  if (error instanceof ClientError && error.code === 'OAUTH_ABORT') return failure(NO_TOKEN, { endpoint, failure: 'timeout' });
+  // A status that is not an OAuth error (5xx, 3xx, 404 ...): openid-client's cause is the Response,
+  // whose body may still say something useful to the operator.
   if (error instanceof ClientError && error.cause instanceof Response) {
-    return fail(`token endpoint answered HTTP ${error.cause.status} without an OAuth error`);
+    const { error: code, error_description: description } = await bodyError(error.cause);
+    return failure(NO_TOKEN, { endpoint, status: error.cause.status, error: errorCodeForLog(code, [secret]), ...descriptionForLog(description, [secret]) });
   }
-  // The cloud's fetch refusing the call (a URL it does not allow ...): its message is safe.
-  if (error instanceof ClientError && error.cause instanceof TesseraError) return fail(`token request failed: ${error.cause.message}`);
-  if (error instanceof ClientError || error instanceof TypeError) {
-    // openid-client's own messages are fixed texts; TypeError covers "fetch failed".
-    const code = error instanceof ClientError && typeof error.code === 'string' ? ` (${error.code})` : '';
-    return fail(`token request failed: ${error.message}${code}`);
+  // The cloud's fetch refusing the call (an oversized answer ...).
+  if (error instanceof ClientError && error.cause instanceof TesseraError) return failure(NO_TOKEN, { endpoint, failure: 'unreadable' });
+  if (error instanceof ClientError && typeof error.code === 'string') {
+    // openid-client refused what came back (not JSON, a required field missing ...); its code says what.
+    return failure(NO_TOKEN, { endpoint, failure: 'unreadable', error: errorCodeForLog(error.code) });
   }
-  return fail('token request failed');
+  // "fetch failed" and the like: refused, reset, unknown host ...
+  return failure(NO_TOKEN, { endpoint, ...fetchFailure(error, false) });
 }

@@ -146,7 +146,7 @@ describe('aws-iam trust provider', () => {
       const storeB = new NonceStore();
       const nonceB = await storeB.issue();
       const forged = { ...captured, headers: { ...captured.headers, 'x-tessera-server-id': CLOUD_B, 'x-tessera-nonce': nonceB } };
-      await expectSafeRefusal(verify(forged, {}, verifyContext(CLOUD_B, storeB, counted)), 'evidence_invalid', 'STS refused the signed request: SignatureDoesNotMatch (HTTP 403', captured);
+      await expectSafeRefusal(verify(forged, {}, verifyContext(CLOUD_B, storeB, counted)), 'evidence_invalid', 'STS refused the signed request: SignatureDoesNotMatch', captured);
       expect(world.sts.requests.map((r) => r.error)).toEqual(['SignatureDoesNotMatch']);
     });
 
@@ -285,8 +285,10 @@ describe('aws-iam trust provider', () => {
     it('surfaces a tampered body (parameters reordered after signing) as evidence_invalid with SignatureDoesNotMatch', async () => {
       const evidence = await collect();
       const tampered = { ...evidence, body: 'Version=2011-06-15&Action=GetCallerIdentity' };
-      const error = await expectSafeRefusal(verify(tampered), 'evidence_invalid', 'STS refused the signed request: SignatureDoesNotMatch (HTTP 403, request id ', evidence);
+      const error = await expectSafeRefusal(verify(tampered), 'evidence_invalid', 'STS refused the signed request: SignatureDoesNotMatch', evidence);
+      expect(error.message).toBe('trust(aws-iam): STS refused the signed request: SignatureDoesNotMatch');
       expect(error.message).not.toContain('calculated'); // AWS's message is not relayed
+      expect(error.upstream).toMatchObject({ status: 403, error: 'SignatureDoesNotMatch', requestId: expect.any(String) });
       expect(world.sts.requests.map((r) => r.error)).toEqual(['SignatureDoesNotMatch']);
     });
 
@@ -299,25 +301,29 @@ describe('aws-iam trust provider', () => {
 
     it('surfaces InvalidClientTokenId and ExpiredToken with their codes', async () => {
       const unknownKey = await collect({ credentials: { accessKeyId: 'AKIAUNKNOWNUNKNOWN00', secretAccessKey: 'whatever-secret-0123456789' } });
-      await expectSafeRefusal(verify(unknownKey), 'evidence_invalid', 'STS refused the signed request: InvalidClientTokenId (HTTP 403', unknownKey);
+      await expectSafeRefusal(verify(unknownKey), 'evidence_invalid', 'STS refused the signed request: InvalidClientTokenId', unknownKey);
       const expiring = await world.assume(ROLE_ARN, 'short-lived');
       const evidence = await collect({ credentials: roleCredentials(expiring) });
       expiring.expiration = new Date(Date.now() - 1000);
-      const error = await expectSafeRefusal(verify(evidence), 'evidence_invalid', 'STS refused the signed request: ExpiredToken (HTTP 403', evidence);
+      const error = await expectSafeRefusal(verify(evidence), 'evidence_invalid', 'STS refused the signed request: ExpiredToken', evidence);
       expect(error.message).not.toContain(expiring.sessionToken);
     });
 
-    it("treats STS's own failures as trust_provider_error", async () => {
-      const cases: Array<[{ status: number; body: string }, string]> = [
-        [{ status: 400, body: '<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>' }, 'STS could not answer: Throttling (HTTP 400, request id r-1)'],
-        [{ status: 503, body: '<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>' }, 'STS could not answer: ServiceUnavailable (HTTP 503)'],
-        [{ status: 502, body: '<html>bad gateway</html>' }, 'STS answered HTTP 502 without a readable result'],
-        [{ status: 200, body: '{"Arn":"arn:aws:iam::123456789012:root"}' }, 'STS answered HTTP 200 without a readable GetCallerIdentity result'],
-        [{ status: 302, body: '' }, 'STS answered a redirect (HTTP 302)'],
+    it("treats STS's own failures, and answers that are not STS's, as trust_provider_error with one message", async () => {
+      const endpoint = world.sts.url;
+      const cases: Array<[{ status: number; body: string }, object]> = [
+        [{ status: 400, body: '<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>' }, { endpoint, status: 400, error: 'Throttling', requestId: 'r-1' }],
+        [{ status: 503, body: '<ErrorResponse><Error><Code>ServiceUnavailable</Code></Error></ErrorResponse>' }, { endpoint, status: 503, error: 'ServiceUnavailable' }],
+        [{ status: 403, body: '<ErrorResponse><Error><Code>SecretInternalHostName</Code></Error></ErrorResponse>' }, { endpoint, status: 403, error: 'SecretInternalHostName' }],
+        [{ status: 502, body: '<html>bad gateway</html>' }, { endpoint, status: 502, failure: 'unreadable' }],
+        [{ status: 200, body: '{"Arn":"arn:aws:iam::123456789012:root"}' }, { endpoint, status: 200, failure: 'unreadable' }],
+        [{ status: 302, body: '' }, { endpoint, status: 302, failure: 'redirect' }],
       ];
-      for (const [answer, message] of cases) {
+      for (const [answer, upstream] of cases) {
         world.sts.responder = () => answer;
-        await expectSafeRefusal(verify(await collect()), 'trust_provider_error', message);
+        const error = await expectSafeRefusal(verify(await collect()), 'trust_provider_error', 'STS could not check the signed request');
+        expect(error.message).toBe('trust(aws-iam): STS could not check the signed request');
+        expect(error.upstream).toEqual(upstream);
       }
     });
 
@@ -350,7 +356,8 @@ describe('aws-iam trust provider', () => {
       ];
       for (const body of unreadable) {
         world.sts.responder = () => ({ status: 200, body });
-        await expectSafeRefusal(verify(await collect()), 'trust_provider_error', 'without a readable GetCallerIdentity result');
+        const error = await expectSafeRefusal(verify(await collect()), 'trust_provider_error', 'STS could not check the signed request');
+        expect(error.upstream).toMatchObject({ status: 200, failure: 'unreadable' });
       }
       const unexpected = [
         good.replace(`<Account>${ACCOUNT_ID}`, '<Account>210987654321'), // the ARN's account is not Account
@@ -366,12 +373,14 @@ describe('aws-iam trust provider', () => {
     it('reports an unreachable or slow STS as trust_provider_error', async () => {
       world.sts.delayMs = 400;
       try {
-        await expectSafeRefusal(verify(await collect(), { timeoutMs: 100 }), 'trust_provider_error', 'timed out after 100 ms');
+        const slow = await expectSafeRefusal(verify(await collect(), { timeoutMs: 100 }), 'trust_provider_error', 'STS could not check the signed request');
+        expect(slow.upstream).toMatchObject({ failure: 'timeout' });
       } finally {
         world.sts.delayMs = 0;
       }
       const refusing = { ...ctx, fetch: (() => Promise.reject(new TypeError('fetch failed'))) as typeof fetch };
-      await expectSafeRefusal(verify(await collect(), {}, refusing), 'trust_provider_error', `STS request to ${new URL(world.sts.url).origin} failed`);
+      const refused = await expectSafeRefusal(verify(await collect(), {}, refusing), 'trust_provider_error', 'STS could not check the signed request');
+      expect(refused.upstream).toMatchObject({ failure: 'network' });
     });
   });
 

@@ -31,8 +31,9 @@
  */
 import type { TrustProvider, VerifiedIdentity, VerifyContext } from '../../contracts.js';
 import { defineTrustProvider } from '../../define.js';
-import { TesseraError, TrustError } from '../../errors.js';
+import { TesseraError, TrustError, type UpstreamFailure } from '../../errors.js';
 import { readCapped } from '../../http/read-capped.js';
+import { AWS_STS_ERROR_CODES, describeUrl, errorCodeForLog, fetchFailure, knownErrorCode, upstreamFailure } from '../../http/upstream-failure.js';
 import {
   AWS_IAM_EVIDENCE_TYPE,
   AWS_IAM_NONCE_HEADER,
@@ -47,8 +48,16 @@ import {
 } from './config.js';
 import { ACCOUNT, MAX_ARN_LENGTH, parseCallerArn, readCallerIdentity, readStsError, USER_ID } from './sts-response.js';
 
-const refuse = (message: string) => new TrustError('evidence_invalid', message, { provider: AWS_IAM_TYPE });
-const unavailable = (message: string) => new TrustError('trust_provider_error', message, { provider: AWS_IAM_TYPE });
+const refuse = (message: string, upstream?: UpstreamFailure) =>
+  new TrustError('evidence_invalid', message, { provider: AWS_IAM_TYPE, ...(upstream ? { upstream: upstreamFailure(upstream) } : {}) });
+const unavailable = (message: string, upstream?: UpstreamFailure) =>
+  new TrustError('trust_provider_error', message, { provider: AWS_IAM_TYPE, ...(upstream ? { upstream: upstreamFailure(upstream) } : {}) });
+/**
+ * What a workload is told when STS gave no usable answer, whatever the reason: whether the
+ * configured endpoint refused the connection, timed out or answered an HTTP error is for the
+ * operator's log (`upstream`), not for whoever chose the endpoint.
+ */
+const STS_UNAVAILABLE = 'STS could not check the signed request';
 
 export const MAX_AWS_IAM_URL_LENGTH = 2048;
 /** Session tokens of role sessions run to a few KiB. */
@@ -186,25 +195,25 @@ async function forward(request: SignedRequest, config: ParsedAwsIamConfig, ctx: 
   const signal = ctx.signal === undefined ? timeout : AbortSignal.any([timeout, ctx.signal]);
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) if (name !== 'host') headers[name] = value;
-  const origin = new URL(config.stsEndpoint).origin;
-  const timedOut = () => unavailable(`STS request to ${origin} timed out after ${config.timeoutMs} ms`);
+  const endpoint = describeUrl(config.stsEndpoint);
   let response: Response;
   try {
     response = await ctx.fetch(config.stsEndpoint, { method: 'POST', headers, body: request.body, redirect: 'manual', signal });
-  } catch {
-    throw timeout.aborted ? timedOut() : unavailable(`STS request to ${origin} failed`);
+  } catch (error) {
+    throw unavailable(STS_UNAVAILABLE, { endpoint, ...fetchFailure(error, timeout.aborted) });
   }
   if (response.status >= 300 && response.status < 400) {
+    // Only the configured endpoint is called.
     await response.body?.cancel().catch(() => undefined);
-    throw unavailable(`STS answered a redirect (HTTP ${response.status}); only the configured endpoint is called`);
+    throw unavailable(STS_UNAVAILABLE, { endpoint, status: response.status, failure: 'redirect' });
   }
   let bytes: Uint8Array | undefined;
   try {
     bytes = await readCapped(response, MAX_RESPONSE_BYTES);
-  } catch {
-    throw timeout.aborted ? timedOut() : unavailable(`STS request to ${origin} failed while reading the answer`);
+  } catch (error) {
+    throw unavailable(STS_UNAVAILABLE, { endpoint, status: response.status, ...fetchFailure(error, timeout.aborted) });
   }
-  if (bytes === undefined) throw unavailable(`STS answer larger than ${MAX_RESPONSE_BYTES} bytes`);
+  if (bytes === undefined) throw unavailable(STS_UNAVAILABLE, { endpoint, status: response.status, failure: 'too_large' });
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -214,12 +223,14 @@ async function forward(request: SignedRequest, config: ParsedAwsIamConfig, ctx: 
   return { status: response.status, text };
 }
 
-function stsFailure(status: number, text: string): TrustError {
+function stsFailure(status: number, text: string, endpoint: string): TrustError {
   const answer = readStsError(text);
-  if (answer === undefined) return unavailable(`STS answered HTTP ${status} without a readable result`);
-  const detail = `${answer.code} (HTTP ${status}${answer.requestId === undefined ? '' : `, request id ${answer.requestId}`})`;
-  if (status >= 500 || UNAVAILABLE_CODES.has(answer.code)) return unavailable(`STS could not answer: ${detail}`);
-  return refuse(`STS refused the signed request: ${detail}`);
+  if (answer === undefined) return unavailable(STS_UNAVAILABLE, { endpoint, status, failure: 'unreadable' });
+  const upstream = { endpoint, status, error: errorCodeForLog(answer.code), requestId: answer.requestId };
+  const known = knownErrorCode(answer.code, AWS_STS_ERROR_CODES);
+  if (status >= 500 || UNAVAILABLE_CODES.has(answer.code) || known === undefined) return unavailable(STS_UNAVAILABLE, upstream);
+  // AWS's code says what to fix (SignatureDoesNotMatch, ExpiredToken ...); its message is not relayed.
+  return refuse(`STS refused the signed request: ${known}`, upstream);
 }
 
 function identityFrom(text: string, config: ParsedAwsIamConfig): VerifiedIdentity {
@@ -227,7 +238,7 @@ function identityFrom(text: string, config: ParsedAwsIamConfig): VerifiedIdentit
   try {
     caller = readCallerIdentity(text);
   } catch {
-    throw unavailable('STS answered HTTP 200 without a readable GetCallerIdentity result');
+    throw unavailable(STS_UNAVAILABLE, { endpoint: describeUrl(config.stsEndpoint), status: 200, failure: 'unreadable' });
   }
   const principal = parseCallerArn(caller.arn);
   if (!ACCOUNT.test(caller.account) || !USER_ID.test(caller.userId) || caller.arn.length > MAX_ARN_LENGTH || principal === undefined || principal.account !== caller.account) {
@@ -267,7 +278,7 @@ export function createAwsIamTrustProvider(): TrustProvider<AwsIamConfig> & { rea
       await consume(nonce, ctx);
 
       const { status, text } = await forward(request, config, ctx);
-      if (status !== 200) throw stsFailure(status, text);
+      if (status !== 200) throw stsFailure(status, text, describeUrl(config.stsEndpoint));
       return identityFrom(text, config);
     },
   });

@@ -6,6 +6,7 @@
  * `trust_provider_error`: the fault is the key endpoint's, not the token's.
  */
 import { readCapped } from '../../http/read-capped.js';
+import { describeUrl } from '../../http/upstream-failure.js';
 
 /** Internal: a key endpoint failed. Its message names the endpoint's origin, never a token. */
 export class KeySourceError extends Error {
@@ -20,15 +21,7 @@ export interface BoundedFetchOptions {
   signal: AbortSignal;
 }
 
-/** Origin and path only: a query string might hold something an operator did not mean to log. */
-export function describeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return 'an invalid URL';
-  }
-}
+export { describeUrl };
 
 /** GETs `url` and returns its body, or throws `KeySourceError`. */
 export async function fetchBounded(url: string, headers: Headers | Record<string, string>, options: BoundedFetchOptions): Promise<Uint8Array> {
