@@ -35,8 +35,16 @@ describe('withRetry', () => {
     const time = fakeTime();
     const refused = new TransportError('connect ECONNREFUSED 127.0.0.1:1', true);
     const { attempt, calls } = answers(refused, { status: 502, body: {} }, { status: 504, body: {} }, { status: 429, body: {} }, { status: 200, body: { ok: true } });
-    expect(await withRetry(attempt, { what: 'x' }, { ...time, random: () => 0.5 })).toEqual({ status: 200, body: { ok: true } });
+    const retries: unknown[] = [];
+    expect(await withRetry(attempt, { what: 'x' }, { ...time, random: () => 0.5, onRetry: (failure) => retries.push(failure) })).toEqual({ status: 200, body: { ok: true } });
     expect(calls()).toBe(5);
+    // Each failed attempt is reported with what it met, for the SDK's logs.
+    expect(retries).toEqual([
+      { what: 'x', attempt: 1, reason: 'connect ECONNREFUSED 127.0.0.1:1', delayMs: 50 },
+      { what: 'x', attempt: 2, reason: 'HTTP 502', delayMs: 100 },
+      { what: 'x', attempt: 3, reason: 'HTTP 504', delayMs: 200 },
+      { what: 'x', attempt: 4, reason: 'HTTP 429', delayMs: 400 },
+    ]);
   });
 
   it('returns other statuses at once, and rethrows errors that are not transient', async () => {

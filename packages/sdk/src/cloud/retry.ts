@@ -19,6 +19,16 @@ export interface RetryOptions {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** An attempt failed and another follows after `delayMs` (for logs: what failed, and why). */
+  onRetry?: (failure: RetryFailure) => void;
+}
+
+export interface RetryFailure {
+  what: string;
+  attempt: number;
+  /** The network error or HTTP status met, e.g. `connect ECONNREFUSED 127.0.0.1:1`, `HTTP 503`. */
+  reason: string;
+  delayMs: number;
 }
 
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
@@ -72,6 +82,11 @@ export async function withRetry(
         `Tessera cloud unavailable: ${label.what} failed ${attempts} time${attempts === 1 ? '' : 's'} over ${seconds} s (deadline ${deadlineMs / 1000} s); last: ${last.reason}`,
         { cause: last.cause },
       );
+    }
+    try {
+      options.onRetry?.({ what: label.what, attempt: attempts, reason: last.reason, delayMs: Math.round(wait) });
+    } catch {
+      // An observer must not change the outcome.
     }
     await sleep(wait);
   }

@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
+import { defineEvidenceCollector } from '@tessera/providers';
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
@@ -127,6 +128,35 @@ describe('Tessera', () => {
     const error = await t.admit(target('127.0.0.1', world.api.port)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TesseraUnavailableError);
     expect(published.some((line) => line.startsWith('tessera:request:denied') && line.includes('cloud_unavailable'))).toBe(true);
+  });
+
+  it('an outage is logged once when it starts, with its cause, and once when it ends, with the requests that failed closed', async () => {
+    const t = tessera({ deadlineMs: 400 });
+    await t.ready();
+    const mark = logLines.length;
+    world.proxy.always = { status: 503 };
+    for (const port of [world.api.port, world.basic.port, world.query.port]) {
+      await expect(t.admit(target('127.0.0.1', port))).rejects.toBeInstanceOf(TesseraUnavailableError);
+    }
+    world.proxy.always = undefined;
+    expect((await t.admit(target('127.0.0.1', world.api.port)))?.issued.credential).toEqual({ kind: 'token', token: API_KEY });
+    const lines = logLines.slice(mark);
+    const started = lines.filter((line) => line.includes('cannot be reached'));
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatch(/fail closed.*"cause":"Tessera cloud unavailable: POST .*\/edge\/v1\/credentials failed \d+ times? .*last: HTTP 503 unavailable"/);
+    const ended = lines.filter((line) => line.includes('answers again'));
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toMatch(/"failedClosed":3/);
+  });
+
+  it('a request waits for the first attestation at most deadlineMs, then fails closed', async () => {
+    const stuck = defineEvidenceCollector({ specificationVersion: 'v1', type: 'stuck', evidenceType: 'jwt', detect: async () => true, collect: () => new Promise(() => {}) });
+    const t = tessera({ collectors: [stuck], deadlineMs: 300 });
+    const started = Date.now();
+    const error = await t.admit(target('127.0.0.1', world.api.port)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TesseraUnavailableError);
+    expect((error as Error).message).toMatch(/no answer from the Tessera control plane within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 
   it('a refused attestation is an answer: it reaches the caller even in fail-open mode, and is not asked again at once', async () => {
