@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { auditEvents } from './support/cloud-e2e.js';
 import { API_KEY, startWorld, type AppRun, type World } from './support/failsafe-world.js';
 
 /**
@@ -153,6 +154,28 @@ describe('an outage is logged once when it starts and once when it ends', () => 
       expect(ended, app.output()).toHaveLength(1);
       expect(ended[0]).toMatch(/"failedClosed":3/);
       expect(lines.filter((line) => line.includes('edge events not delivered'))).toEqual([]);
+    } finally {
+      await app.stop();
+    }
+  });
+});
+
+describe('a denial is remembered for a short while', () => {
+  it('a client retrying a denied request gets the same typed denial each time, for one call to the control plane', async () => {
+    const app = await world.startApp(world.env);
+    try {
+      const denials = async () => (await auditEvents(world.cloud.url, world.adminKey, 'edge.credential')).filter((event) => event.outcome === 'deny').length;
+      const before = await denials();
+      const started = Date.now();
+      const replies = [];
+      for (let i = 0; i < 5; i += 1) replies.push(await app.call('fetch', { url: `${world.ledger.url}/v1/entries` }));
+      for (const reply of replies) {
+        expect(reply.ok).toBe(false);
+        expect(reply.errors).toContainEqual(expect.objectContaining({ name: 'TesseraAccessDeniedError', code: 'condition_failed' }));
+      }
+      expect(await denials()).toBe(before + 1);
+      expect(world.ledger.received).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(10_000); // within the memory (10 s): every retry was answered from it
     } finally {
       await app.stop();
     }

@@ -159,6 +159,47 @@ describe('Tessera', () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 
+  it('a denial is remembered: rapid retries fail at once with the same typed denial, after one cloud call', async () => {
+    const t = tessera();
+    await t.ready();
+    const before = world.proxy.count('/edge/v1/credentials');
+    const denied = target('127.0.0.1', world.denied.port, '/v1/charges');
+    const concurrent = await Promise.all(Array.from({ length: 5 }, () => t.admit(denied).catch((e: unknown) => e)));
+    const retried: unknown[] = [];
+    for (let i = 0; i < 5; i += 1) retried.push(await t.admit(denied).catch((e: unknown) => e));
+    await expect(t.getCredential(`${world.denied.url}/v1/charges`)).rejects.toMatchObject({ code: 'condition_failed' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
+    for (const error of [...concurrent, ...retried]) {
+      expect(error).toBeInstanceOf(TesseraAccessDeniedError);
+      expect(error).toMatchObject({ code: 'condition_failed', details: { condition: { name: 'night-shift' } } });
+    }
+    // Another target is not affected.
+    expect((await t.admit(target('127.0.0.1', world.api.port)))?.issued.credential).toEqual({ kind: 'token', token: API_KEY });
+  });
+
+  it('a denial is remembered as long as the cloud’s Retry-After says (bounded), and forgotten with a new session', async () => {
+    const t = tessera();
+    await t.ready();
+    const before = world.proxy.count('/edge/v1/credentials');
+    const basic = target('127.0.0.1', world.basic.port, '/db');
+    world.proxy.faults.push({ status: 403, body: { code: 'no_matching_policy', message: 'no policy' }, headers: { 'retry-after': '1' } });
+    await expect(t.admit(basic)).rejects.toMatchObject({ code: 'no_matching_policy' });
+    await expect(t.admit(basic)).rejects.toMatchObject({ code: 'no_matching_policy' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await t.admit(basic))?.issued.credential).toMatchObject({ kind: 'basic' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 2);
+
+    // A new session (the cloud rejected the edge token: attest again) forgets every denial.
+    const denied = target('127.0.0.1', world.denied.port);
+    await expect(t.admit(denied)).rejects.toMatchObject({ code: 'condition_failed' });
+    world.proxy.faults.push({ status: 401, body: { code: 'invalid_edge_token', message: 'expired' } });
+    await t.admit(target('127.0.0.1', world.query.port));
+    const calls = world.proxy.count('/edge/v1/credentials');
+    await expect(t.admit(denied)).rejects.toMatchObject({ code: 'condition_failed' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(calls + 1);
+  });
+
   it('a refused attestation is an answer: it reaches the caller even in fail-open mode, and is not asked again at once', async () => {
     const attests = world.proxy.count('/edge/v1/attest');
     const t = tessera({ collectors: [world.collector('svc-unknown')], failMode: 'open' });

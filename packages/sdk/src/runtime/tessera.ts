@@ -17,6 +17,7 @@ import { channels, describeTarget } from './diagnostics.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from './gate.js';
 import { consoleLogger } from './logger.js';
 import { TIMED_OUT, waitAtMost } from './bounded-wait.js';
+import { DenialMemory } from './denials.js';
 import { OutageLog } from './outage.js';
 import { tracer } from './tracing.js';
 
@@ -110,6 +111,8 @@ export class Tessera implements RequestGate {
   readonly #events: EventQueue | undefined;
   readonly #logger: CloudLogger;
   readonly #outage: OutageLog;
+  /** The cloud's recent refusals per target: retries fail at once, without a cloud call. */
+  readonly #denials = new DenialMemory();
   readonly #deadlineMs: number;
   /** An empty directory that only knows the control plane, for requests before attestation. */
   readonly #controlPlane: Directory;
@@ -212,7 +215,7 @@ export class Tessera implements RequestGate {
     const entry = directory.lookup(request);
     if (entry === undefined) return undefined;
     if (this.#closed) return MUST_WAIT; // admit() refuses it
-    const issued = this.#cache.peek(this.#key(entry), () => this.#fetchCredential(entry, request));
+    const issued = this.#cache.peek(this.#key(entry), this.#fetcher(entry, request));
     return issued === undefined ? MUST_WAIT : { entry, issued, startedAt: performance.now() };
   }
 
@@ -235,7 +238,7 @@ export class Tessera implements RequestGate {
     if (entry === undefined) return undefined;
     const startedAt = performance.now();
     try {
-      const issued = await this.#bounded(this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request)));
+      const issued = await this.#bounded(this.#cache.get(this.#key(entry), this.#fetcher(entry, request)));
       return { entry, issued, startedAt };
     } catch (error) {
       return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt);
@@ -279,7 +282,7 @@ export class Tessera implements RequestGate {
     if (entry === undefined) {
       throw new TesseraAccessDeniedError('no_server_workload', `${describeTarget(request)} is not a target this workload may call through Tessera`);
     }
-    const issued = await this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request));
+    const issued = await this.#cache.get(this.#key(entry), this.#fetcher(entry, request));
     return Object.freeze({
       credential: issued.credential,
       injection: issued.injection,
@@ -400,6 +403,7 @@ export class Tessera implements RequestGate {
   #adopt(session: Session): Directory {
     if (session !== this.#session || this.#directory === undefined) {
       this.#session = session;
+      this.#denials.clear(); // a new session may come with new policies
       this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
       if (channels.attest.hasSubscribers) {
         channels.attest.publish({ clientWorkload: session.clientWorkload.name, collector: session.collector, targets: session.directory.length, expiresAt: session.expiresAt });
@@ -426,8 +430,17 @@ export class Tessera implements RequestGate {
     this.#renewTimer.unref(); // never keeps the process alive
   }
 
+  /** What the credential cache calls on a miss: a refusal still remembered, or the cloud. */
+  #fetcher(entry: DirectoryEntry, request: OutgoingRequest): () => Promise<IssuedCredential> {
+    return () => {
+      const remembered = this.#denials.recall(denialKey(this.#key(entry)));
+      return remembered !== undefined ? Promise.reject(remembered) : this.#fetchCredential(entry, request);
+    };
+  }
+
   #fetchCredential(entry: DirectoryEntry, request: OutgoingRequest): Promise<IssuedCredential> {
     const started = performance.now();
+    const key = denialKey(this.#key(entry));
     return this.#cloudCall(() =>
       tracer.span('tessera.credential', { 'tessera.server_workload': entry.name }, async () => {
         const issued = await this.#edge.credentials({
@@ -446,7 +459,10 @@ export class Tessera implements RequestGate {
         }
         return issued;
       }),
-    );
+    ).catch((error: unknown) => {
+      if (error instanceof TesseraAccessDeniedError) this.#denials.remember(key, error);
+      throw error;
+    });
   }
 
   /**
@@ -510,6 +526,10 @@ const outages = new WeakMap<Tessera, OutageLog>();
 /** What the last failed attempt of a call to the control plane met, if one failed. */
 export function lastCloudFailure(instance: Tessera): string | undefined {
   return outages.get(instance)?.lastFailure;
+}
+
+function denialKey(key: CredentialKey): string {
+  return `${key.clientWorkloadId}\n${key.serverWorkloadId}`;
 }
 
 function origin(request: OutgoingRequest): { scheme: string; host: string; port: number } {
