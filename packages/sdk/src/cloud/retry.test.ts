@@ -31,6 +31,14 @@ describe('withRetry', () => {
     expect((error as Error).message).toMatch(/POST x failed \d+ times over \d+\.\d s \(deadline 10 s\); last: HTTP 503/);
   });
 
+  it('starts no attempt with under 100 ms left: the error keeps the last real failure', async () => {
+    const time = fakeTime();
+    const { attempt, calls } = answers({ status: 503, body: { code: 'unavailable' } });
+    const error = await withRetry(attempt, { what: 'x' }, { ...time, random: () => 0.999999, deadlineMs: 350 }).catch((e: unknown) => e);
+    expect(calls()).toBe(2); // at 0 and 100 ms; a third at 300 ms would have had 50 ms
+    expect((error as Error).message).toMatch(/failed 2 times .*last: HTTP 503 unavailable$/);
+  });
+
   it('retries network errors, 429 and 502-504, then returns the answer', async () => {
     const time = fakeTime();
     const refused = new TransportError('connect ECONNREFUSED 127.0.0.1:1', true);

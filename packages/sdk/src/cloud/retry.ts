@@ -31,6 +31,9 @@ export interface RetryFailure {
   delayMs: number;
 }
 
+/** The least time worth starting another attempt with. */
+const MIN_ATTEMPT_MS = 100;
+
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
 /** What the error message says was tried: `POST https://cloud.example/edge/v1/attest`. */
@@ -76,7 +79,9 @@ export async function withRetry(
     const backoff = random() * Math.min(cap, base * 2 ** (attempts - 1));
     const wait = retryAfterMs === undefined ? backoff : Math.min(retryAfterMs, maxRetryAfter);
     const left = started + deadlineMs - now();
-    if (wait >= left) {
+    // An attempt with almost no time left could only time out, and its "no answer" would hide
+    // what the earlier attempts met: give up instead.
+    if (wait + Math.min(MIN_ATTEMPT_MS, attemptTimeoutMs) >= left) {
       const seconds = ((now() - started) / 1000).toFixed(1);
       throw new TesseraUnavailableError(
         `Tessera cloud unavailable: ${label.what} failed ${attempts} time${attempts === 1 ? '' : 's'} over ${seconds} s (deadline ${deadlineMs / 1000} s); last: ${last.reason}`,
