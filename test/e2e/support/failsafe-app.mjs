@@ -3,7 +3,8 @@
 //   APP_REQUESTS     JSON list of { client: 'fetch' | 'http', url }: made one after the other at start
 //   APP_KEEP_ALIVE_MS  work of its own that keeps the event loop alive this long
 //   APP_EXIT_CODE    the exit code it sets (process.exitCode)
-//   APP_SIGNAL_HANDLER  'exit-42': a SIGTERM/SIGINT handler of its own that exits with 42
+//   APP_SIGNAL_HANDLER  'exit-42': a SIGTERM/SIGINT handler of its own that exits with 42;
+//                    'signal-exit': an exit hook through signal-exit (no handler of its own)
 //   APP_SERVE        '1': stays up (an interval) until a signal ends it
 // Every line on stdout is JSON; with an IPC channel it also takes calls, { id, op: client, args: { url } }.
 import http from 'node:http';
@@ -52,6 +53,13 @@ if (signalHandler === 'exit-42') {
       setTimeout(() => process.exit(42), 50);
     });
   }
+}
+
+if (signalHandler === 'signal-exit') {
+  const { onExit } = await import('signal-exit');
+  onExit((code, signal) => {
+    print({ line: 'exit-hook', signal }); // returns nothing: returning true would keep the process up
+  });
 }
 
 if (process.env.APP_EXIT_CODE) process.exitCode = Number(process.env.APP_EXIT_CODE);
