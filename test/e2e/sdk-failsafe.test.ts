@@ -175,7 +175,7 @@ describe('a denial is remembered for a short while', () => {
       }
       expect(await denials()).toBe(before + 1);
       expect(world.ledger.received).toEqual([]);
-      expect(Date.now() - started).toBeLessThan(10_000); // within the memory (10 s): every retry was answered from it
+      expect(Date.now() - started).toBeLessThan(5_000); // within the memory (5 s): every retry was answered from it
     } finally {
       await app.stop();
     }

@@ -171,7 +171,7 @@ async function expectDenied(path: string, call: (url: string) => Promise<unknown
   expect(denied.received.length).toBe(received);
   // One attempt: the client did not retry the denied call.
   expect(observed.filter((line) => line.startsWith('tessera:request:denied') && line.includes(path))).toHaveLength(1);
-  // At most one refusal from the cloud: a refusal of this target is remembered for 10 s.
+  // At most one refusal from the cloud: a refusal of this target is remembered for 5 s.
   expect(proxy.count('/edge/v1/credentials')).toBeLessThanOrEqual(asked + 1);
   return error;
 }

@@ -1,7 +1,7 @@
 import { TesseraAccessDeniedError } from '../errors.js';
 
 /** How long a refusal is answered without asking the control plane again, unless it says otherwise. */
-export const DENIAL_MEMORY_MS = 10_000;
+export const DENIAL_MEMORY_MS = 5_000;
 /** The longest a `Retry-After` on a refusal can make that. */
 export const MAX_DENIAL_MEMORY_MS = 60_000;
 /** Refusals kept at most (one per server workload of the directory, in practice). */
