@@ -39,7 +39,7 @@ export async function init(options: InitOptions): Promise<Tessera> {
   const intercept = options.intercept ?? {};
   const uninstall: Array<() => void> = [];
   if (intercept.fetch !== false) uninstall.push(installGlobalDispatcher(tessera));
-  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera));
+  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera, { logger }));
   current = { tessera, uninstall };
   if ((options.attest ?? 'eager') === 'eager') {
     // The attestation the constructor started: no second cloud call. Failures are logged where
