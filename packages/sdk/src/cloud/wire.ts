@@ -42,7 +42,10 @@ export function refusal(response: CloudResponse, what: string): Error {
   if (denied) {
     const denyCode = (code !== undefined && ACCESS_DENIED_CODES.has(code) ? code : 'access_denied') as AccessDeniedCode;
     const retryAfterMs = parseRetryAfter(response.retryAfter);
-    return new TesseraAccessDeniedError(denyCode, `Tessera denied ${what} (${denyCode})${reason}`, details, retryAfterMs !== undefined ? { retryAfterMs } : {});
+    return new TesseraAccessDeniedError(denyCode, `Tessera denied ${what} (${denyCode})${reason}`, details, {
+      ...(message ? { cloudMessage: message } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
   }
   return new TesseraCloudError(`Tessera cloud refused ${what}: HTTP ${response.status}${code ? ` ${code}` : ''}${reason}`, {
     status: response.status,

@@ -21,16 +21,20 @@ export class DenialMemory {
     this.#now = now;
   }
 
-  /** The refusal still standing for `key`, as a new error of the same code, message and details. */
-  recall(key: string): TesseraAccessDeniedError | undefined {
+  /**
+   * The refusal still standing for `key`, as a new error for this request: the same code,
+   * details and cloud's words, its message naming `target` (`scheme://host:port/path`).
+   */
+  recall(key: string, target: string): TesseraAccessDeniedError | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     if (this.#now() >= entry.until) {
       this.#entries.delete(key);
       return undefined;
     }
-    const { code, message, details } = entry.error;
-    return new TesseraAccessDeniedError(code, message, details);
+    const { code, details, cloudMessage } = entry.error;
+    const message = `Tessera denied access to ${target} (${code})${cloudMessage ? `: ${cloudMessage}` : ''}`;
+    return new TesseraAccessDeniedError(code, message, details, cloudMessage !== undefined ? { cloudMessage } : {});
   }
 
   remember(key: string, error: TesseraAccessDeniedError): void {

@@ -169,10 +169,17 @@ describe('Tessera', () => {
     for (let i = 0; i < 5; i += 1) retried.push(await t.admit(denied).catch((e: unknown) => e));
     await expect(t.getCredential(`${world.denied.url}/v1/charges`)).rejects.toMatchObject({ code: 'condition_failed' });
     expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
-    for (const error of [...concurrent, ...retried]) {
+    const elsewhere = await t.admit(target('127.0.0.1', world.denied.port, '/v1/refunds?id=7')).catch((e: unknown) => e);
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
+    const first = concurrent[0] as TesseraAccessDeniedError;
+    expect(first.cloudMessage).toMatch(/night-shift/);
+    for (const error of [...concurrent, ...retried, elsewhere]) {
       expect(error).toBeInstanceOf(TesseraAccessDeniedError);
-      expect(error).toMatchObject({ code: 'condition_failed', details: { condition: { name: 'night-shift' } } });
+      expect(error).toMatchObject({ code: 'condition_failed', details: first.details, cloudMessage: first.cloudMessage });
     }
+    // Each names its own request (never its query string).
+    expect((retried[0] as Error).message).toBe(first.message);
+    expect((elsewhere as Error).message).toBe(first.message.replace('/v1/charges', '/v1/refunds'));
     // Another target is not affected.
     expect((await t.admit(target('127.0.0.1', world.api.port)))?.issued.credential).toEqual({ kind: 'token', token: API_KEY });
   });

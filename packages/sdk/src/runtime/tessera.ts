@@ -433,7 +433,7 @@ export class Tessera implements RequestGate {
   /** What the credential cache calls on a miss: a refusal still remembered, or the cloud. */
   #fetcher(entry: DirectoryEntry, request: OutgoingRequest): () => Promise<IssuedCredential> {
     return () => {
-      const remembered = this.#denials.recall(denialKey(this.#key(entry)));
+      const remembered = this.#denials.recall(denialKey(this.#key(entry)), describeTarget(request));
       return remembered !== undefined ? Promise.reject(remembered) : this.#fetchCredential(entry, request);
     };
   }
