@@ -91,6 +91,23 @@ describe('register: the application always starts, within the start timeout, and
   });
 });
 
+describe('an environment that breaks the SDK’s own calls is the same visible outage', () => {
+  const cases = [
+    { name: 'a proxy that refuses connections (HTTPS_PROXY)', env: () => ({ HTTPS_PROXY: world.refusedUrl }), cause: /ECONNREFUSED/ },
+    { name: 'a control plane certificate this process does not trust', env: () => ({ NODE_EXTRA_CA_CERTS: '' }), cause: /certificate/ },
+  ];
+  for (const { name, env, cause } of cases) {
+    it(name, async () => {
+      const run = await world.runApp(envFor(world.gate.url, { TESSERA_START_TIMEOUT_MS: '200', APP_EXIT_CODE: '7', APP_REQUESTS: JSON.stringify([{ client: 'fetch', url: `${world.api.url}/v1/env` }]), ...env() }));
+      expect(run.code, run.stderr).toBe(7);
+      expect(requestLines(run)[0]!.errors).toContainEqual(expect.objectContaining({ name: 'TesseraUnavailableError', code: 'cloud_unavailable' }));
+      const outage = tesseraLines(run).filter((line) => line.includes('cannot be reached'));
+      expect(outage, run.stderr).toHaveLength(1);
+      expect(outage[0]).toMatch(cause);
+    });
+  }
+});
+
 describe('before the first attestation, a request waits (bounded), then fails closed — or is sent in fail-open', () => {
   const requests = (path: string) => JSON.stringify([{ client: 'fetch', url: `${world.api.url}${path}` }, { client: 'http', url: `${world.api.url}${path}` }]);
 
