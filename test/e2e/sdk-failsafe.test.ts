@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditEvents } from './support/cloud-e2e.js';
-import { API_KEY, startWorld, type AppRun, type World } from './support/failsafe-world.js';
+import { API_KEY, EXPLICIT_APP, startWorld, type AppRun, type World } from './support/failsafe-world.js';
 
 /**
  * The SDK never fails silently: with the control plane unreachable (port closed, answering 503,
@@ -146,6 +146,17 @@ describe('before the first attestation, a request waits (bounded), then fails cl
       { url: '/v1/open', authorization: [] },
     ]);
     expect(tesseraLines(run).filter((line) => line.includes('FAIL-OPEN'))).toHaveLength(1);
+  });
+});
+
+describe('explicit mode: awaiting the SDK never lets the process end mid-wait', () => {
+  it('getCredential() and ready() with the control plane down reject with TesseraUnavailableError, within deadlineMs', async () => {
+    const run = await world.runApp(envFor(world.refusedUrl, { APP_TARGET: `${world.api.url}/v1/explicit` }), { script: EXPLICIT_APP });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.lines).toEqual([
+      { step: 'getCredential', ok: false, name: 'TesseraUnavailableError', code: 'cloud_unavailable' },
+      { step: 'ready', ok: false, name: 'TesseraUnavailableError', code: 'cloud_unavailable' },
+    ]);
   });
 });
 

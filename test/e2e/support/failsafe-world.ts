@@ -18,6 +18,8 @@ import { startFakeIssuer } from './fake-services.js';
  */
 
 const APP = fileURLToPath(new URL('./failsafe-app.mjs', import.meta.url));
+/** The same without the register hook: a library using `new Tessera()` (explicit mode). */
+export const EXPLICIT_APP = fileURLToPath(new URL('./explicit-app.mjs', import.meta.url));
 export const API_KEY = 'sk_live_failsafe_e2e_51d7';
 
 // A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only).
@@ -180,8 +182,11 @@ export interface World {
   refusedUrl: string;
   /** The environment of an application with no secret: cloud URL, OIDC token, CA of the gate. */
   env: Record<string, string>;
-  /** Runs the application to its end (killed after `timeoutMs`). */
-  runApp(env: Record<string, string>, options?: { nodeArgs?: string[]; timeoutMs?: number; onLine?: (line: Record<string, any>, child: ReturnType<typeof spawn>) => void }): Promise<AppRun>;
+  /** Runs the application (or `script`, without the register hook) to its end (killed after `timeoutMs`). */
+  runApp(
+    env: Record<string, string>,
+    options?: { nodeArgs?: string[]; script?: string; timeoutMs?: number; onLine?: (line: Record<string, any>, child: ReturnType<typeof spawn>) => void },
+  ): Promise<AppRun>;
   /** The application driven over IPC (calls: `fetch` / `http` with `{ url }`). */
   startApp(env: Record<string, string>): Promise<ClientProcess>;
   close(): Promise<void>;
@@ -229,7 +234,8 @@ export async function startWorld(): Promise<World> {
     env,
     runApp(appEnv, options = {}) {
       const started = Date.now();
-      const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', '@tessera/sdk/register', APP], { cwd: ROOT, env: appEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      const args = options.script === undefined ? ['--import', '@tessera/sdk/register', APP] : [options.script];
+      const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...args], { cwd: ROOT, env: appEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       const lines: AppRun['lines'] = [];
       let stdout = '';
       let stderr = '';

@@ -194,7 +194,10 @@ export class Tessera implements RequestGate {
     }
   }
 
-  /** The attested workload and the targets it may call; attests if it has not yet. */
+  /**
+   * The attested workload and the targets it may call; attests if it has not yet, waiting at
+   * most `deadlineMs` (then `TesseraUnavailableError`).
+   */
   async ready(): Promise<{ clientWorkload: { id: string; name: string }; targets: readonly DirectoryEntry[] }> {
     const directory = await this.#currentDirectory();
     const session = this.#session!;
@@ -282,7 +285,7 @@ export class Tessera implements RequestGate {
     if (entry === undefined) {
       throw new TesseraAccessDeniedError('no_server_workload', `${describeTarget(request)} is not a target this workload may call through Tessera`);
     }
-    const issued = await this.#cache.get(this.#key(entry), this.#fetcher(entry, request));
+    const issued = await this.#bounded(this.#cache.get(this.#key(entry), this.#fetcher(entry, request)));
     return Object.freeze({
       credential: issued.credential,
       injection: issued.injection,
@@ -366,7 +369,7 @@ export class Tessera implements RequestGate {
   }
 
   async #currentDirectory(): Promise<Directory> {
-    return this.#directory ?? (await this.#attest());
+    return this.#directory ?? (await this.#bounded(this.#attest()));
   }
 
   /**
