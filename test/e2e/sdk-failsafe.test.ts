@@ -156,6 +156,23 @@ describe('explicit mode: awaiting the SDK never lets the process end mid-wait', 
     expect(run.lines).toEqual([
       { step: 'getCredential', ok: false, name: 'TesseraUnavailableError', code: 'cloud_unavailable' },
       { step: 'ready', ok: false, name: 'TesseraUnavailableError', code: 'cloud_unavailable' },
+      { step: 'close', ok: true },
+    ]);
+  });
+
+  it('flush() and close() with queued events and the control plane gone: they end (bounded), the events stay undelivered', async () => {
+    const env = envFor(world.gate.url, { APP_TARGET: `${world.api.url}/v1/explicit`, APP_STEPS: 'fetch,pause,flush,close', TESSERA_EVENTS_FLUSH_INTERVAL_MS: '600000' });
+    const run = await world.runApp(env, {
+      script: EXPLICIT_APP,
+      // The control plane goes away while the library does its own work, events queued.
+      onLine: (line) => void (line.step === 'fetch' && world.gate.reset('unavailable')),
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.lines).toEqual([
+      { step: 'fetch', ok: true },
+      { step: 'pause', ok: true },
+      { step: 'flush', ok: true },
+      { step: 'close', ok: true },
     ]);
   });
 });

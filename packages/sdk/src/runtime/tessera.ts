@@ -94,6 +94,8 @@ const ownWork = new AsyncLocalStorage<true>();
 
 const FAIL_OPEN_WARN_INTERVAL_MS = 60_000;
 const RENEW_RETRY_MS = 30_000;
+/** The last flush of a closing instance waits this long at most. */
+const CLOSE_FLUSH_MS = 2_000;
 /** After the cloud refuses this workload's evidence, ask again no sooner than this. */
 const ATTEST_REFUSAL_BACKOFF_MS = 10_000;
 
@@ -317,17 +319,23 @@ export class Tessera implements RequestGate {
     return undiciFetch(input, { ...init, dispatcher });
   };
 
-  /** Sends the queued edge events now (serverless handlers call this before returning). */
+  /**
+   * Sends the queued edge events now (serverless handlers call this before returning), waiting at
+   * most `deadlineMs`; what the cloud did not take stays queued. Never rejects.
+   */
   async flush(): Promise<void> {
-    await this.#events?.flush();
+    if (this.#events !== undefined) await waitAtMost(this.#events.flush(), this.#deadlineMs);
   }
 
-  /** Stops renewing, sends the queued events and closes the connection to the cloud. */
+  /**
+   * Stops renewing, sends the queued events (waiting at most 2 s: a process that ends must not
+   * wait out an outage) and closes the connection to the cloud.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#renewTimer);
-    await this.#events?.close();
+    if (this.#events !== undefined) await waitAtMost(this.#events.close(), CLOSE_FLUSH_MS);
     this.#cache.clear();
     this.#edge.close();
     await this.#agent?.close();
