@@ -171,7 +171,7 @@ describe('examples: admin-setup, fastify-service, serverless', () => {
     ]);
   });
 
-  it('admin-setup: a changed field is planned by --dry-run, applied by the next run, and takes effect at once', async () => {
+  it('admin-setup: a changed field is planned by --dry-run, applied by the next run, and takes effect', async () => {
     const desired = JSON.parse(readFileSync(environmentFile, 'utf8'));
     const closed = desired.accessConditions[0].config;
     desired.accessConditions[0].config = { timeZone: 'UTC', start: '00:00', end: '00:00' }; // 24 hours: always open
@@ -191,8 +191,13 @@ describe('examples: admin-setup, fastify-service, serverless', () => {
     const [after] = (await admin('/api/v1/access-conditions?name=market-hours')).items;
     expect(after.config).toEqual({ timeZone: 'UTC', start: '00:00', end: '00:00' });
 
-    // The running quote service now gets real-time quotes.
-    const realtime = await quote('/quote/ACME?feed=realtime');
+    // The running quote service now gets real-time quotes: at once on the control plane, and in
+    // the service once its SDK has forgotten the earlier refusal (remembered 5 s, see docs/sdk.md).
+    let realtime = await quote('/quote/ACME?feed=realtime');
+    for (const started = Date.now(); realtime.status === 403 && Date.now() - started < 7_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      realtime = await quote('/quote/ACME?feed=realtime');
+    }
     expect(realtime.status, JSON.stringify(realtime.body)).toBe(200);
     expect(realtime.body).toMatchObject({ symbol: 'ACME', delayedMinutes: 0, feed: 'realtime' });
     expect(vendorSaw()).toContain('/v1/realtime/ACME true');

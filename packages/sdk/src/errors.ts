@@ -75,10 +75,16 @@ const SdkErrorBase = TesseraError as unknown as new (
 export class TesseraAccessDeniedError extends SdkErrorBase {
   declare readonly code: AccessDeniedCode;
   readonly details?: AccessDeniedDetails;
+  /** The cloud's own words for the refusal, when it gave some (part of `message` too). */
+  readonly cloudMessage?: string;
+  /** How long the cloud said this refusal stands (its `Retry-After`), when it said. */
+  readonly retryAfterMs?: number;
 
-  constructor(code: AccessDeniedCode, message: string, details?: AccessDeniedDetails) {
+  constructor(code: AccessDeniedCode, message: string, details?: AccessDeniedDetails, options: { cloudMessage?: string; retryAfterMs?: number } = {}) {
     super(code, message);
     if (details !== undefined) this.details = details;
+    if (options.cloudMessage !== undefined) this.cloudMessage = options.cloudMessage;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
   }
 
   static override [Symbol.hasInstance](instance: unknown): instance is TesseraAccessDeniedError {

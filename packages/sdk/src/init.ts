@@ -1,7 +1,9 @@
 import { TesseraConfigurationError } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
 import { installNodeHttpInterception } from './intercept/node-http.js';
-import { Tessera, type CredentialGrant, type CredentialTargetInput, type TesseraOptions } from './runtime/tessera.js';
+import { TIMED_OUT, waitAtMost } from './runtime/bounded-wait.js';
+import { consoleLogger } from './runtime/logger.js';
+import { lastCloudFailure, Tessera, type CredentialGrant, type CredentialTargetInput, type TesseraOptions } from './runtime/tessera.js';
 
 export interface InitOptions extends TesseraOptions {
   /**
@@ -9,34 +11,55 @@ export interface InitOptions extends TesseraOptions {
    * through the global dispatcher; `http` covers `node:http`/`node:https` clients.
    */
   intercept?: { fetch?: boolean; http?: boolean };
+  /**
+   * How long `init()` (and so the register hook, before the application's first line) waits for
+   * the first attestation, default 5 000 ms; `0` does not wait. Past it the application starts
+   * anyway, and requests to targets the SDK cannot classify yet wait for the attestation (at most
+   * `deadlineMs`), then fail closed.
+   */
+  startTimeoutMs?: number;
 }
+
+export const DEFAULT_START_TIMEOUT_MS = 5_000;
 
 let current: { tessera: Tessera; uninstall: Array<() => void> } | undefined;
 
 /**
  * Starts Tessera for this process: creates the client, installs the interceptors and waits for
- * the first attestation. A failing attestation is logged, not thrown (requests to managed
- * targets wait for the next one), except a configuration error — no evidence collector can run
- * here — which is thrown with nothing left installed.
+ * the first attestation, at most `startTimeoutMs`. A failing or late attestation is logged, not
+ * thrown (requests to managed targets wait for it, bounded), except a configuration error — no
+ * evidence collector can run here — which is thrown with nothing left installed.
  */
 export async function init(options: InitOptions): Promise<Tessera> {
   if (current !== undefined) throw new TesseraConfigurationError('invalid_options', 'Tessera is already initialized in this process; call shutdown() first');
-  const tessera = new Tessera(options);
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  if (!Number.isFinite(startTimeoutMs) || startTimeoutMs < 0) throw new TesseraConfigurationError('invalid_options', 'startTimeoutMs must be 0 or more milliseconds');
+  const logger = options.logger ?? consoleLogger('warn');
+  const tessera = new Tessera({ ...options, logger });
   const intercept = options.intercept ?? {};
   const uninstall: Array<() => void> = [];
   if (intercept.fetch !== false) uninstall.push(installGlobalDispatcher(tessera));
-  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera));
+  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera, { logger }));
   current = { tessera, uninstall };
   if ((options.attest ?? 'eager') === 'eager') {
-    try {
-      await tessera.ready();
-    } catch (error) {
-      if (error instanceof TesseraConfigurationError) {
-        await shutdown();
-        throw error;
-      }
-      // Logged by the client; managed requests wait for (or fail with) the next attempt.
-      // The same in-flight attestation the constructor started: no second cloud call.
+    // The attestation the constructor started: no second cloud call. Failures are logged where
+    // they are seen; only a configuration error stops the start.
+    const outcome = await waitAtMost(
+      tessera.ready().then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+      startTimeoutMs,
+    );
+    if (outcome instanceof TesseraConfigurationError) {
+      await shutdown();
+      throw outcome;
+    }
+    if (outcome === TIMED_OUT && startTimeoutMs > 0) {
+      const lastFailure = lastCloudFailure(tessera);
+      logger.warn(`tessera: not attested within ${startTimeoutMs} ms (start timeout); the application starts now, and requests to managed targets wait for the attestation`, {
+        ...(lastFailure !== undefined ? { lastFailure } : {}),
+      });
     }
   }
   return tessera;

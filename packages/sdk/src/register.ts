@@ -1,17 +1,53 @@
 /**
  * Zero-code entry: `node --import @tessera/sdk/register app.js` (or in `NODE_OPTIONS`).
  * Configured by the `TESSERA_*` environment variables (see docs/sdk.md); starts Tessera before
- * the application's first line runs, and sends the queued edge events when the process is about
- * to exit on its own.
+ * the application's first line runs (waiting at most the start timeout for the attestation), and
+ * sends the queued edge events when the process ends: on its own, or by SIGTERM/SIGINT that the
+ * application does not handle itself.
  */
 import { optionsFromEnv } from './config/env.js';
 import { init, shutdown } from './init.js';
+import { waitAtMost } from './runtime/bounded-wait.js';
+
+/** On a stop signal, the queued events may hold the process back this long at most. */
+const SIGNAL_FLUSH_MS = 2_000;
 
 await init(optionsFromEnv(process.env));
 
-let stopping = false;
-process.on('beforeExit', () => {
-  if (stopping) return;
-  stopping = true;
-  void shutdown();
-});
+let stopping: Promise<void> | undefined;
+const stop = (): Promise<void> => (stopping ??= shutdown().catch(() => {}));
+
+process.on('beforeExit', () => void stop());
+
+/**
+ * A SIGTERM or SIGINT the application does not handle would end the process at once, and the
+ * events queued since the last flush with it. Ours sends them (bounded), then raises the signal
+ * again with no listener left, so the process ends as it would have: killed by that signal. When
+ * the application listens for the signal itself, it decides what happens, and ours does nothing.
+ */
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  let received = false;
+  const onSignal = () => {
+    if (process.listenerCount(signal) - 1 - signalExitListeners() > 0) return; // the application's own handler decides
+    const raiseAgain = () => {
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    if (received) return raiseAgain(); // a second one: no more waiting
+    received = true;
+    void waitAtMost(stop(), SIGNAL_FLUSH_MS).then(raiseAgain);
+  };
+  process.on(signal, onSignal);
+}
+
+/**
+ * Listeners of signal-exit (v3 and v4, in many applications' dependencies: execa, write-file-atomic
+ * ...) do not handle a signal: they run exit hooks and raise it again when they are the only
+ * listeners left. They are not the application's handler, and must not be mistaken for one:
+ * each side would wait for the other, and the process would not end.
+ */
+function signalExitListeners(): number {
+  const v4 = (globalThis as Record<symbol, { count?: unknown } | undefined>)[Symbol.for('signal-exit emitter')]?.count;
+  const v3 = (process as { __signal_exit_emitter__?: { count?: unknown } }).__signal_exit_emitter__?.count;
+  return (typeof v4 === 'number' ? v4 : 0) + (typeof v3 === 'number' ? v3 : 0);
+}

@@ -78,6 +78,26 @@ describe('EventQueue', () => {
     expect(queue.dropped).toBe(1);
   });
 
+  it('an outage is not a warning at every flush; lost events are, at most once a minute', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (message: string, fields?: Record<string, unknown>) => warnings.push(`${message} ${JSON.stringify(fields)}`) };
+    let failure: Error = new TesseraUnavailableError('down');
+    const queue = new EventQueue({ flushIntervalMs: 0, maxSize: 2, logger, sender: { sendEvents: async () => { throw failure; } } });
+    for (let i = 0; i < 5; i += 1) {
+      queue.push(event(i));
+      await queue.flush();
+    }
+    expect(queue.size).toBe(2);
+    expect(queue.dropped).toBe(3); // the queue was full: only these are lost, and they are counted
+    expect(warnings).toEqual([]);
+    failure = new TesseraCloudError('refused', { status: 400 });
+    await queue.flush();
+    queue.push(event(6));
+    await queue.flush();
+    expect(queue.dropped).toBe(6);
+    expect(warnings).toEqual(['tessera: edge events not delivered {"reason":"cloud_error","dropped":5}']);
+  });
+
   it('flushes on its timer', async () => {
     const { batches, sender } = recorder();
     const queue = new EventQueue({ sender, flushIntervalMs: 20 });

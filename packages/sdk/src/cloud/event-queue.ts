@@ -22,6 +22,8 @@ const HOST = /^[A-Za-z0-9.:_[\]-]{1,253}$/;
 const REASON = /^[a-z_]{1,64}$/;
 const STATUS_CLASSES = new Set(['1xx', '2xx', '3xx', '4xx', '5xx']);
 const OUTCOMES = new Set(['allow', 'deny', 'error']);
+/** Dropped events are reported at most this often, with the running total. */
+const DROP_WARNING_INTERVAL_MS = 60_000;
 
 /**
  * Edge events (outcome, status class, latency per target), batched to `/edge/v1/events` from a
@@ -38,6 +40,7 @@ export class EventQueue {
   #dropped = 0;
   #flushing: Promise<void> | undefined;
   #closed = false;
+  #lastDropWarning = -Infinity;
 
   constructor(options: EventQueueOptions) {
     this.#sender = options.sender;
@@ -100,6 +103,14 @@ export class EventQueue {
     await this.flush();
   }
 
+  /** Lost events are worth a warning, but not one per flush. */
+  #warnDropped(reason: unknown): void {
+    const now = Date.now();
+    if (now - this.#lastDropWarning < DROP_WARNING_INTERVAL_MS) return;
+    this.#lastDropWarning = now;
+    this.#logger.warn('tessera: edge events not delivered', { reason, dropped: this.#dropped });
+  }
+
   /** `all`: until the queue is empty; otherwise only full batches. */
   async #drain(all: boolean): Promise<void> {
     while (all ? this.#events.length > 0 : this.#events.length >= this.#batchSize) {
@@ -107,19 +118,19 @@ export class EventQueue {
       try {
         await this.#sender.sendEvents(batch);
       } catch (error) {
+        const reason = (error as { code?: unknown }).code ?? 'error';
+        const droppedBefore = this.#dropped;
         if (error instanceof TesseraUnavailableError) {
-          // Put back what still fits, ahead of newer events; try again at the next flush.
+          // Put back what still fits, ahead of newer events; try again at the next flush. The
+          // outage itself is logged once by the SDK, not here at every flush.
           const room = Math.max(0, this.#maxSize - this.#events.length);
           this.#dropped += batch.length - Math.min(room, batch.length);
           this.#events.unshift(...batch.slice(0, room));
+          this.#logger.debug('tessera: edge events kept for the next flush', { events: batch.length, reason });
         } else {
           this.#dropped += batch.length; // refused (not attested, malformed): retrying cannot help
         }
-        this.#logger.warn('tessera: edge events not delivered', {
-          events: batch.length,
-          reason: (error as { code?: unknown }).code ?? 'error',
-          dropped: this.#dropped,
-        });
+        if (this.#dropped > droppedBefore) this.#warnDropped(reason);
         return;
       }
     }

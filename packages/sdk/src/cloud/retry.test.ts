@@ -31,12 +31,28 @@ describe('withRetry', () => {
     expect((error as Error).message).toMatch(/POST x failed \d+ times over \d+\.\d s \(deadline 10 s\); last: HTTP 503/);
   });
 
+  it('starts no attempt with under 100 ms left: the error keeps the last real failure', async () => {
+    const time = fakeTime();
+    const { attempt, calls } = answers({ status: 503, body: { code: 'unavailable' } });
+    const error = await withRetry(attempt, { what: 'x' }, { ...time, random: () => 0.999999, deadlineMs: 350 }).catch((e: unknown) => e);
+    expect(calls()).toBe(2); // at 0 and 100 ms; a third at 300 ms would have had 50 ms
+    expect((error as Error).message).toMatch(/failed 2 times .*last: HTTP 503 unavailable$/);
+  });
+
   it('retries network errors, 429 and 502-504, then returns the answer', async () => {
     const time = fakeTime();
     const refused = new TransportError('connect ECONNREFUSED 127.0.0.1:1', true);
     const { attempt, calls } = answers(refused, { status: 502, body: {} }, { status: 504, body: {} }, { status: 429, body: {} }, { status: 200, body: { ok: true } });
-    expect(await withRetry(attempt, { what: 'x' }, { ...time, random: () => 0.5 })).toEqual({ status: 200, body: { ok: true } });
+    const retries: unknown[] = [];
+    expect(await withRetry(attempt, { what: 'x' }, { ...time, random: () => 0.5, onRetry: (failure) => retries.push(failure) })).toEqual({ status: 200, body: { ok: true } });
     expect(calls()).toBe(5);
+    // Each failed attempt is reported with what it met, for the SDK's logs.
+    expect(retries).toEqual([
+      { what: 'x', attempt: 1, reason: 'connect ECONNREFUSED 127.0.0.1:1', delayMs: 50 },
+      { what: 'x', attempt: 2, reason: 'HTTP 502', delayMs: 100 },
+      { what: 'x', attempt: 3, reason: 'HTTP 504', delayMs: 200 },
+      { what: 'x', attempt: 4, reason: 'HTTP 429', delayMs: 400 },
+    ]);
   });
 
   it('returns other statuses at once, and rethrows errors that are not transient', async () => {

@@ -19,7 +19,20 @@ export interface RetryOptions {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** An attempt failed and another follows after `delayMs` (for logs: what failed, and why). */
+  onRetry?: (failure: RetryFailure) => void;
 }
+
+export interface RetryFailure {
+  what: string;
+  attempt: number;
+  /** The network error or HTTP status met, e.g. `connect ECONNREFUSED 127.0.0.1:1`, `HTTP 503`. */
+  reason: string;
+  delayMs: number;
+}
+
+/** The least time worth starting another attempt with. */
+const MIN_ATTEMPT_MS = 100;
 
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
@@ -66,12 +79,19 @@ export async function withRetry(
     const backoff = random() * Math.min(cap, base * 2 ** (attempts - 1));
     const wait = retryAfterMs === undefined ? backoff : Math.min(retryAfterMs, maxRetryAfter);
     const left = started + deadlineMs - now();
-    if (wait >= left) {
+    // An attempt with almost no time left could only time out, and its "no answer" would hide
+    // what the earlier attempts met: give up instead.
+    if (wait + Math.min(MIN_ATTEMPT_MS, attemptTimeoutMs) >= left) {
       const seconds = ((now() - started) / 1000).toFixed(1);
       throw new TesseraUnavailableError(
         `Tessera cloud unavailable: ${label.what} failed ${attempts} time${attempts === 1 ? '' : 's'} over ${seconds} s (deadline ${deadlineMs / 1000} s); last: ${last.reason}`,
         { cause: last.cause },
       );
+    }
+    try {
+      options.onRetry?.({ what: label.what, attempt: attempts, reason: last.reason, delayMs: Math.round(wait) });
+    } catch {
+      // An observer must not change the outcome.
     }
     await sleep(wait);
   }

@@ -16,6 +16,9 @@ const server = http.createServer((req, res) => {
       res.end(`"${'x'.repeat(2 * 1024 * 1024)}"`);
     } else if (req.url === '/text') {
       res.end('not json');
+    } else if (req.url !== '/slow') {
+      res.writeHead(404);
+      res.end();
     }
     // '/slow': never answers
   });
@@ -46,6 +49,37 @@ describe('createHttpTransport', () => {
     expect(error).toBeInstanceOf(TransportError);
     expect(error).toMatchObject({ retryable: false, message: 'the answer exceeds 1048576 bytes' });
     transport.close();
+  });
+
+  it('goes through the proxy HTTP_PROXY names, except to hosts NO_PROXY lists', async () => {
+    const forwarded: string[] = [];
+    const proxy = http.createServer((req, res) => {
+      forwarded.push(`${req.method} ${req.url}`);
+      const upstream = http.request(req.url!, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+    process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const viaProxy = createHttpTransport({ cloudUrl: `${base}/prefix` });
+      expect((await viaProxy.post({ path: '/echo', headers: {}, body: { a: 1 }, timeoutMs: 2000 })).status).toBe(404);
+      expect(forwarded).toEqual([`POST ${base}/prefix/echo`]);
+      process.env.NO_PROXY = '127.0.0.1';
+      expect((await viaProxy.post({ path: '/echo', headers: {}, body: { a: 1 }, timeoutMs: 2000 })).status).toBe(404);
+      expect(forwarded).toHaveLength(1);
+      viaProxy.close();
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('bounds each call with its timeout, and reports refused connections as retryable', async () => {

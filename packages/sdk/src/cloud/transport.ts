@@ -1,12 +1,13 @@
-import http from 'node:http';
-import https from 'node:https';
+import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 
 /**
  * How the SDK reaches the cloud: one JSON POST at a time. Behind this interface so tests can
  * wrap it (count calls, inject faults) while still talking to a real server.
  *
- * The default goes through `node:http(s)` with its own keep-alive agent, never the global fetch
- * dispatcher, which the SDK's interceptors manage: a cloud call must not intercept itself.
+ * The default is an undici `EnvHttpProxyAgent` of its own: the SDK's calls go through the proxy
+ * that `HTTPS_PROXY` / `HTTP_PROXY` name (except for the hosts `NO_PROXY` lists), as in networks
+ * whose egress passes a proxy; without those variables it connects directly. It is never the
+ * global dispatcher, which the SDK's interceptors manage: a cloud call must not intercept itself.
  */
 export interface CloudRequest {
   /** Path under the cloud URL, e.g. `/edge/v1/attest`. */
@@ -51,67 +52,56 @@ export interface HttpTransportOptions {
 }
 
 export function createHttpTransport(options: HttpTransportOptions): CloudTransport {
-  const base = options.cloudUrl.replace(/\/+$/, '');
-  const secure = base.startsWith('https:');
-  const agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 16 }) : new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const base = new URL(options.cloudUrl);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const agent: Dispatcher = new EnvHttpProxyAgent({ connections: 16 });
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   return {
-    post(request) {
+    async post(request) {
       const payload = Buffer.from(JSON.stringify(request.body), 'utf8');
-      const headers = {
-        ...request.headers,
-        'content-type': 'application/json',
-        'content-length': String(payload.length),
-        accept: 'application/json',
-      };
-      return new Promise<CloudResponse>((resolve, reject) => {
-        const send = secure ? https.request : http.request;
-        const req = send(`${base}${request.path}`, { method: 'POST', agent, headers, timeout: request.timeoutMs });
-        // `timeout` only watches idle sockets; this bounds the whole exchange.
-        const timer = setTimeout(() => req.destroy(new TransportError(`no answer within ${request.timeoutMs} ms`, true)), request.timeoutMs);
-        timer.unref();
-        let settled = false;
-        const fail = (error: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          reject(error instanceof TransportError ? error : new TransportError(describeNetworkError(error), true, { cause: error }));
-        };
-        req.on('timeout', () => req.destroy(new TransportError(`no answer within ${request.timeoutMs} ms`, true)));
-        req.on('error', fail);
-        req.on('response', (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxBytes) {
-              fail(new TransportError(`the answer exceeds ${maxBytes} bytes`, false));
-              res.destroy();
-              return;
-            }
-            chunks.push(chunk);
-          });
-          res.on('error', fail);
-          res.on('end', () => {
-            if (settled) return;
-            settled = true;
-            clearTimeout(timer);
-            const retryAfter = res.headers['retry-after'];
-            resolve({
-              status: res.statusCode ?? 0,
-              body: parseJson(Buffer.concat(chunks).toString('utf8')),
-              ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
-            });
-          });
+      // Bounds the whole exchange, connection and proxy tunnel included.
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(new TransportError(`no answer within ${request.timeoutMs} ms`, true)), request.timeoutMs);
+      timer.unref();
+      try {
+        const response = await agent.request({
+          origin: base.origin,
+          path: `${prefix}${request.path}`,
+          method: 'POST',
+          headers: { ...request.headers, 'content-type': 'application/json', accept: 'application/json' },
+          body: payload,
+          signal: timeout.signal,
         });
-        req.end(payload);
-      });
+        const text = await readCapped(response.body, maxBytes);
+        const retryAfter = response.headers['retry-after'];
+        return { status: response.statusCode, body: parseJson(text), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+      } catch (error) {
+        if (timeout.signal.aborted) throw timeout.signal.reason as TransportError;
+        if (error instanceof TransportError) throw error;
+        throw new TransportError(describeNetworkError(error), true, { cause: error });
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close() {
-      agent.destroy();
+      void agent.destroy().catch(() => {});
     },
   };
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new TransportError(`the answer exceeds ${maxBytes} bytes`, false);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string): unknown {
@@ -123,9 +113,18 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Node's network errors name the address and the errno, never the request's headers. */
+/**
+ * Node's and undici's network errors name the address and the errno, never the request's
+ * headers. undici's own messages are generic ("fetch failed", "other side closed"): the code
+ * of the error, or of its cause, says what happened.
+ */
 function describeNetworkError(error: unknown): string {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  const message = error instanceof Error ? error.message : 'network error';
-  return typeof code === 'string' && !message.includes(code) ? `${message} (${code})` : message;
+  const codes: string[] = [];
+  let message = error instanceof Error ? error.message : 'network error';
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && !message.includes(code) && !codes.includes(code)) codes.push(code);
+    if (depth > 0 && current.message && !message.includes(current.message)) message = `${message}: ${current.message}`;
+  }
+  return codes.length > 0 ? `${message} (${codes.join(', ')})` : message;
 }

@@ -5,6 +5,7 @@ import {
   type AccessDeniedCode,
   type AccessDeniedDetails,
 } from '../errors.js';
+import { parseRetryAfter } from './retry.js';
 import type { CloudResponse } from './transport.js';
 import type { IssuedCredential } from '../cache/credential-cache.js';
 import type { DirectoryEntry } from '../directory/directory.js';
@@ -40,7 +41,11 @@ export function refusal(response: CloudResponse, what: string): Error {
   const denied = response.status === 403 || (response.status === 401 && code !== undefined && ACCESS_DENIED_CODES.has(code));
   if (denied) {
     const denyCode = (code !== undefined && ACCESS_DENIED_CODES.has(code) ? code : 'access_denied') as AccessDeniedCode;
-    return new TesseraAccessDeniedError(denyCode, `Tessera denied ${what} (${denyCode})${reason}`, details);
+    const retryAfterMs = parseRetryAfter(response.retryAfter);
+    return new TesseraAccessDeniedError(denyCode, `Tessera denied ${what} (${denyCode})${reason}`, details, {
+      ...(message ? { cloudMessage: message } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
   }
   return new TesseraCloudError(`Tessera cloud refused ${what}: HTTP ${response.status}${code ? ` ${code}` : ''}${reason}`, {
     status: response.status,

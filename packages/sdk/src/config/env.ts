@@ -14,6 +14,8 @@ export const ENVIRONMENT = {
   TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr. The control plane\'s `trace`, `error` and `fatal` are accepted (as `debug`, `warn`, `warn`).',
   TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
   TESSERA_ATTEST: '`eager` (default: attest at start) or `lazy` (at the first request that needs it).',
+  TESSERA_START_TIMEOUT_MS:
+    'How long the start waits for the first attestation before the application runs anyway (default 5000; `0`: not at all). Requests to managed targets then wait for it, at most `TESSERA_DEADLINE_MS`.',
   TESSERA_SKEW_SECONDS: 'Edge tokens and credentials count as expired this many seconds early (default 60).',
   TESSERA_DEADLINE_MS: 'Total time for one call to the cloud, retries included (default 10000).',
   TESSERA_REQUEST_TIMEOUT_MS: 'Time for one attempt of a call to the cloud (default 5000).',
@@ -65,6 +67,8 @@ export function optionsFromEnv(env: Env = process.env): InitOptions {
 
   const skew = number(env, 'TESSERA_SKEW_SECONDS');
   if (skew !== undefined) options.skewSeconds = skew;
+  const startTimeout = number(env, 'TESSERA_START_TIMEOUT_MS');
+  if (startTimeout !== undefined) options.startTimeoutMs = startTimeout;
   const deadline = number(env, 'TESSERA_DEADLINE_MS', 1);
   if (deadline !== undefined) options.deadlineMs = deadline;
   const timeout = number(env, 'TESSERA_REQUEST_TIMEOUT_MS', 1);

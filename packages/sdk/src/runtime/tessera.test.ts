@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
+import { defineEvidenceCollector } from '@tessera/providers';
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
@@ -127,6 +128,83 @@ describe('Tessera', () => {
     const error = await t.admit(target('127.0.0.1', world.api.port)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TesseraUnavailableError);
     expect(published.some((line) => line.startsWith('tessera:request:denied') && line.includes('cloud_unavailable'))).toBe(true);
+  });
+
+  it('an outage is logged once when it starts, with its cause, and once when it ends, with the requests that failed closed', async () => {
+    const t = tessera({ deadlineMs: 400 });
+    await t.ready();
+    const mark = logLines.length;
+    world.proxy.always = { status: 503 };
+    for (const port of [world.api.port, world.basic.port, world.query.port]) {
+      await expect(t.admit(target('127.0.0.1', port))).rejects.toBeInstanceOf(TesseraUnavailableError);
+    }
+    world.proxy.always = undefined;
+    expect((await t.admit(target('127.0.0.1', world.api.port)))?.issued.credential).toEqual({ kind: 'token', token: API_KEY });
+    const lines = logLines.slice(mark);
+    const started = lines.filter((line) => line.includes('cannot be reached'));
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatch(/fail closed.*"cause":"Tessera cloud unavailable: POST .*\/edge\/v1\/credentials failed \d+ times? .*last: HTTP 503 unavailable"/);
+    const ended = lines.filter((line) => line.includes('answers again'));
+    expect(ended).toHaveLength(1);
+    expect(ended[0]).toMatch(/"failedClosed":3/);
+  });
+
+  it('a request waits for the first attestation at most deadlineMs, then fails closed', async () => {
+    const stuck = defineEvidenceCollector({ specificationVersion: 'v1', type: 'stuck', evidenceType: 'jwt', detect: async () => true, collect: () => new Promise(() => {}) });
+    const t = tessera({ collectors: [stuck], deadlineMs: 300 });
+    const started = Date.now();
+    const error = await t.admit(target('127.0.0.1', world.api.port)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TesseraUnavailableError);
+    expect((error as Error).message).toMatch(/no answer from the Tessera control plane within 300 ms/);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('a denial is remembered: rapid retries fail at once with the same typed denial, after one cloud call', async () => {
+    const t = tessera();
+    await t.ready();
+    const before = world.proxy.count('/edge/v1/credentials');
+    const denied = target('127.0.0.1', world.denied.port, '/v1/charges');
+    const concurrent = await Promise.all(Array.from({ length: 5 }, () => t.admit(denied).catch((e: unknown) => e)));
+    const retried: unknown[] = [];
+    for (let i = 0; i < 5; i += 1) retried.push(await t.admit(denied).catch((e: unknown) => e));
+    await expect(t.getCredential(`${world.denied.url}/v1/charges`)).rejects.toMatchObject({ code: 'condition_failed' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
+    const elsewhere = await t.admit(target('127.0.0.1', world.denied.port, '/v1/refunds?id=7')).catch((e: unknown) => e);
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
+    const first = concurrent[0] as TesseraAccessDeniedError;
+    expect(first.cloudMessage).toMatch(/night-shift/);
+    for (const error of [...concurrent, ...retried, elsewhere]) {
+      expect(error).toBeInstanceOf(TesseraAccessDeniedError);
+      expect(error).toMatchObject({ code: 'condition_failed', details: first.details, cloudMessage: first.cloudMessage });
+    }
+    // Each names its own request (never its query string).
+    expect((retried[0] as Error).message).toBe(first.message);
+    expect((elsewhere as Error).message).toBe(first.message.replace('/v1/charges', '/v1/refunds'));
+    // Another target is not affected.
+    expect((await t.admit(target('127.0.0.1', world.api.port)))?.issued.credential).toEqual({ kind: 'token', token: API_KEY });
+  });
+
+  it('a denial is remembered as long as the cloud’s Retry-After says (bounded), and forgotten with a new session', async () => {
+    const t = tessera();
+    await t.ready();
+    const before = world.proxy.count('/edge/v1/credentials');
+    const basic = target('127.0.0.1', world.basic.port, '/db');
+    world.proxy.faults.push({ status: 403, body: { code: 'no_matching_policy', message: 'no policy' }, headers: { 'retry-after': '1' } });
+    await expect(t.admit(basic)).rejects.toMatchObject({ code: 'no_matching_policy' });
+    await expect(t.admit(basic)).rejects.toMatchObject({ code: 'no_matching_policy' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await t.admit(basic))?.issued.credential).toMatchObject({ kind: 'basic' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(before + 2);
+
+    // A new session (the cloud rejected the edge token: attest again) forgets every denial.
+    const denied = target('127.0.0.1', world.denied.port);
+    await expect(t.admit(denied)).rejects.toMatchObject({ code: 'condition_failed' });
+    world.proxy.faults.push({ status: 401, body: { code: 'invalid_edge_token', message: 'expired' } });
+    await t.admit(target('127.0.0.1', world.query.port));
+    const calls = world.proxy.count('/edge/v1/credentials');
+    await expect(t.admit(denied)).rejects.toMatchObject({ code: 'condition_failed' });
+    expect(world.proxy.count('/edge/v1/credentials')).toBe(calls + 1);
   });
 
   it('a refused attestation is an answer: it reaches the caller even in fail-open mode, and is not asked again at once', async () => {

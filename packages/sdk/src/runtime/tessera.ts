@@ -10,12 +10,15 @@ import type { CloudLogger } from '../cloud/logger.js';
 import type { CloudTransport } from '../cloud/transport.js';
 import { Directory, type DirectoryEntry } from '../directory/directory.js';
 import { normalizeHost, targetFromUrl } from '../directory/target.js';
-import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
+import { TesseraAccessDeniedError, TesseraCloudError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { createTesseraInterceptor } from '../intercept/undici.js';
 import { channels, describeTarget } from './diagnostics.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from './gate.js';
 import { consoleLogger } from './logger.js';
+import { TIMED_OUT, waitAtMost } from './bounded-wait.js';
+import { DenialMemory } from './denials.js';
+import { OutageLog } from './outage.js';
 import { tracer } from './tracing.js';
 
 export type FailMode = 'closed' | 'open';
@@ -35,7 +38,10 @@ export interface TesseraOptions {
   failMode?: FailMode;
   /** Edge tokens and credentials count as expired this long before their expiry (default 60). */
   skewSeconds?: number;
-  /** Total time for one cloud call, retries included (default 10 000 ms). */
+  /**
+   * Total time for one cloud call, retries included (default 10 000 ms). A request waiting for
+   * the first attestation or for a credential waits at most this long, then fails closed.
+   */
   deadlineMs?: number;
   /** Bound on a single cloud call attempt (default 5 000 ms). */
   requestTimeoutMs?: number;
@@ -88,6 +94,8 @@ const ownWork = new AsyncLocalStorage<true>();
 
 const FAIL_OPEN_WARN_INTERVAL_MS = 60_000;
 const RENEW_RETRY_MS = 30_000;
+/** The last flush of a closing instance waits this long at most. */
+const CLOSE_FLUSH_MS = 2_000;
 /** After the cloud refuses this workload's evidence, ask again no sooner than this. */
 const ATTEST_REFUSAL_BACKOFF_MS = 10_000;
 
@@ -104,6 +112,10 @@ export class Tessera implements RequestGate {
   readonly #cache: CredentialCache;
   readonly #events: EventQueue | undefined;
   readonly #logger: CloudLogger;
+  readonly #outage: OutageLog;
+  /** The cloud's recent refusals per target: retries fail at once, without a cloud call. */
+  readonly #denials = new DenialMemory();
+  readonly #deadlineMs: number;
   /** An empty directory that only knows the control plane, for requests before attestation. */
   readonly #controlPlane: Directory;
   #directory: Directory | undefined;
@@ -131,6 +143,9 @@ export class Tessera implements RequestGate {
 
     this.failMode = failMode;
     this.#logger = options.logger ?? consoleLogger('warn');
+    this.#outage = new OutageLog(this.#logger, { failOpen: failMode === 'open' });
+    outages.set(this, this.#outage);
+    this.#deadlineMs = options.deadlineMs ?? 10_000;
     this.#edge = new EdgeClient({
       cloudUrl: options.cloudUrl instanceof URL ? options.cloudUrl.href : options.cloudUrl,
       ...(options.collectors !== undefined ? { collectors: options.collectors } : {}),
@@ -141,6 +156,12 @@ export class Tessera implements RequestGate {
       ...(options.instanceId !== undefined ? { instanceId: options.instanceId } : {}),
       ...(options.transport !== undefined ? { transport: options.transport } : {}),
       logger: this.#logger,
+      retry: {
+        onRetry: (failure) => {
+          this.#outage.lastFailure = failure.reason;
+          this.#logger.debug('tessera: a call to the control plane failed; trying again', { call: failure.what, attempt: failure.attempt, reason: failure.reason, inMs: failure.delayMs });
+        },
+      },
     });
     this.cloudUrl = this.#edge.cloudUrl;
     this.#controlPlane = new Directory([], { controlPlane: this.cloudUrl });
@@ -159,7 +180,7 @@ export class Tessera implements RequestGate {
           sendEvents: (batch) =>
             this.#session === undefined
               ? Promise.reject(new TesseraUnavailableError('not attested yet'))
-              : ownWork.run(true, () => this.#edge.sendEvents(batch)),
+              : this.#cloudCall(() => this.#edge.sendEvents(batch)),
         },
         ...(events.maxQueue !== undefined ? { maxSize: events.maxQueue } : {}),
         ...(events.flushIntervalMs !== undefined ? { flushIntervalMs: events.flushIntervalMs } : {}),
@@ -168,13 +189,17 @@ export class Tessera implements RequestGate {
     }
     if (attest === 'eager') {
       this.#attest().catch((error: unknown) => {
-        if (error instanceof TesseraAccessDeniedError) return; // #attest said why
+        // A refusal and an outage are logged where they are seen (#attest, the outage log).
+        if (error instanceof TesseraAccessDeniedError || error instanceof TesseraUnavailableError) return;
         this.#logger.warn('tessera: the first attestation failed; requests to managed targets wait for the next one', { reason: reasonOf(error) });
       });
     }
   }
 
-  /** The attested workload and the targets it may call; attests if it has not yet. */
+  /**
+   * The attested workload and the targets it may call; attests if it has not yet, waiting at
+   * most `deadlineMs` (then `TesseraUnavailableError`).
+   */
   async ready(): Promise<{ clientWorkload: { id: string; name: string }; targets: readonly DirectoryEntry[] }> {
     const directory = await this.#currentDirectory();
     const session = this.#session!;
@@ -195,7 +220,7 @@ export class Tessera implements RequestGate {
     const entry = directory.lookup(request);
     if (entry === undefined) return undefined;
     if (this.#closed) return MUST_WAIT; // admit() refuses it
-    const issued = this.#cache.peek(this.#key(entry), () => this.#fetchCredential(entry, request));
+    const issued = this.#cache.peek(this.#key(entry), this.#fetcher(entry, request));
     return issued === undefined ? MUST_WAIT : { entry, issued, startedAt: performance.now() };
   }
 
@@ -209,7 +234,7 @@ export class Tessera implements RequestGate {
     if (directory === undefined) {
       if (this.#controlPlane.isControlPlane(origin(request))) return undefined;
       try {
-        directory = await this.#attest();
+        directory = await this.#bounded(this.#attest());
       } catch (error) {
         return this.#failed(request, error, 'the directory of managed targets is not known (no attestation yet)', 0);
       }
@@ -218,7 +243,7 @@ export class Tessera implements RequestGate {
     if (entry === undefined) return undefined;
     const startedAt = performance.now();
     try {
-      const issued = await this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request));
+      const issued = await this.#bounded(this.#cache.get(this.#key(entry), this.#fetcher(entry, request)));
       return { entry, issued, startedAt };
     } catch (error) {
       return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt);
@@ -262,7 +287,7 @@ export class Tessera implements RequestGate {
     if (entry === undefined) {
       throw new TesseraAccessDeniedError('no_server_workload', `${describeTarget(request)} is not a target this workload may call through Tessera`);
     }
-    const issued = await this.#cache.get(this.#key(entry), () => this.#fetchCredential(entry, request));
+    const issued = await this.#bounded(this.#cache.get(this.#key(entry), this.#fetcher(entry, request)));
     return Object.freeze({
       credential: issued.credential,
       injection: issued.injection,
@@ -294,17 +319,23 @@ export class Tessera implements RequestGate {
     return undiciFetch(input, { ...init, dispatcher });
   };
 
-  /** Sends the queued edge events now (serverless handlers call this before returning). */
+  /**
+   * Sends the queued edge events now (serverless handlers call this before returning), waiting at
+   * most `deadlineMs`; what the cloud did not take stays queued. Never rejects.
+   */
   async flush(): Promise<void> {
-    await this.#events?.flush();
+    if (this.#events !== undefined) await waitAtMost(this.#events.flush(), this.#deadlineMs);
   }
 
-  /** Stops renewing, sends the queued events and closes the connection to the cloud. */
+  /**
+   * Stops renewing, sends the queued events (waiting at most 2 s: a process that ends must not
+   * wait out an outage) and closes the connection to the cloud.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#renewTimer);
-    await this.#events?.close();
+    if (this.#events !== undefined) await waitAtMost(this.#events.close(), CLOSE_FLUSH_MS);
     this.#cache.clear();
     this.#edge.close();
     await this.#agent?.close();
@@ -312,12 +343,41 @@ export class Tessera implements RequestGate {
 
   // ---- internals ---------------------------------------------------------------------------
 
+  /**
+   * What a request waits for (the first attestation, a credential), at most `deadlineMs`, and
+   * with the process kept up meanwhile. The work goes on after a timeout; its answer is kept.
+   */
+  async #bounded<T>(work: Promise<T>): Promise<T> {
+    const outcome = await waitAtMost(work, this.#deadlineMs);
+    if (outcome === TIMED_OUT) throw new TesseraUnavailableError(`no answer from the Tessera control plane within ${this.#deadlineMs} ms`);
+    return outcome;
+  }
+
+  /**
+   * Runs one call to the control plane as the SDK's own work (never intercepted) and tells the
+   * outage log whether an answer came. A refusal or an unusable answer is an answer; only a call
+   * that got none within its deadline (TesseraUnavailableError) counts towards an outage.
+   */
+  #cloudCall<T>(call: () => Promise<T>): Promise<T> {
+    return ownWork.run(true, call).then(
+      (value) => {
+        this.#outage.answered();
+        return value;
+      },
+      (error: unknown) => {
+        if (error instanceof TesseraUnavailableError) this.#outage.unreachable(error);
+        else if (error instanceof TesseraAccessDeniedError || error instanceof TesseraCloudError) this.#outage.answered();
+        throw error;
+      },
+    );
+  }
+
   #key(entry: DirectoryEntry): CredentialKey {
     return { clientWorkloadId: this.#session?.clientWorkload.id ?? '', serverWorkloadId: entry.serverWorkloadId };
   }
 
   async #currentDirectory(): Promise<Directory> {
-    return this.#directory ?? (await this.#attest());
+    return this.#directory ?? (await this.#bounded(this.#attest()));
   }
 
   /**
@@ -328,8 +388,7 @@ export class Tessera implements RequestGate {
   #attest(): Promise<Directory> {
     const refused = this.#refusedAttestation;
     if (refused !== undefined && Date.now() < refused.until) return Promise.reject(refused.error);
-    return (this.#attesting ??= ownWork
-      .run(true, () => tracer.span('tessera.attest', {}, () => this.#edge.session()))
+    return (this.#attesting ??= this.#cloudCall(() => tracer.span('tessera.attest', {}, () => this.#edge.session()))
       .then(
         (session) => {
           this.#refusedAttestation = undefined;
@@ -340,6 +399,9 @@ export class Tessera implements RequestGate {
             this.#refusedAttestation = { error, until: Date.now() + ATTEST_REFUSAL_BACKOFF_MS };
             this.#logger.warn('tessera: the cloud refused this workload\'s evidence', { reason: error.code, message: error.message });
           }
+          // Before the first session nothing else would try again: keep trying in the background,
+          // so that the end of an outage is seen (and logged) without waiting for a request.
+          if (error instanceof TesseraUnavailableError && this.#session === undefined) this.#scheduleRenewal(RENEW_RETRY_MS);
           if (channels.attest.hasSubscribers) channels.attest.publish({ error });
           throw error;
         },
@@ -352,6 +414,7 @@ export class Tessera implements RequestGate {
   #adopt(session: Session): Directory {
     if (session !== this.#session || this.#directory === undefined) {
       this.#session = session;
+      this.#denials.clear(); // a new session may come with new policies
       this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
       if (channels.attest.hasSubscribers) {
         channels.attest.publish({ clientWorkload: session.clientWorkload.name, collector: session.collector, targets: session.directory.length, expiresAt: session.expiresAt });
@@ -368,16 +431,28 @@ export class Tessera implements RequestGate {
     clearTimeout(this.#renewTimer);
     this.#renewTimer = setTimeout(() => {
       this.#attest().catch((error: unknown) => {
-        this.#logger.warn('tessera: renewing the edge token failed; cached credentials stay in use until they expire', { reason: reasonOf(error) });
+        // An outage is logged once by the outage log, not at every renewal attempt.
+        if (!(error instanceof TesseraUnavailableError)) {
+          this.#logger.warn('tessera: renewing the edge token failed; cached credentials stay in use until they expire', { reason: reasonOf(error) });
+        }
         this.#scheduleRenewal(RENEW_RETRY_MS);
       });
     }, Math.max(1_000, delayMs));
     this.#renewTimer.unref(); // never keeps the process alive
   }
 
+  /** What the credential cache calls on a miss: a refusal still remembered, or the cloud. */
+  #fetcher(entry: DirectoryEntry, request: OutgoingRequest): () => Promise<IssuedCredential> {
+    return () => {
+      const remembered = this.#denials.recall(denialKey(this.#key(entry)), describeTarget(request));
+      return remembered !== undefined ? Promise.reject(remembered) : this.#fetchCredential(entry, request);
+    };
+  }
+
   #fetchCredential(entry: DirectoryEntry, request: OutgoingRequest): Promise<IssuedCredential> {
     const started = performance.now();
-    return ownWork.run(true, () =>
+    const key = denialKey(this.#key(entry));
+    return this.#cloudCall(() =>
       tracer.span('tessera.credential', { 'tessera.server_workload': entry.name }, async () => {
         const issued = await this.#edge.credentials({
           scheme: request.scheme === 'https' ? 'https' : 'http',
@@ -395,7 +470,10 @@ export class Tessera implements RequestGate {
         }
         return issued;
       }),
-    );
+    ).catch((error: unknown) => {
+      if (error instanceof TesseraAccessDeniedError) this.#denials.remember(key, error);
+      throw error;
+    });
   }
 
   /**
@@ -432,8 +510,10 @@ export class Tessera implements RequestGate {
         });
       }
       if (channels.failOpen.hasSubscribers) channels.failOpen.publish({ target: describeTarget(request), error: unavailable });
+      this.#outage.sentWithoutCredential(error);
       return undefined;
     }
+    this.#outage.failedClosed(error);
     this.#report(request, 'error', null, 0, 'cloud_unavailable');
     if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: 'cloud_unavailable', error: unavailable });
     throw unavailable;
@@ -449,6 +529,18 @@ export class Tessera implements RequestGate {
       ...(reason !== undefined ? { reason } : {}),
     });
   }
+}
+
+/** Each instance's outage log, for `init()`'s start report (not part of the package's API). */
+const outages = new WeakMap<Tessera, OutageLog>();
+
+/** What the last failed attempt of a call to the control plane met, if one failed. */
+export function lastCloudFailure(instance: Tessera): string | undefined {
+  return outages.get(instance)?.lastFailure;
+}
+
+function denialKey(key: CredentialKey): string {
+  return `${key.clientWorkloadId}\n${key.serverWorkloadId}`;
 }
 
 function origin(request: OutgoingRequest): { scheme: string; host: string; port: number } {
