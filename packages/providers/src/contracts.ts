@@ -56,6 +56,15 @@ export interface TrustProvider<C = unknown> {
   /** Evidence type this provider verifies, e.g. `jwt`. */
   readonly evidenceType: string;
   readonly configSchema: TSchema;
+  /**
+   * Which issuers' evidence `config` accepts: the `iss` values of the JWT in `evidence.token`.
+   * The control plane reads that `iss` without verifying anything (`claimedIssuer`) and asks
+   * only the providers that accept it, so a slow or unreachable key endpoint delays only the
+   * evidence of its own issuer. `null` says evidence of this type names no issuer (a signed AWS
+   * request, an instance identity document): the provider is then asked about every evidence
+   * of its `evidenceType`.
+   */
+  acceptedIssuers(config: C): readonly string[] | null;
   /** Verifies the evidence; throws `TrustError` when it does not verify. */
   verify(evidence: Evidence, config: C, ctx: VerifyContext): Promise<VerifiedIdentity>;
   validate?(config: C): string[];

@@ -25,6 +25,7 @@ export const fixtureTrustProvider = defineTrustProvider({
     { subjects: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) },
     { additionalProperties: false },
   ),
+  acceptedIssuers: () => null, // fixture evidence names no issuer
   async verify(evidence, config: { subjects: string[] }, ctx) {
     const subject = evidence.subject;
     if (typeof subject !== 'string' || !config.subjects.includes(subject)) {
