@@ -31,6 +31,12 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT = 1024 * 1024;
+/**
+ * Each trust provider's share of an attestation: under the SDK's 5 s per attempt, so a dead key
+ * endpoint is answered as `trust_provider_error` rather than as a timeout. A key fetch still in
+ * flight carries on and fills the provider's cache for the next attestation.
+ */
+export const DEFAULT_TRUST_PROVIDER_TIMEOUT_MS = 4000;
 
 // ajv-formats is CommonJS: under Node's ESM interop its plugin is the module's `default`.
 const formatsPlugin = ((ajvFormats as unknown as { default?: unknown }).default ?? ajvFormats) as never;
@@ -53,6 +59,8 @@ export interface AppOptions {
   staticCredentialTtlSeconds?: number;
   /** Outbound fetch for providers (JWKS, token endpoints); tests may pass their own. */
   outboundFetch?: typeof fetch;
+  /** How long each trust provider may take to verify evidence at an attestation (default 4000 ms). */
+  trustProviderTimeoutMs?: number;
   /** Called when audit events were committed (wakes the audit exporter). */
   onAuditEvents?: () => void;
 }
@@ -172,6 +180,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       audit,
       sources: new SourceAddressResolver(options.trustedProxies),
       outboundFetch: options.outboundFetch ?? createOutboundFetch(),
+      verifyTimeoutMs: options.trustProviderTimeoutMs ?? DEFAULT_TRUST_PROVIDER_TIMEOUT_MS,
       issuer,
       now,
       staticCredentialTtlSeconds: options.staticCredentialTtlSeconds ?? 300,

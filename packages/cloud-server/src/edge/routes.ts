@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DEFAULT_RESOURCE_SET } from '../objects/service.js';
 import type { ProviderRegistry } from '@tessera/providers';
 import { Type } from 'typebox';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -29,6 +30,8 @@ export interface EdgeServices {
   audit: AuditWriter;
   sources: SourceAddressResolver;
   outboundFetch: typeof fetch;
+  /** Each trust provider's verify is given this long at an attestation. */
+  verifyTimeoutMs: number;
   issuer: () => string;
   now: () => Date;
   /** Credentials without their own expiry (static API keys) are re-fetched this often. */
@@ -59,18 +62,22 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
   });
 
   app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', description: 'Requires a DPoP proof header signed by the SDK key the edge token will be bound to.', security: [], body: AttestBody }, bodyLimit: 64 * 1024 }, async (request) => {
-    const meta = context(request);
-    const { evidence } = request.body as { evidence: { type: string } };
+    const { evidence, resourceSet } = request.body as { evidence: { type: string }; resourceSet?: string };
+    const index = edge.index.current;
+    // One set per attestation: the one the SDK names, else the default set.
+    const set = index.resourceSet(resourceSet ?? DEFAULT_RESOURCE_SET);
+    const meta = { ...context(request), resourceSetId: set?.id };
     let outcome: Awaited<ReturnType<typeof attest>> | undefined;
     try {
       const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', meta.url);
-      outcome = await attest(evidence, {
-        index: edge.index.current,
+      outcome = await attest(evidence, set, {
+        index,
         registry: edge.registry,
         configs: edge.configs,
         audience: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
+        verifyTimeoutMs: edge.verifyTimeoutMs,
         consumeNonce: (nonce) => edge.challenges.consume(nonce, jkt),
       });
       const issued = await edge.tokens.issue(

@@ -79,7 +79,7 @@ export interface TestResponse {
   headers: Record<string, unknown>;
 }
 
-export async function createTestApp(backend: Backend, options: { trustedProxies?: string[] } = {}): Promise<TestApp> {
+export async function createTestApp(backend: Backend, options: { trustedProxies?: string[]; trustProviderTimeoutMs?: number } = {}): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
   await store.migrate();
@@ -93,7 +93,15 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
   const boot = await bootstrap(store, service, undefined);
-  const { app } = await buildApp({ store, box, keyRing, registry, publicUrl: 'https://tessera.test', ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}) });
+  const { app } = await buildApp({
+    store,
+    box,
+    keyRing,
+    registry,
+    publicUrl: 'https://tessera.test',
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
+    ...(options.trustProviderTimeoutMs ? { trustProviderTimeoutMs: options.trustProviderTimeoutMs } : {}),
+  });
   const rootKey = boot.generatedKey!;
 
   return {

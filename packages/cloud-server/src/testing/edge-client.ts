@@ -44,8 +44,10 @@ export class EdgeTestClient {
     return this.send('POST', '/edge/v1/challenge', { dpop: options.proof ?? (await this.proof('POST', '/edge/v1/challenge')) }, {});
   }
 
-  async attest(evidence: Record<string, unknown>) {
-    const response = await this.send('POST', '/edge/v1/attest', { dpop: await this.proof('POST', '/edge/v1/attest') }, { evidence });
+  /** `resourceSet` (a name or id) as the SDK's `TESSERA_RESOURCE_SET` names it; absent = the default set. */
+  async attest(evidence: Record<string, unknown>, options: { resourceSet?: string } = {}) {
+    const body = options.resourceSet === undefined ? { evidence } : { evidence, resourceSet: options.resourceSet };
+    const response = await this.send('POST', '/edge/v1/attest', { dpop: await this.proof('POST', '/edge/v1/attest') }, body);
     if (response.status === 200) this.edgeToken = response.body.edgeToken;
     return response;
   }
