@@ -69,6 +69,8 @@ export interface TesseraApp {
   app: FastifyInstance;
   /** Flags the app as draining: /readyz answers 503 so load balancers stop routing to it. */
   beginShutdown(): void;
+  /** Reloads what decisions read, after objects were written around the app's own service (first-start bootstrap). */
+  reloadPolicies(): Promise<void>;
 }
 
 /** Builds the control plane's HTTP application (not listening yet). */
@@ -195,5 +197,6 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     beginShutdown: () => {
       shuttingDown = true;
     },
+    reloadPolicies: () => index.refresh(),
   };
 }
