@@ -135,10 +135,22 @@ export interface ServerWorkloadInfo {
   scheme: string;
 }
 
+/** A resource set: the tenant the client workload, the server workload and the policy belong to. */
+export interface ResourceSetInfo {
+  id: string;
+  name: string;
+}
+
 export interface CredentialRequest {
   clientWorkload: ClientWorkloadInfo;
   serverWorkload: ServerWorkloadInfo;
   policyId: string;
+  /**
+   * The resource set of all three. Every JWT `ctx.signJwt` signs carries it as the `resource_set`
+   * claim (set by the control plane; a provider cannot set or override it); use
+   * `workloadSubject(request)` for a `sub` that is unique across resource sets.
+   */
+  resourceSet: ResourceSetInfo;
 }
 
 export interface SignJwtOptions {
@@ -157,7 +169,11 @@ export interface CredentialContext {
   issuer: string;
   now: () => Date;
   fetch: typeof fetch;
-  /** Signs a JWT with the cloud's key (for providers that mint tokens, e.g. token exchange). */
+  /**
+   * Signs a JWT with the cloud's key (for providers that mint tokens, e.g. token exchange). The
+   * control plane adds `iss`, `iat`, `exp`, `jti` and the `resource_set` claim (`{id, name}` of
+   * `request.resourceSet`); a payload that sets any of them, or `sub`/`aud`, is refused.
+   */
   signJwt?: (claims: Record<string, unknown>, options: SignJwtOptions) => Promise<string>;
   signal?: AbortSignal;
 }

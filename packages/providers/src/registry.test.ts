@@ -11,6 +11,7 @@ const request: CredentialRequest = {
   clientWorkload: { id: 'c1', name: 'billing', claims: { 'kubernetes.namespace': 'billing' } },
   serverWorkload: { id: 's1', name: 'payments-api', host: 'payments.example.test', port: 443, scheme: 'https' },
   policyId: 'p1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const context: CredentialContext = {
   issuer: 'https://tessera.example.test',

@@ -199,6 +199,11 @@ export class PolicyIndex {
     return (isUuid(idOrName) ? this.#setsById.get(idOrName) : undefined) ?? this.#setsByName.get(idOrName);
   }
 
+  /** An enabled resource set by id only. */
+  resourceSetById(id: string): IndexedResourceSet | undefined {
+    return this.#setsById.get(id);
+  }
+
   client(id: string): IndexedClient | undefined {
     return this.#clientsById.get(id);
   }

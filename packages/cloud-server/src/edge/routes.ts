@@ -12,6 +12,7 @@ import type { DpopVerifier } from './dpop.js';
 import { auditAttest, auditCredential, auditEdgeEvents } from './edge-audit.js';
 import type { EdgeSession, EdgeTokens } from './edge-token.js';
 import { EdgeError } from './errors.js';
+import { workloadSigner } from './workload-signer.js';
 import type { PolicyIndexHolder } from './index-holder.js';
 import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
@@ -127,10 +128,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         issuer: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
-        // ES256 unless the provider asks for RS256 (`options.algorithm`, for relying parties such
-        // as Entra ID that accept only RSA); the key ring refuses any other algorithm.
-        signJwt: (claims, options) =>
-          edge.keyRing.sign(claims, { ...options, issuer: edge.issuer(), typ: 'JWT' }),
+        signerFor: (resourceSet) => workloadSigner(edge.keyRing, edge.issuer(), resourceSet),
         sourceIp: meta.sourceIp,
       }, trace);
       const expiresAt =

@@ -61,6 +61,18 @@ export const fixtureMalformedCredentialProvider = defineCredentialProvider({
   },
 });
 
+/** A custom provider that signs whatever claims its config names: what a careless or hostile plugin could ask the signer for. */
+export const fixtureSigningCredentialProvider = defineCredentialProvider({
+  specificationVersion: 'v1',
+  type: 'fixture-signing',
+  configSchema: Type.Object({ claims: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+  secretsSchema: Type.Object({}, { additionalProperties: false }),
+  async issue(request, config, _secrets, ctx) {
+    const token = await ctx.signJwt!(config.claims, { audience: 'https://fixture.example', subject: request.clientWorkload.id, lifetimeSeconds: 60 });
+    return { kind: 'token', token, expiresAt: new Date(ctx.now().getTime() + 60_000) };
+  },
+});
+
 export interface TestApp {
   app: FastifyInstance;
   store: Store;
@@ -89,6 +101,7 @@ export async function createTestApp(backend: Backend, options: { trustedProxies?
   registry.registerTrustProvider(fixtureTrustProvider);
   registry.registerCredentialProvider(fixtureFailingCredentialProvider);
   registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
+  registry.registerCredentialProvider(fixtureSigningCredentialProvider);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
 /**
@@ -11,6 +12,14 @@ export type Send = (
   headers: Record<string, string>,
   body: unknown,
 ) => Promise<{ status: number; body: any }>;
+
+/** `Send` over the app's in-process `inject` (no socket). */
+export function injectSend(app: FastifyInstance): Send {
+  return async (method, path, headers, body) => {
+    const response = await app.inject({ method: method as 'POST', url: path, headers, ...(body === undefined ? {} : { payload: body as object }) });
+    return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : undefined };
+  };
+}
 
 export class EdgeTestClient {
   edgeToken: string | undefined;
