@@ -2,7 +2,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'j
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/test-backends.js';
 import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
-import { EdgeTestClient, type Send } from '../testing/edge-client.js';
+import { EdgeTestClient, injectSend, type Send } from '../testing/edge-client.js';
 
 /**
  * Tenant isolation at attestation. Set A is the default set; set B belongs to another team whose
@@ -45,10 +45,7 @@ describe.each(BACKENDS)('attestation isolation between resource sets ($name)', (
 
   beforeAll(async () => {
     t = await createTestApp(backend);
-    send = async (method, path, headers, body) => {
-      const response = await t.app.inject({ method: method as 'POST', url: path, headers, payload: body as object });
-      return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : undefined };
-    };
+    send = injectSend(t.app);
     idpKey = await signingKey('idp-1');
     otherIdpKey = await signingKey('other-1');
     const setA = (await t.call('GET', '/api/v1/resource-sets?name=default')).body.items[0];

@@ -4,7 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/test-backends.js';
 import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
-import { EdgeTestClient, type Send } from '../testing/edge-client.js';
+import { EdgeTestClient, injectSend, type Send } from '../testing/edge-client.js';
 
 /**
  * A dead key endpoint slows only the workloads whose evidence it is for: set B's providers are
@@ -33,10 +33,7 @@ describe('slow and dead trust providers', () => {
     hangingUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/jwks`;
 
     t = await createTestApp(BACKENDS[0]!, { trustProviderTimeoutMs: VERIFY_TIMEOUT_MS });
-    send = async (method, path, headers, body) => {
-      const response = await t.app.inject({ method: method as 'POST', url: path, headers, payload: body as object });
-      return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : undefined };
-    };
+    send = injectSend(t.app);
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] };
     sign = (iss) =>
