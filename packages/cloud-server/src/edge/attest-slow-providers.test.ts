@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/test-backends.js';
@@ -23,12 +23,17 @@ describe('slow and dead trust providers', () => {
   let hanging: Server;
   let hangingUrl: string;
   let connections = 0;
+  const sockets: Socket[] = [];
   let sign: (iss: string) => Promise<string>;
 
   beforeAll(async () => {
     // Accepts connections and never answers.
     hanging = createServer(() => {});
-    hanging.on('connection', () => (connections += 1));
+    hanging.on('connection', (socket) => {
+      connections += 1;
+      socket.on('error', () => {});
+      sockets.push(socket);
+    });
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
     hangingUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/jwks`;
 
@@ -51,7 +56,7 @@ describe('slow and dead trust providers', () => {
   });
   afterAll(async () => {
     await t.close();
-    hanging.closeAllConnections();
+    for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => hanging.close(resolve));
   });
 
@@ -70,11 +75,15 @@ describe('slow and dead trust providers', () => {
     expect(connections).toBe(before); // nobody even tried the dead endpoint
   });
 
-  it('gives a provider that is asked a bounded share of the attestation', async () => {
+  it('gives a provider that is asked a bounded share of the attestation, and one connection to its dead endpoint', async () => {
+    const before = connections;
     const { answer, ms } = await timedAttest(await sign(DEAD_IDP));
     expect(answer.status).toBe(502);
     expect(answer.body.code).toBe('trust_provider_error');
     expect(ms).toBeGreaterThanOrEqual(VERIFY_TIMEOUT_MS - 50);
     expect(ms).toBeLessThan(VERIFY_TIMEOUT_MS + 1500);
+    // The next attestations share the fetch still in flight, then its remembered failure.
+    for (let i = 0; i < 3; i += 1) expect((await timedAttest(await sign(DEAD_IDP))).answer.body.code).toBe('trust_provider_error');
+    expect(connections).toBe(before + 1);
   });
 });
