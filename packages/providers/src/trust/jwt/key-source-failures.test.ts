@@ -1,4 +1,4 @@
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VerifyContext } from '../../contracts.js';
@@ -29,6 +29,19 @@ async function tcpServer(onSocket: (socket: Socket) => void) {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections };
+}
+
+/** A loopback HTTP server that counts requests; `answer` says what each one gets. */
+async function httpServer(answer: (response: ServerResponse) => void) {
+  let requests = 0;
+  const server = createHttpServer((_request, response) => {
+    requests += 1;
+    answer(response);
+  });
+  server.on('connection', (socket) => sockets.push(socket));
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
 }
 
 afterEach(async () => {
@@ -68,94 +81,56 @@ describe('JWT key source: failed key fetches are remembered briefly', () => {
     await refuseMany(5, { issuer: 'https://idp.example.com', jwksUri: `${resetting.origin}/jwks` }, token, {});
     expect(resetting.connections()).toBe(1);
 
-    let requests = 0;
-    const unavailable = createHttpServer((_request, response) => {
-      requests += 1;
-      response.writeHead(503).end();
-    });
-    await new Promise<void>((resolve) => unavailable.listen(0, '127.0.0.1', resolve));
-    try {
-      const origin = `http://127.0.0.1:${(unavailable.address() as AddressInfo).port}`;
-      await refuseMany(5, { issuer: 'https://idp.example.com', jwksUri: `${origin}/jwks` }, token, {});
-      expect(requests).toBe(1);
-    } finally {
-      unavailable.closeAllConnections();
-      await new Promise((resolve) => unavailable.close(resolve));
-    }
+    const unavailable = await httpServer((response) => response.writeHead(503).end());
+    await refuseMany(5, { issuer: 'https://idp.example.com', jwksUri: `${unavailable.origin}/jwks` }, token, {});
+    expect(unavailable.requests()).toBe(1);
   });
 
   it('remembers an answer that is not a key set as a failure too', async () => {
-    let requests = 0;
-    const broken = createHttpServer((_request, response) => {
-      requests += 1;
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "none"}');
-    });
-    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
-    try {
-      const origin = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
-      const { token } = await tokenFor('https://idp.example.com');
-      await refuseMany(4, { issuer: 'https://idp.example.com', jwksUri: `${origin}/jwks` }, token, {});
-      expect(requests).toBe(1);
-    } finally {
-      broken.closeAllConnections();
-      await new Promise((resolve) => broken.close(resolve));
-    }
+    const broken = await httpServer((response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "none"}'));
+    const { token } = await tokenFor('https://idp.example.com');
+    await refuseMany(4, { issuer: 'https://idp.example.com', jwksUri: `${broken.origin}/jwks` }, token, {});
+    expect(broken.requests()).toBe(1);
   });
 
   it('asks again once the pause is over, and serves the keys when the endpoint is back', async () => {
     let healthy = false;
-    let requests = 0;
     const { key, token } = await tokenFor('https://idp.example.com');
-    const flaky = createHttpServer((_request, response) => {
-      requests += 1;
+    const flaky = await httpServer((response) => {
       if (!healthy) return void response.writeHead(503).end();
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf(key)));
     });
-    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
-    try {
-      const config = { issuer: 'https://idp.example.com', jwksUri: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/jwks` };
-      const keys = createJwtKeySource({ failureCacheMs: 300 });
-      await expectRefused(verifyJwt(token, config, ctx, keys), { code: 'trust_provider_error', message: 'HTTP 503', token });
-      healthy = true;
-      await expectRefused(verifyJwt(token, config, ctx, keys), { code: 'trust_provider_error', message: 'HTTP 503', token });
-      expect(requests).toBe(1);
-      await new Promise((resolve) => setTimeout(resolve, 350));
-      await expect(verifyJwt(token, config, ctx, keys)).resolves.toMatchObject({ payload: { sub: 'w-1' } });
-      expect(requests).toBe(2);
-    } finally {
-      flaky.closeAllConnections();
-      await new Promise((resolve) => flaky.close(resolve));
-    }
+    const config = { issuer: 'https://idp.example.com', jwksUri: `${flaky.origin}/jwks` };
+    const keys = createJwtKeySource({ failureCacheMs: 300 });
+    await expectRefused(verifyJwt(token, config, ctx, keys), { code: 'trust_provider_error', message: 'HTTP 503', token });
+    healthy = true;
+    await expectRefused(verifyJwt(token, config, ctx, keys), { code: 'trust_provider_error', message: 'HTTP 503', token });
+    expect(flaky.requests()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await expect(verifyJwt(token, config, ctx, keys)).resolves.toMatchObject({ payload: { sub: 'w-1' } });
+    expect(flaky.requests()).toBe(2);
   });
 
   it('keeps verifying with keys it holds while a refresh for an unknown kid fails', async () => {
     let healthy = true;
-    let requests = 0;
     const { key, token } = await tokenFor('https://idp.example.com');
-    const flaky = createHttpServer((_request, response) => {
-      requests += 1;
+    const flaky = await httpServer((response) => {
       if (!healthy) return void response.writeHead(503).end();
       response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwksOf(key)));
     });
-    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
-    try {
-      const config = { issuer: 'https://idp.example.com', jwksUri: `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/jwks` };
-      const keys = createJwtKeySource({ cooldownMs: 0 });
-      await verifyJwt(token, config, ctx, keys);
-      healthy = false;
-      // Made-up kids make the source refresh; the failed refresh is not retried per token ...
-      for (const kid of ['made-up-1', 'made-up-2', 'made-up-3']) {
-        const { token: unknown } = await tokenFor('https://idp.example.com', kid);
-        await expectRefused(verifyJwt(unknown, config, ctx, keys), { code: 'trust_provider_error', message: 'HTTP 503', token: unknown });
-      }
-      expect(requests).toBe(2);
-      // ... and the keys already held still verify the workloads that use them.
-      await expect(verifyJwt(token, config, ctx, keys)).resolves.toMatchObject({ payload: { sub: 'w-1' } });
-      expect(requests).toBe(2);
-    } finally {
-      flaky.closeAllConnections();
-      await new Promise((resolve) => flaky.close(resolve));
+    const config = { issuer: 'https://idp.example.com', jwksUri: `${flaky.origin}/jwks` };
+    const keys = createJwtKeySource({ cooldownMs: 0 });
+    await verifyJwt(token, config, ctx, keys);
+    healthy = false;
+    // Made-up kids make the source refresh; the failed refresh is not retried per token ...
+    for (const kid of ['made-up-1', 'made-up-2', 'made-up-3']) {
+      const { token: unknown } = await tokenFor('https://idp.example.com', kid);
+      await expectRefused(verifyJwt(unknown, config, ctx, keys), { code: 'trust_provider_error', message: 'HTTP 503', token: unknown });
     }
+    expect(flaky.requests()).toBe(2);
+    // ... and the keys already held still verify the workloads that use them.
+    await expect(verifyJwt(token, config, ctx, keys)).resolves.toMatchObject({ payload: { sub: 'w-1' } });
+    expect(flaky.requests()).toBe(2);
   });
 
   it('opens one connection to a discovery document that never comes', async () => {
