@@ -96,7 +96,7 @@ describe('edge flow against a running control plane', () => {
     await policy('closed', closed.id, keyProvider.id, { accessConditionIds: [noLoopback.id] });
     await policy('strict', strict.id, keyProvider.id, { trustProviderIds: [enrol.id] });
     await admin('access-policies', { name: 'signed', clientWorkloadIds: [box.id], serverWorkloadId: signed.id, trustProviderIds: [enrol.id], credentialProviderId: hmac.id });
-    Object.assign(ids, { client: client.id, set: (client as { resourceSetId: string }).resourceSetId, box: box.id, payments: payments.id, closed: closed.id });
+    Object.assign(ids, { client: client.id, set: (client as { id: string; resourceSetId?: string }).resourceSetId!, box: box.id, payments: payments.id, closed: closed.id });
   });
 
   afterAll(async () => {
