@@ -28,7 +28,9 @@ function snapshot(policyCount: number) {
   const condition = object('access-condition', 'ip', { type: 'source-ip', config: { allow: ['10.0.0.0/8'] } });
   const client = object('client-workload', 'client', { identities: [{ claim: 'oidc.subject', value: 'client' }] });
   const server = object('server-workload', 'target', { host: 'api.bench.test', port: 443, scheme: 'https', pathPrefix: '/', injection: { kind: 'header', name: 'authorization', format: 'Bearer {token}' } });
-  const objects = [trust, credential, condition, client, server];
+  // The decision acts within the token's resource set: it must exist and be enabled.
+  const resourceSet: StoredObject = { ...object('resource-set', 'bench', {}), id: set, resourceSetId: null };
+  const objects = [resourceSet, trust, credential, condition, client, server];
   const policy = (clientId: string, serverId: string, name: string) =>
     object('access-policy', name, { clientWorkloadIds: [clientId], serverWorkloadId: serverId, trustProviderIds: [trust.id], accessConditionIds: [condition.id], credentialProviderId: credential.id });
   objects.push(policy(client.id, server.id, 'bench'));
@@ -48,7 +50,7 @@ it('measures one decision with 10 and 10,000 policies', async () => {
     const session = { clientWorkloadId: client.id, resourceSetId: set, trustProviderIds: [trust.id], claims: { 'oidc.subject': 'client' }, jkt: 'x', expiresAt: new Date(Date.now() + 60_000) };
     const ctx = {
       index, registry, configs: new ProviderConfigs(), box, issuer: 'https://tessera.test', now: () => new Date(), fetch,
-      signJwt: async () => '', sourceIp: '10.1.2.3',
+      signerFor: () => async () => '', sourceIp: '10.1.2.3',
     };
     const target = { scheme: 'https', host: 'api.bench.test', port: 443, path: '/v1/charges' };
     await decide(session, target, ctx, { conditions: [] }); // fails loudly if the set-up is wrong

@@ -112,6 +112,10 @@ export function createMachineCertificateTrustProvider() {
       return problems;
     },
 
+    // A machine certificate names no issuer (JWT evidence would return its configured `iss`
+    // values): every machine-certificate evidence is asked of this provider.
+    acceptedIssuers: () => null,
+
     async verify(evidence, config, ctx) {
       const now = Math.floor(ctx.now().getTime() / 1000);
       const tolerance = config.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;

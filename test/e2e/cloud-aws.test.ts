@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminClient, auditEvents, eventually, startClient, startFakes, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
+import { adminClient, auditEvents, eventually, startClient, startFakes, workloadSubject, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
 import { startCloud, type CloudProcess } from './support/cloud-process.js';
 
 const ACCOUNT_ID = '123456789012';
@@ -37,7 +37,7 @@ describe('AWS: an EC2 workload with no secret writes and reads S3 through the SD
   let fakes: FakesProcess<AwsFakes>;
   let client: ClientProcess;
   let staleClient: ClientProcess | undefined;
-  const ids: Record<'client' | 'trust' | 's3' | 'sts' | 'policy', string> = { client: '', trust: '', s3: '', sts: '', policy: '' };
+  const ids: Record<'client' | 'subject' | 'trust' | 's3' | 'sts' | 'policy', string> = { client: '', subject: '', trust: '', s3: '', sts: '', policy: '' };
   const clientEnv = (imds: string): Record<string, string> => ({
     PATH: process.env.PATH!,
     TESSERA_CLOUD_URL: cloud.url,
@@ -53,14 +53,16 @@ describe('AWS: an EC2 workload with no secret writes and reads S3 through the SD
     const admin = adminClient(cloud.url, key);
 
     // Matched on the account and this instance; the role's trust policy names the workload's id.
-    ids.client = (await admin('client-workloads', {
+    const workload = await admin('client-workloads', {
       name: 'receipts-vm',
       identities: [
         { claim: 'aws.accountId', value: ACCOUNT_ID },
         { claim: 'aws.instanceId', value: INSTANCE_ID },
       ],
-    })).id;
-    fakes = await startFakes<AwsFakes>('aws', { CLOUD_URL: cloud.url, CLIENT_WORKLOAD_ID: ids.client, ROLE_ARN });
+    });
+    ids.client = workload.id;
+    ids.subject = workloadSubject(workload);
+    fakes = await startFakes<AwsFakes>('aws', { CLOUD_URL: cloud.url, WORKLOAD_SUBJECT: ids.subject, ROLE_ARN });
 
     ids.trust = (await admin('trust-providers', {
       name: 'ec2-e2e',
@@ -125,7 +127,7 @@ describe('AWS: an EC2 workload with no secret writes and reads S3 through the SD
     // One exchange at STS, of a JWT STS verified against the cloud's JWKS.
     expect(state.sts).toHaveLength(1);
     expect(state.sts[0]).toMatchObject({ action: 'AssumeRoleWithWebIdentity', status: 200, roleArn: ROLE_ARN, roleSessionName: 'tessera-receipts-vm', durationSeconds: '900' });
-    expect(state.sts[0].claims).toMatchObject({ iss: cloud.url, aud: 'sts.amazonaws.com', sub: ids.client });
+    expect(state.sts[0].claims).toMatchObject({ iss: cloud.url, aud: 'sts.amazonaws.com', sub: ids.subject, resource_set: { id: expect.any(String), name: 'default' } });
     expect(state.issued).toHaveLength(1);
     const [issued] = state.issued;
     // Both S3 calls arrived signed with those keys (and their session token), and verified.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_ENTRA_CERT } from '../../packages/providers/src/credential/azure-workload-identity-federation/fake-entra.js';
-import { adminClient, auditEvents, eventually, startClient, startFakes, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
+import { adminClient, auditEvents, eventually, startClient, startFakes, workloadSubject, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
 import { startCloud, type CloudProcess } from './support/cloud-process.js';
 
 const TENANT_ID = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -56,7 +56,7 @@ describe('Azure: a VM workload with no secret downloads a blob through the SDK',
   let fakes: FakesProcess<AzureFakes>;
   let client: ClientProcess;
   let intruder: ClientProcess | undefined;
-  const ids: Record<'client' | 'trust' | 'blob' | 'wif' | 'policy', string> = { client: '', trust: '', blob: '', wif: '', policy: '' };
+  const ids: Record<'client' | 'subject' | 'trust' | 'blob' | 'wif' | 'policy', string> = { client: '', subject: '', trust: '', blob: '', wif: '', policy: '' };
   const clientEnv = (imds: string): Record<string, string> => ({
     PATH: process.env.PATH!,
     TESSERA_CLOUD_URL: cloud.url,
@@ -78,18 +78,20 @@ describe('Azure: a VM workload with no secret downloads a blob through the SDK',
     const admin = adminClient(cloud.url, key);
 
     // Matched on the identity's object id and its subscription; the federated credential names the workload's id.
-    ids.client = (await admin('client-workloads', {
+    const workload = await admin('client-workloads', {
       name: 'billing',
       identities: [
         { claim: 'azure.objectId', value: VM_IDENTITY.objectId },
         { claim: 'azure.subscriptionId', value: SUBSCRIPTION_ID },
       ],
-    })).id;
+    });
+    ids.client = workload.id;
+    ids.subject = workloadSubject(workload);
     fakes = await startFakes<AzureFakes>('azure', {
       CLOUD_URL: cloud.url,
       TENANT_ID,
       APP_CLIENT_ID,
-      CLIENT_WORKLOAD_ID: ids.client,
+      WORKLOAD_SUBJECT: ids.subject,
       IDENTITY: JSON.stringify(VM_IDENTITY),
       FOREIGN_IDENTITY: JSON.stringify(FOREIGN_IDENTITY),
       BLOBS: JSON.stringify({ 'reports/2026-11.csv': BLOB_TEXT }),
@@ -173,7 +175,7 @@ describe('Azure: a VM workload with no secret downloads a blob through the SDK',
     const [verified] = state.verified;
     expect(verified).toMatchObject({ clientId: APP_CLIENT_ID });
     expect(verified.header).toMatchObject({ alg: 'RS256' });
-    expect(verified.claims).toMatchObject({ iss: cloud.url, sub: ids.client, aud: TOKEN_EXCHANGE_AUDIENCE });
+    expect(verified.claims).toMatchObject({ iss: cloud.url, sub: ids.subject, aud: TOKEN_EXCHANGE_AUDIENCE, resource_set: { name: 'default' } });
     expect(verified.claims.exp - verified.claims.iat).toBe(300);
     // The key that signed it: the cloud's RS256 key, published in its JWKS and listed in its discovery document.
     const jwks = (await (await fetch(`${cloud.url}/.well-known/jwks.json`)).json()) as { keys: Array<Record<string, string>> };

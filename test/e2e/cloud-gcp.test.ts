@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_SERVICE_ACCOUNT_EMAIL, startFakeMetadata, type FakeMetadata } from '../../packages/providers/src/trust/gcp-identity-token/fake-metadata.js';
-import { adminClient, auditEvents, eventually, startClient, startFakes, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
+import { adminClient, auditEvents, eventually, startClient, startFakes, workloadSubject, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
 import { startCloud, type CloudProcess } from './support/cloud-process.js';
 
 const PROJECT_ID = 'acme-prod'; // the fake metadata server's VM project
@@ -40,7 +40,7 @@ describe('GCP: a Compute Engine workload with no secret downloads from Cloud Sto
   let fakes: FakesProcess<GcpFakes>;
   let client: ClientProcess;
   let intruder: ClientProcess | undefined;
-  const ids: Record<'client' | 'trust' | 'gcs' | 'wif' | 'policy', string> = { client: '', trust: '', gcs: '', wif: '', policy: '' };
+  const ids: Record<'client' | 'subject' | 'trust' | 'gcs' | 'wif' | 'policy', string> = { client: '', subject: '', trust: '', gcs: '', wif: '', policy: '' };
   const clientEnv = (): Record<string, string> => ({
     PATH: process.env.PATH!,
     TESSERA_CLOUD_URL: cloud.url,
@@ -67,13 +67,15 @@ describe('GCP: a Compute Engine workload with no secret downloads from Cloud Sto
       type: 'gcp-identity-token',
       config: { jwksUri: metadata.jwksUri, projectIds: [PROJECT_ID], serviceAccountEmails: [FAKE_SERVICE_ACCOUNT_EMAIL] },
     })).id;
-    ids.client = (await admin('client-workloads', {
+    const workload = await admin('client-workloads', {
       name: 'billing-vm',
       identities: [
         { claim: 'gcp.serviceAccountEmail', value: FAKE_SERVICE_ACCOUNT_EMAIL },
         { claim: 'gcp.projectId', value: PROJECT_ID },
       ],
-    })).id;
+    });
+    ids.client = workload.id;
+    ids.subject = workloadSubject(workload);
     ids.gcs = (await admin('server-workloads', {
       name: 'gcs',
       scheme: 'http',
@@ -132,7 +134,7 @@ describe('GCP: a Compute Engine workload with no secret downloads from Cloud Sto
     expect(state.sts).toHaveLength(1);
     expect(state.sts[0].form).toMatchObject({ audience: fakes.info.poolProviderAudience, scope: CLOUD_PLATFORM });
     expect(state.sts[0].header).toMatchObject({ alg: 'ES256' });
-    expect(state.sts[0].claims).toMatchObject({ iss: cloud.url, aud: fakes.info.poolProviderAudience, sub: ids.client, client_workload: 'billing-vm' });
+    expect(state.sts[0].claims).toMatchObject({ iss: cloud.url, aud: fakes.info.poolProviderAudience, sub: ids.subject, resource_set: { name: 'default' }, client_workload: 'billing-vm' });
     // ... and IAM Credentials turned the federated token into the service account's.
     expect(state.iam).toHaveLength(1);
     expect(state.iam[0]).toMatchObject({ email: STORAGE_READER, bearer: state.federatedTokens[0], body: { scope: [READ_ONLY] } });

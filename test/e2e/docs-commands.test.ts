@@ -104,14 +104,14 @@ const fakesField = (field: string, line = 'imds') => `grep '"${line}"' "$BG_LOG"
 
 /** An EC2 instance's IMDSv2 (documents signed like AWS's) in $IMDS, and its signing certificate as the page's PEM file. */
 const AWS_IMDS = [
-  `__start_bg 'CLOUD_URL=http://127.0.0.1:1 CLIENT_WORKLOAD_ID=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
+  `__start_bg 'CLOUD_URL=http://127.0.0.1:1 WORKLOAD_SUBJECT=none ROLE_ARN=arn:aws:iam::123456789012:role/none node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" aws' '"imds"'`,
   `IMDS=$(${fakesField('imds')}); ${fakesField('certificatePem')} > eu-west-1-rsa2048.pem`,
 ].join('\n');
 
 /** An Azure VM's IMDS in $IMDS, handing out tokens of `identity`, signed with keys served at $ENTRA_KEYS (standing in for Entra's). */
 const azureImds = (identity: { clientId: string; objectId: string; resourceId: string }) =>
   [
-    `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none CLIENT_WORKLOAD_ID=none BLOBS='{}'`,
+    `export CLOUD_URL=http://127.0.0.1:1 TENANT_ID=72f988bf-86f1-41af-91ab-2d7cd011db47 APP_CLIENT_ID=none WORKLOAD_SUBJECT=none BLOBS='{}'`,
     `export IDENTITY='${JSON.stringify(identity)}' FOREIGN_IDENTITY='${JSON.stringify(identity)}'`,
     `__start_bg 'node "$REPO_ROOT/test/e2e/support/cloud-fakes.mjs" azure' '"imds"'`,
     `IMDS=$(${fakesField('imds')}); ENTRA_KEYS=$(${fakesField('jwksUri')})`,
@@ -420,7 +420,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     ],
     expect: [
       /^access-policies: billing-reads-s3$/m,
-      /^client workload id for the role's trust policy: [0-9a-f-]{36}$/m,
+      /^sub for the role's trust policy: resource-set:[0-9a-f-]{36}:client-workload:[0-9a-f-]{36}$/m,
       /^trust-providers: aws-prod \(aws-iam\)$/m,
       /^client-workloads: billing$/m,
     ],
@@ -482,7 +482,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     steps: [
       { glue: `${startCloud(18187)}  # serves the JWKS the page downloads\n${GCLOUD_WITHOUT_ACCOUNT}` },
       { file: GCP, starts: 'export PROJECT_ID=acme-prod', run: 'sh' },
-      { glue: 'export PROJECT_NUMBER=123456789012 CLIENT_WORKLOAD_ID=01a20929-5a93-70da-b594-4afd84a44aa5  # what a signed-in gcloud and step 1 give' },
+      { glue: 'export PROJECT_NUMBER=123456789012 WORKLOAD_SUBJECT=resource-set:01a20928-f1b4-7455-8e3f-d647cd1109d0:client-workload:01a20929-5a93-70da-b594-4afd84a44aa5  # what a signed-in gcloud and step 1 give' },
       { file: GCP, starts: 'gcloud services enable', run: 'sh' },
       { file: GCP, starts: 'curl -s https://tessera.example.com/.well-known/jwks.json > tessera-jwks.json', run: 'sh' },
       { file: GCP, starts: 'gcloud iam service-accounts add-iam-policy-binding', run: 'sh' },
@@ -629,7 +629,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { file: AZURE, starts: 'CLIENT_WORKLOAD_ID=6f1c0e5e', run: 'sh' },
       { file: AZURE, starts: 'az identity federated-credential create', run: 'sh' },
       { file: AZURE, starts: 'az role assignment create', run: 'sh' },
-      { glue: `jq -e '.subject == "6f1c0e5e-1111-4c1e-9e55-000000000001"' fic.json > /dev/null\n${accepted('az')}` },
+      { glue: `jq -e '.subject == "resource-set:01a20928-f1b4-7455-8e3f-d647cd1109d0:client-workload:6f1c0e5e-1111-4c1e-9e55-000000000001"' fic.json > /dev/null\n${accepted('az')}` },
     ],
     expect: [
       /^CLI: azure-cli +\d+/m,
@@ -691,7 +691,11 @@ const NOT_RUN: NotRun[] = [
   { file: AWS, starts: '# An EC2 instance with an instance role', reason: AWS_IAM },
   { file: AWS, starts: "import { init } from '@tessera/sdk';\nimport { createAwsIamCollector }", reason: AWS_IAM },
   { file: GCP, starts: "import { init } from '@tessera/sdk';", reason: GCS },
-  { file: AZURE, starts: "import { init } from '@tessera/sdk';\n\nawait init({ cloudUrl: 'https://tessera.example.com' });\nconst response = await fetch('https://acmedata", reason: BLOB },
+  { file: AZURE, starts: "import { init } from '@tessera/sdk';\n\nawait init({ cloudUrl: 'https://tessera.example.com' });\nconst response = await fetch('https://acmedata", reason: BLOB },  {
+    file: PROVIDERS,
+    starts: "import { createRemoteJWKSet, jwtVerify } from 'jose';\n\nconst jwks",
+    reason: 'a function of the reader\'s API, called with tokens its callers send; the same jose checks (issuer, audience, ES256, resource_set.id) run on workload JWTs of two resource sets in packages/cloud-server/src/edge/workload-jwt-isolation.test.ts',
+  },
 ];
 
 /** The ports the pages use, as written: each must be free while its walk runs. */

@@ -96,7 +96,7 @@ describe('edge flow against a running control plane', () => {
     await policy('closed', closed.id, keyProvider.id, { accessConditionIds: [noLoopback.id] });
     await policy('strict', strict.id, keyProvider.id, { trustProviderIds: [enrol.id] });
     await admin('access-policies', { name: 'signed', clientWorkloadIds: [box.id], serverWorkloadId: signed.id, trustProviderIds: [enrol.id], credentialProviderId: hmac.id });
-    Object.assign(ids, { client: client.id, box: box.id, payments: payments.id, closed: closed.id });
+    Object.assign(ids, { client: client.id, set: (client as { id: string; resourceSetId?: string }).resourceSetId!, box: box.id, payments: payments.id, closed: closed.id });
   });
 
   afterAll(async () => {
@@ -138,7 +138,7 @@ describe('edge flow against a running control plane', () => {
       audience: 'https://reports.e2e.test',
       algorithms: ['ES256'],
     });
-    expect(payload).toMatchObject({ sub: ids.client, scope: 'reports.read', client_workload: 'orders', server_workload: 'reports' });
+    expect(payload).toMatchObject({ sub: `resource-set:${ids.set}:client-workload:${ids.client}`, resource_set: { id: ids.set, name: 'default' }, scope: 'reports.read', client_workload: 'orders', server_workload: 'reports' });
 
     const partner = await sdk.credentials(target('partner'));
     expect(partner.body.credential).toEqual({ kind: 'token', token: tokens.issued[0] });

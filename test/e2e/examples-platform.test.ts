@@ -373,7 +373,7 @@ describe('examples/github-actions: the workflow step against a stand-in runner',
       textBlockAfter(join(GH, 'README.md'), '## What the job prints').replace('"id":"rel_1"', `"id":"rel_${releases.received.length}"`),
     );
     expect(runner.requests.at(-1)).toEqual({ audience: cloud.url, authorized: true });
-    expect(releases.received.at(-1)).toMatchObject({ subject: 'shop-release-main', status: 201, body: { repository: 'acme/shop', ref: 'refs/heads/main' } });
+    expect(releases.received.at(-1)).toMatchObject({ subject: 'resource-set:default:client-workload:shop-release-main', status: 201, body: { repository: 'acme/shop', ref: 'refs/heads/main' } });
   });
 
   it('refuses, before sending anything, a job of another owner, of another branch, or without id-token: write', async () => {

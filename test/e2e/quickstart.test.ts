@@ -36,7 +36,7 @@ describe('npm run demo (examples/quickstart)', () => {
     const { code, output } = await run([]);
     expect(code, output).toBe(0);
     expect(output).toMatch(/1\. checkout → payments API[^\n]*\n[^\n]*\n\s+200 \{"charges"/);
-    expect(output).toMatch(/2\. checkout → reports API[^\n]*\n[^\n]*\n\s+200 \{"report":"daily-revenue","total":4200,"caller":"checkout"\}/);
+    expect(output).toMatch(/2\. checkout → reports API[^\n]*\n[^\n]*\n\s+200 \{"report":"daily-revenue","total":4200,"caller":"resource-set:default:client-workload:checkout"\}/);
     expect(output).toContain('refused before sending: TesseraAccessDeniedError trust_provider_mismatch');
     expect(output).toContain('refused before sending: TesseraAccessDeniedError condition_failed');
     expect(output).toMatch(/edge\.credential\s+allow checkout → payments-api/);

@@ -48,6 +48,13 @@ const CLIENT_ERRORS: Record<string, { status: string; code: string; message: str
   default: { status: '400 Bad Request', code: 'invalid_request', message: 'The request could not be parsed' },
 };
 
+/**
+ * Each trust provider's share of an attestation: under the SDK's 5 s per attempt, so a dead key
+ * endpoint is answered as `trust_provider_error` rather than as a timeout. A key fetch still in
+ * flight carries on and fills the provider's cache for the next attestation.
+ */
+export const DEFAULT_TRUST_PROVIDER_TIMEOUT_MS = 4000;
+
 // ajv-formats is CommonJS: under Node's ESM interop its plugin is the module's `default`.
 const formatsPlugin = ((ajvFormats as unknown as { default?: unknown }).default ?? ajvFormats) as never;
 
@@ -69,6 +76,8 @@ export interface AppOptions {
   staticCredentialTtlSeconds?: number;
   /** Outbound fetch for providers (JWKS, token endpoints); tests may pass their own. */
   outboundFetch?: typeof fetch;
+  /** How long each trust provider may take to verify evidence at an attestation (default 4000 ms). */
+  trustProviderTimeoutMs?: number;
   /** Called when audit events were committed (wakes the audit exporter). */
   onAuditEvents?: () => void;
   /** Which destinations log streams may be written with (default: public addresses only). */
@@ -83,6 +92,8 @@ export interface TesseraApp {
   app: FastifyInstance;
   /** Flags the app as draining: /readyz answers 503 so load balancers stop routing to it. */
   beginShutdown(): void;
+  /** Reloads what decisions read, after objects were written around the app's own service (first-start bootstrap). */
+  reloadPolicies(): Promise<void>;
 }
 
 /** Builds the control plane's HTTP application (not listening yet). */
@@ -209,6 +220,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       refusals,
       sources: new SourceAddressResolver(options.trustedProxies),
       outboundFetch: options.outboundFetch ?? createOutboundFetch(),
+      verifyTimeoutMs: options.trustProviderTimeoutMs ?? DEFAULT_TRUST_PROVIDER_TIMEOUT_MS,
       issuer,
       now,
       staticCredentialTtlSeconds: options.staticCredentialTtlSeconds ?? 300,
@@ -223,5 +235,6 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     beginShutdown: () => {
       shuttingDown = true;
     },
+    reloadPolicies: () => index.refresh(),
   };
 }

@@ -87,6 +87,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     // Only once the server listens: a first start that fails earlier (port taken, bad flag) must
     // not create a key that nobody ever sees.
     const boot = await bootstrap(store, service, config.bootstrapAdminKey);
+    // The default resource set it may have created is where SDKs attest unless they name another.
+    await built.reloadPolicies();
     exporter.start();
     const auditExporter = exporter;
     const retention =

@@ -56,6 +56,15 @@ export interface TrustProvider<C = unknown> {
   /** Evidence type this provider verifies, e.g. `jwt`. */
   readonly evidenceType: string;
   readonly configSchema: TSchema;
+  /**
+   * Which issuers' evidence `config` accepts: the `iss` values of the JWT in `evidence.token`.
+   * The control plane reads that `iss` without verifying anything (`claimedIssuer`) and asks
+   * only the providers that accept it, so a slow or unreachable key endpoint delays only the
+   * evidence of its own issuer. `null` says evidence of this type names no issuer (a signed AWS
+   * request, an instance identity document): the provider is then asked about every evidence
+   * of its `evidenceType`.
+   */
+  acceptedIssuers(config: C): readonly string[] | null;
   /** Verifies the evidence; throws `TrustError` when it does not verify. */
   verify(evidence: Evidence, config: C, ctx: VerifyContext): Promise<VerifiedIdentity>;
   validate?(config: C): string[];
@@ -126,10 +135,22 @@ export interface ServerWorkloadInfo {
   scheme: string;
 }
 
+/** A resource set: the tenant the client workload, the server workload and the policy belong to. */
+export interface ResourceSetInfo {
+  id: string;
+  name: string;
+}
+
 export interface CredentialRequest {
   clientWorkload: ClientWorkloadInfo;
   serverWorkload: ServerWorkloadInfo;
   policyId: string;
+  /**
+   * The resource set of all three. Every JWT `ctx.signJwt` signs carries it as the `resource_set`
+   * claim (set by the control plane; a provider cannot set or override it); use
+   * `workloadSubject(request)` for a `sub` that is unique across resource sets.
+   */
+  resourceSet: ResourceSetInfo;
 }
 
 export interface SignJwtOptions {
@@ -148,7 +169,11 @@ export interface CredentialContext {
   issuer: string;
   now: () => Date;
   fetch: typeof fetch;
-  /** Signs a JWT with the cloud's key (for providers that mint tokens, e.g. token exchange). */
+  /**
+   * Signs a JWT with the cloud's key (for providers that mint tokens, e.g. token exchange). The
+   * control plane adds `iss`, `iat`, `exp`, `jti` and the `resource_set` claim (`{id, name}` of
+   * `request.resourceSet`); a payload that sets any of them, or `sub`/`aud`, is refused.
+   */
   signJwt?: (claims: Record<string, unknown>, options: SignJwtOptions) => Promise<string>;
   signal?: AbortSignal;
 }

@@ -7,6 +7,7 @@ export * from './registry.js';
 export * from './catalog.js';
 export * from './credential/api-key/index.js';
 export * from './credential/basic/index.js';
+export * from './credential/workload-subject.js';
 export * from './credential/workload-jwt/index.js';
 export * from './credential/oauth2-client-credentials/index.js';
 export * from './credential/aws-sts/index.js';

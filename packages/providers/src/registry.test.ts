@@ -11,6 +11,7 @@ const request: CredentialRequest = {
   clientWorkload: { id: 'c1', name: 'billing', claims: { 'kubernetes.namespace': 'billing' } },
   serverWorkload: { id: 's1', name: 'payments-api', host: 'payments.example.test', port: 443, scheme: 'https' },
   policyId: 'p1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const context: CredentialContext = {
   issuer: 'https://tessera.example.test',
@@ -39,6 +40,7 @@ const fakeTrust = defineTrustProvider({
   type: 'fake-jwt',
   evidenceType: 'jwt',
   configSchema: Type.Object({ issuer: Type.String() }, { additionalProperties: false }),
+  acceptedIssuers: (config) => [config.issuer],
   async verify(_evidence, config) {
     return { claims: { 'fake.issuer': config.issuer } };
   },
@@ -123,6 +125,9 @@ describe('ProviderRegistry', () => {
     expect(() => registry.registerCredentialProvider(noIssue)).toThrow('issue must be a function');
     const open = { ...headerTokenProvider, secretsSchema: Type.Object({ token: Type.String() }) };
     expect(() => registry.registerCredentialProvider(open)).toThrow('secretsSchema must be an object schema with additionalProperties: false');
+    // A trust provider must say which issuers it accepts (or null: its evidence names none).
+    const noIssuers = { ...fakeTrust, acceptedIssuers: undefined } as unknown as TrustProvider;
+    expect(() => registry.registerTrustProvider(noIssuers)).toThrow('acceptedIssuers must be a function');
     const badEvidence: TrustProvider = { ...fakeTrust, evidenceType: 'JWT!' };
     expect(codeOf(() => registry.registerTrustProvider(badEvidence))).toBe('invalid_config');
     expect(codeOf(() => registry.registerAccessCondition(null as unknown as AccessCondition))).toBe('invalid_config');

@@ -87,7 +87,7 @@ export class ProviderRegistry {
     add(this.#trustProviders, 'trust provider', provider, (type) => {
       checkTypeName('trust provider', 'evidenceType', provider.evidenceType, type);
       checkClosedSchema('trust provider', type, 'configSchema', provider.configSchema);
-      checkFunctions('trust provider', type, provider, ['verify']);
+      checkFunctions('trust provider', type, provider, ['acceptedIssuers', 'verify']);
     });
     return this;
   }

@@ -116,11 +116,16 @@ export async function startFakes<T extends { control: string }>(cloud: 'aws' | '
 
 /** `POST /api/v1/<path>` with the admin key; throws unless it answers 201. */
 export function adminClient(cloudUrl: string, key: string) {
-  return async (path: string, body: Record<string, unknown>): Promise<{ id: string }> => {
+  return async (path: string, body: Record<string, unknown>): Promise<{ id: string; resourceSetId?: string }> => {
     const response = await api(cloudUrl, key, 'POST', `/api/v1/${path}`, body);
     if (response.status !== 201) throw new Error(`${path}: ${response.status} ${JSON.stringify(response.body)}`);
-    return response.body as { id: string };
+    return response.body as { id: string; resourceSetId?: string };
   };
+}
+
+/** The `sub` of the JWTs the control plane signs for a client workload (its default format). */
+export function workloadSubject(client: { id: string; resourceSetId?: string }): string {
+  return `resource-set:${client.resourceSetId}:client-workload:${client.id}`;
 }
 
 export interface AuditEvent {

@@ -4,12 +4,13 @@
 // Prints one JSON line (endpoints, ports, and for AWS the IMDS signing certificate) once
 // everything listens; `GET /` on the control port returns what each fake saw and issued.
 //
-// aws (env CLOUD_URL, CLIENT_WORKLOAD_ID, ROLE_ARN):
+// aws (env CLOUD_URL, WORKLOAD_SUBJECT, ROLE_ARN):
 // - imds:      IMDSv2 serving an identity document signed now;
 // - staleImds: the same instance, the same AWS signer, a document signed three days ago (what an
 //              attacker who copied it back then would replay);
 // - sts:       AssumeRoleWithWebIdentity, verifying the cloud's JWT against the cloud's JWKS
-//              (`iss` = the cloud, `aud` = sts.amazonaws.com, `sub` = the client workload id);
+//              (`iss` = the cloud, `aud` = sts.amazonaws.com, `sub` = WORKLOAD_SUBJECT, the
+//              client workload's `resource-set:<set id>:client-workload:<id>`);
 // - s3:        the SigV4-verifying fake S3, accepting exactly the keys this STS issued. STS keys
 //              are random, and a fake S3 takes its keys when it starts, so the S3 port is a
 //              forwarder to a fake S3 started with STS's issued keys (restarted, objects kept,
@@ -24,7 +25,7 @@
 // (cloud-gcp.test.ts runs the GCP metadata fake in the test's own process; the docs' walks use the
 // gcp-metadata mode below.)
 //
-// azure (env CLOUD_URL, TENANT_ID, APP_CLIENT_ID, CLIENT_WORKLOAD_ID, IDENTITY, FOREIGN_IDENTITY,
+// azure (env CLOUD_URL, TENANT_ID, APP_CLIENT_ID, WORKLOAD_SUBJECT, IDENTITY, FOREIGN_IDENTITY,
 // BLOBS), loading the providers' fakes through provider-source-hooks.mjs:
 // - imds:        Azure IMDS handing out RS256 managed-identity tokens of IDENTITY (JSON
 //                {clientId, objectId, resourceId}) for the requested resource; it also serves
@@ -33,7 +34,7 @@
 // - entra:       Entra ID's token endpoint over TLS (its certificate is FAKE_ENTRA_CERT): a
 //                client-credentials grant for APP_CLIENT_ID whose client assertion it verifies
 //                against the cloud's JWKS (found through CLOUD_URL's discovery document), with
-//                one federated credential: issuer CLOUD_URL, subject CLIENT_WORKLOAD_ID,
+//                one federated credential: issuer CLOUD_URL, subject WORKLOAD_SUBJECT,
 //                audience api://AzureADTokenExchange. Access tokens are random;
 // - blob:        `GET /<container>/<blob>` of BLOBS (JSON {"<container>/<blob>": text}),
 //                answering only a bearer that is exactly an access token this Entra issued, with
@@ -100,7 +101,7 @@ async function aws() {
         issuer: env.CLOUD_URL,
         audiences: ['sts.amazonaws.com'],
         jwksUri: `${env.CLOUD_URL}/.well-known/jwks.json`,
-        subjects: [env.CLIENT_WORKLOAD_ID],
+        subjects: [env.WORKLOAD_SUBJECT],
         maxSessionDurationSeconds: 3600,
       },
     ],
@@ -295,7 +296,7 @@ async function azure() {
     apps: [
       {
         clientId: env.APP_CLIENT_ID,
-        federatedIdentityCredentials: [{ issuer: env.CLOUD_URL, subject: env.CLIENT_WORKLOAD_ID, audiences: ['api://AzureADTokenExchange'] }],
+        federatedIdentityCredentials: [{ issuer: env.CLOUD_URL, subject: env.WORKLOAD_SUBJECT, audiences: ['api://AzureADTokenExchange'] }],
       },
     ],
   });

@@ -3,8 +3,8 @@ import {
   type ClientWorkloadInfo,
   type Credential,
   type ProviderRegistry,
+  type ResourceSetInfo,
   type ServerWorkloadInfo,
-  type SignJwtOptions,
 } from '@tessera/providers';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { openSecrets } from '../objects/secrets.js';
@@ -12,6 +12,7 @@ import type { EdgeSession } from './edge-token.js';
 import { EdgeError } from './errors.js';
 import type { IndexedPolicy, IndexedServer, PolicyIndex, Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
+import type { SignJwt } from './workload-signer.js';
 
 export interface DecisionContext {
   index: PolicyIndex;
@@ -21,7 +22,8 @@ export interface DecisionContext {
   issuer: string;
   now: () => Date;
   fetch: typeof fetch;
-  signJwt: (claims: Record<string, unknown>, options: SignJwtOptions) => Promise<string>;
+  /** The JWT signer for workloads of this resource set (see workload-signer.ts). */
+  signerFor: (resourceSet: ResourceSetInfo) => SignJwt;
   sourceIp: string;
 }
 
@@ -56,6 +58,11 @@ export interface Allowed {
 export async function decide(session: EdgeSession, target: Target, ctx: DecisionContext, trace: DecisionTrace): Promise<Allowed> {
   const client = ctx.index.client(session.clientWorkloadId);
   if (!client) throw new EdgeError('invalid_edge_token', 'The client workload no longer exists or is disabled; attest again');
+  // The token's set is the client's, and only that set's objects take part from here on.
+  const resourceSet = ctx.index.resourceSetById(session.resourceSetId);
+  if (!resourceSet || client.resourceSetId !== resourceSet.id) {
+    throw new EdgeError('invalid_edge_token', 'The edge token is not valid for this client workload\'s resource set (or the set is disabled); attest again');
+  }
   const server = ctx.index.resolveServer(session.resourceSetId, target);
   if (!server) throw new EdgeError('no_server_workload', 'No server workload matches the target');
   trace.server = server;
@@ -66,6 +73,7 @@ export async function decide(session: EdgeSession, target: Target, ctx: Decision
   const parties: Parties = {
     client: { id: client.id, name: client.name, claims: session.claims },
     server: { id: server.id, name: server.name, host: server.host, port: server.port, scheme: server.scheme },
+    resourceSet: { id: resourceSet.id, name: resourceSet.name },
   };
   let refusal: EdgeError | undefined;
   for (const policy of policies) {
@@ -87,6 +95,7 @@ export async function decide(session: EdgeSession, target: Target, ctx: Decision
 interface Parties {
   client: ClientWorkloadInfo;
   server: ServerWorkloadInfo;
+  resourceSet: ResourceSetInfo;
 }
 
 async function checkConditions(
@@ -147,10 +156,11 @@ async function issue(policy: IndexedPolicy, parties: Parties, ctx: DecisionConte
         clientWorkload: parties.client,
         serverWorkload: parties.server,
         policyId: policy.id,
+        resourceSet: parties.resourceSet,
       },
       ctx.configs.get(indexed, provider),
       secrets,
-      { issuer: ctx.issuer, now: ctx.now, fetch: ctx.fetch, signJwt: ctx.signJwt },
+      { issuer: ctx.issuer, now: ctx.now, fetch: ctx.fetch, signJwt: ctx.signerFor(parties.resourceSet) },
     );
   } catch (error) {
     // Provider messages are written never to hold a secret nor an upstream's words; anything else

@@ -11,6 +11,8 @@ import type { Target } from './policy-index.js';
 interface RequestMeta {
   sourceIp: string;
   sdkInstance: string | undefined;
+  /** The resource set an attestation named (and that exists): a refusal is audited there. */
+  resourceSetId?: string | undefined;
 }
 
 const ERROR_REASONS = new Set(['credential_provider_error', 'trust_provider_error', 'replay_cache_full']);
@@ -54,7 +56,7 @@ export function auditAttest(
     ...base(now, 'edge.attest'),
     outcome,
     reason,
-    resourceSetId: attestation?.client.resourceSetId ?? null,
+    resourceSetId: attestation?.client.resourceSetId ?? meta.resourceSetId ?? null,
     actor: attestation?.client.id ?? null,
     clientWorkloadId: attestation?.client.id ?? null,
     serverWorkloadId: null,

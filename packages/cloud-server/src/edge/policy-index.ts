@@ -1,9 +1,10 @@
+import { isUuid } from '../ids.js';
 import { GLOBAL_KINDS, OBJECT_KINDS, type ObjectKind, type StoredObject } from '../store/types.js';
 import { compileGlob } from './glob.js';
 
-/** The kinds a decision reads: every kind in a resource set except log streams. */
+/** The kinds a decision reads: the resource sets, and every kind in them except log streams. */
 export const INDEXED_KINDS: ReadonlySet<ObjectKind> = new Set(
-  OBJECT_KINDS.filter((kind) => !GLOBAL_KINDS.has(kind) && kind !== 'log-stream'),
+  OBJECT_KINDS.filter((kind) => kind === 'resource-set' || (!GLOBAL_KINDS.has(kind) && kind !== 'log-stream')),
 );
 
 /**
@@ -57,6 +58,18 @@ export interface IndexedCredentialProvider extends IndexedProvider {
   secrets: string | null;
 }
 
+/**
+ * One enabled resource set, as attestation sees it: only its own enabled trust providers and
+ * client workloads. A workload attests into exactly one set, so nothing of another set takes
+ * part in its verification, its matching or its refusal reasons.
+ */
+export interface IndexedResourceSet {
+  id: string;
+  name: string;
+  trustProviders: readonly IndexedTrustProvider[];
+  clients: readonly IndexedClient[];
+}
+
 export interface IndexedPolicy {
   id: string;
   name: string;
@@ -74,8 +87,8 @@ export interface Target {
 }
 
 export class PolicyIndex {
-  readonly clients: readonly IndexedClient[];
-  readonly trustProviders: readonly IndexedTrustProvider[];
+  readonly #setsById = new Map<string, IndexedResourceSet>();
+  readonly #setsByName = new Map<string, IndexedResourceSet>();
   readonly #clientsById = new Map<string, IndexedClient>();
   readonly #trustById = new Map<string, IndexedTrustProvider>();
   readonly #credentialsById = new Map<string, IndexedCredentialProvider>();
@@ -91,7 +104,7 @@ export class PolicyIndex {
 
   private constructor(objects: Map<ObjectKind, StoredObject[]>) {
     const of = (kind: ObjectKind) => objects.get(kind) ?? [];
-    this.clients = of('client-workload')
+    const clients: IndexedClient[] = of('client-workload')
       .filter((o) => o.enabled)
       .map((o) => ({
         id: o.id,
@@ -102,16 +115,26 @@ export class PolicyIndex {
           matches: compileGlob(value),
         })),
       }));
-    for (const client of this.clients) this.#clientsById.set(client.id, client);
+    for (const client of clients) this.#clientsById.set(client.id, client);
 
-    this.trustProviders = of('trust-provider').map((o) => ({
+    const trustProviders: IndexedTrustProvider[] = of('trust-provider').map((o) => ({
       ...provider(o),
       rules: ((o.spec.rules as Array<{ claim: string; value: string }> | undefined) ?? []).map(({ claim, value }) => ({
         claim,
         matches: compileGlob(value),
       })),
     }));
-    for (const trust of this.trustProviders) this.#trustById.set(trust.id, trust);
+    for (const trust of trustProviders) this.#trustById.set(trust.id, trust);
+    const clientsBySet = new Map<string, IndexedClient[]>();
+    for (const client of clients) push(clientsBySet, client.resourceSetId, client);
+    const trustBySet = new Map<string, IndexedTrustProvider[]>();
+    for (const trust of trustProviders) if (trust.enabled) push(trustBySet, trust.resourceSetId, trust);
+    for (const o of of('resource-set')) {
+      if (!o.enabled) continue;
+      const set: IndexedResourceSet = { id: o.id, name: o.name, trustProviders: trustBySet.get(o.id) ?? [], clients: clientsBySet.get(o.id) ?? [] };
+      this.#setsById.set(set.id, set);
+      this.#setsByName.set(set.name, set);
+    }
     for (const o of of('credential-provider')) this.#credentialsById.set(o.id, { ...provider(o), secrets: o.secrets });
     for (const o of of('access-condition')) this.#conditionsById.set(o.id, provider(o));
 
@@ -169,6 +192,16 @@ export class PolicyIndex {
     const byKind = new Map<ObjectKind, StoredObject[]>();
     for (const object of objects) push(byKind, object.kind, object);
     return new PolicyIndex(byKind);
+  }
+
+  /** An enabled resource set by id or name (an id wins: only global admins name sets). */
+  resourceSet(idOrName: string): IndexedResourceSet | undefined {
+    return (isUuid(idOrName) ? this.#setsById.get(idOrName) : undefined) ?? this.#setsByName.get(idOrName);
+  }
+
+  /** An enabled resource set by id only. */
+  resourceSetById(id: string): IndexedResourceSet | undefined {
+    return this.#setsById.get(id);
   }
 
   client(id: string): IndexedClient | undefined {

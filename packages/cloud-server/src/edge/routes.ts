@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DEFAULT_RESOURCE_SET } from '../objects/service.js';
 import type { ProviderRegistry } from '@tessera/providers';
 import { Type } from 'typebox';
 import type { SecretBox } from '../crypto/secret-box.js';
@@ -11,6 +12,7 @@ import type { DpopVerifier } from './dpop.js';
 import { auditAttest, auditCredential, auditEdgeEvents } from './edge-audit.js';
 import type { EdgeSession, EdgeTokens } from './edge-token.js';
 import { EdgeError } from './errors.js';
+import { workloadSigner } from './workload-signer.js';
 import type { PolicyIndexHolder } from './index-holder.js';
 import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
@@ -33,6 +35,8 @@ export interface EdgeServices {
   refusals: RefusalAggregator;
   sources: SourceAddressResolver;
   outboundFetch: typeof fetch;
+  /** Each trust provider's verify is given this long at an attestation. */
+  verifyTimeoutMs: number;
   issuer: () => string;
   now: () => Date;
   /** Credentials without their own expiry (static API keys) are re-fetched this often. */
@@ -67,21 +71,25 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
   });
 
   app.post('/edge/v1/attest', { schema: { tags: ['Edge'], summary: 'Attest: evidence in, edge token and directory out', description: 'Requires a DPoP proof header signed by the SDK key the edge token will be bound to.', security: [], body: AttestBody, headers: EdgeHeaders }, bodyLimit: 64 * 1024 }, async (request) => {
-    const meta = context(request);
-    const { evidence } = request.body as { evidence: { type: string } };
+    const { evidence, resourceSet } = request.body as { evidence: { type: string }; resourceSet?: string };
+    const index = edge.index.current;
+    // One set per attestation: the one the SDK names, else the default set.
+    const set = index.resourceSet(resourceSet ?? DEFAULT_RESOURCE_SET);
+    const meta = { ...context(request), resourceSetId: set?.id };
     let outcome: Awaited<ReturnType<typeof attest>> | undefined;
     // A provider turns any failure to check a nonce into its own refusal; a full nonce cache is
     // the answer to give instead (503, try again), not a verdict on the evidence.
     let nonceCacheFull: EdgeError | undefined;
     try {
       const { jkt } = await edge.dpop.verify(headerValue(request.headers.dpop), 'POST', meta.url);
-      outcome = await attest(evidence, {
-        index: edge.index.current,
+      outcome = await attest(evidence, set, {
+        index,
         registry: edge.registry,
         configs: edge.configs,
         audience: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
+        verifyTimeoutMs: edge.verifyTimeoutMs,
         consumeNonce: (nonce) =>
           edge.challenges.consume(nonce, jkt).catch((error: unknown) => {
             if (error instanceof EdgeError && error.code === 'replay_cache_full') nonceCacheFull = error;
@@ -137,10 +145,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         issuer: edge.issuer(),
         now: edge.now,
         fetch: edge.outboundFetch,
-        // ES256 unless the provider asks for RS256 (`options.algorithm`, for relying parties such
-        // as Entra ID that accept only RSA); the key ring refuses any other algorithm.
-        signJwt: (claims, options) =>
-          edge.keyRing.sign(claims, { ...options, issuer: edge.issuer(), typ: 'JWT' }),
+        signerFor: (resourceSet) => workloadSigner(edge.keyRing, edge.issuer(), resourceSet),
         sourceIp: meta.sourceIp,
       }, trace);
       const expiresAt =

@@ -30,6 +30,14 @@ export const AttestBody = Type.Object(
       { type: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9-]*$' }) },
       { additionalProperties: true, description: 'Platform evidence; its other fields depend on its type' },
     ),
+    resourceSet: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+        description: 'The resource set to attest into, by name or id; default: the set named `default`. Only its trust providers and client workloads take part.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

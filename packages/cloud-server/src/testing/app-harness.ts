@@ -34,6 +34,7 @@ export const fixtureTrustProvider = defineTrustProvider({
     { subjects: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }) },
     { additionalProperties: false },
   ),
+  acceptedIssuers: () => null, // fixture evidence names no issuer
   async verify(evidence, config: { subjects: string[] }, ctx) {
     const subject = evidence.subject;
     if (typeof subject !== 'string' || !config.subjects.includes(subject)) {
@@ -79,6 +80,18 @@ export const fixtureErroringCondition = defineAccessCondition({
   },
 });
 
+/** A custom provider that signs whatever claims its config names: what a careless or hostile plugin could ask the signer for. */
+export const fixtureSigningCredentialProvider = defineCredentialProvider({
+  specificationVersion: 'v1',
+  type: 'fixture-signing',
+  configSchema: Type.Object({ claims: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+  secretsSchema: Type.Object({}, { additionalProperties: false }),
+  async issue(request, config, _secrets, ctx) {
+    const token = await ctx.signJwt!(config.claims, { audience: 'https://fixture.example', subject: request.clientWorkload.id, lifetimeSeconds: 60 });
+    return { kind: 'token', token, expiresAt: new Date(ctx.now().getTime() + 60_000) };
+  },
+});
+
 export interface TestApp {
   app: FastifyInstance;
   store: Store;
@@ -100,7 +113,7 @@ export interface TestResponse {
 /** `app`: options for buildApp beyond what the harness sets itself. */
 export async function createTestApp(
   backend: Backend,
-  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard; register?: (registry: ProviderRegistry) => void; app?: Partial<AppOptions> } = {},
+  options: { trustedProxies?: string[]; streamGuard?: DestinationGuard; register?: (registry: ProviderRegistry) => void; app?: Partial<AppOptions>; trustProviderTimeoutMs?: number } = {},
 ): Promise<TestApp> {
   const harness = await backend.createHarness();
   const store = harness.createStore();
@@ -113,6 +126,7 @@ export async function createTestApp(
   registry.registerCredentialProvider(fixtureMalformedCredentialProvider);
   registry.registerAccessCondition(fixtureErroringCondition);
   options.register?.(registry);
+  registry.registerCredentialProvider(fixtureSigningCredentialProvider);
   const keyRing = new KeyRing({ store, box });
   await keyRing.ensureActiveKey();
   const service = new ObjectService({ store, box, schemas: typedSchemaLookup(registry) });
@@ -126,6 +140,7 @@ export async function createTestApp(
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.streamGuard ? { streamGuard: options.streamGuard } : {}),
     ...options.app,
+    ...(options.trustProviderTimeoutMs ? { trustProviderTimeoutMs: options.trustProviderTimeoutMs } : {}),
   });
   const rootKey = boot.generatedKey!;
 

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
 /**
@@ -11,6 +12,14 @@ export type Send = (
   headers: Record<string, string>,
   body: unknown,
 ) => Promise<{ status: number; body: any }>;
+
+/** `Send` over the app's in-process `inject` (no socket). */
+export function injectSend(app: FastifyInstance): Send {
+  return async (method, path, headers, body) => {
+    const response = await app.inject({ method: method as 'POST', url: path, headers, ...(body === undefined ? {} : { payload: body as object }) });
+    return { status: response.statusCode, body: response.body ? JSON.parse(response.body) : undefined };
+  };
+}
 
 export class EdgeTestClient {
   edgeToken: string | undefined;
@@ -44,8 +53,10 @@ export class EdgeTestClient {
     return this.send('POST', '/edge/v1/challenge', { dpop: options.proof ?? (await this.proof('POST', '/edge/v1/challenge')) }, {});
   }
 
-  async attest(evidence: Record<string, unknown>) {
-    const response = await this.send('POST', '/edge/v1/attest', { dpop: await this.proof('POST', '/edge/v1/attest') }, { evidence });
+  /** `resourceSet` (a name or id) as the SDK's `TESSERA_RESOURCE_SET` names it; absent = the default set. */
+  async attest(evidence: Record<string, unknown>, options: { resourceSet?: string } = {}) {
+    const body = options.resourceSet === undefined ? { evidence } : { evidence, resourceSet: options.resourceSet };
+    const response = await this.send('POST', '/edge/v1/attest', { dpop: await this.proof('POST', '/edge/v1/attest') }, body);
     if (response.status === 200) this.edgeToken = response.body.edgeToken;
     return response;
   }

@@ -93,6 +93,11 @@ async function configure(target: TestCloud): Promise<void> {
   await policy('strict', strict.id, { trustProviderIds: [other.id] });
   await policy('closed', closed.id, { accessConditionIds: [window.id] });
   await policy('broken', broken.id, { credentialProviderId: brokenOauth.id });
+  // Another team's resource set, trusting the same issuer for the same subject.
+  const teamB = await post('resource-sets', { name: 'team-b' });
+  const inB = { resourceSetId: teamB.id };
+  await post('trust-providers', { ...inB, name: 'idp', type: 'oidc', config: { issuer: IDP_ISSUER, jwks: { keys: [idp.publicJwk] }, algorithms: ['ES256'] } });
+  await post('client-workloads', { ...inB, name: 'b-payments', identities: [{ claim: 'oidc.subject', value: 'svc-payments' }] });
 }
 
 beforeAll(async () => {
@@ -200,6 +205,15 @@ describe('EdgeClient against a real control plane', () => {
     const error = await rejection(client(options).credentials(api));
     expect(error).toBeInstanceOf(TesseraAccessDeniedError);
     expect(error.code).toBe(code);
+  });
+
+  it('attests into the resource set it names, and only there', async () => {
+    expect((await client().session()).clientWorkload.name).toBe('payments');
+    expect((await client(undefined, { resourceSet: 'team-b' }).session()).clientWorkload.name).toBe('b-payments');
+    const unknown = await rejection(client(undefined, { resourceSet: 'team-c' }).session());
+    expect(unknown).toBeInstanceOf(TesseraAccessDeniedError);
+    expect(unknown.code).toBe('unsupported_evidence');
+    expect(() => client(undefined, { resourceSet: 'team b' })).toThrow(TesseraConfigurationError);
   });
 
   it('refuses evidence signed by an unknown key with evidence_invalid', async () => {

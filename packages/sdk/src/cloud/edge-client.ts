@@ -13,6 +13,8 @@ export interface EdgeClientOptions {
   cloudUrl: string;
   /** Default `'auto'`: the registry's collectors, the first whose `detect()` is true. */
   collectors?: CollectorsOption;
+  /** The resource set to attest into, by name or id; default: the cloud's `default` set. */
+  resourceSet?: string;
   /** Where collector names are looked up; default the built-ins. */
   registry?: ProviderRegistry;
   /** Edge tokens count as expired this long before their expiry (default 60). */
@@ -80,6 +82,7 @@ export class EdgeClient {
   readonly #now: () => Date;
   readonly #logger: CloudLogger;
   readonly #instanceId: string;
+  readonly #resourceSet: string | undefined;
   #session: Session | undefined;
   #renewAtMs = 0;
   #attesting: Promise<Session> | undefined;
@@ -99,6 +102,7 @@ export class EdgeClient {
     this.#retry = { ...options.retry, deadlineMs, attemptTimeoutMs: options.requestTimeoutMs ?? 5_000 };
     this.#logger = options.logger ?? silentLogger;
     this.#instanceId = options.instanceId ?? randomUUID();
+    this.#resourceSet = checkResourceSet(options.resourceSet);
     this.#ownsTransport = options.transport === undefined;
     this.#transport = options.transport ?? createHttpTransport({ cloudUrl: this.cloudUrl });
   }
@@ -156,7 +160,7 @@ export class EdgeClient {
   async #attest(): Promise<Session> {
     const collector = this.#onlyCollector ?? (await pickCollector(this.#collectors));
     const evidence = await this.#collect(collector);
-    const response = await this.#post('/edge/v1/attest', { evidence });
+    const response = await this.#post('/edge/v1/attest', this.#resourceSet === undefined ? { evidence } : { evidence, resourceSet: this.#resourceSet });
     if (response.status !== 200) throw refusal(response, `the attestation with evidence from "${collector.type}"`);
     const answer = parseAttest(response.body);
     const session: Session = Object.freeze({
@@ -174,6 +178,7 @@ export class EdgeClient {
     this.#logger.info('tessera: attested', {
       clientWorkload: session.clientWorkload.name,
       collector: collector.type,
+      ...(this.#resourceSet === undefined ? {} : { resourceSet: this.#resourceSet }),
       expiresAt: session.expiresAt.toISOString(),
       targets: session.directory.length,
     });
@@ -233,6 +238,17 @@ export class EdgeClient {
 
 function invalid(message: string): TesseraConfigurationError {
   return new TesseraConfigurationError('invalid_options', message);
+}
+
+/** A resource set name or id, as the cloud accepts it. */
+export const RESOURCE_SET_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function checkResourceSet(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !RESOURCE_SET_PATTERN.test(value)) {
+    throw invalid('resourceSet must be a resource set name or id: 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit');
+  }
+  return value;
 }
 
 function checkCloudUrl(value: unknown): string {

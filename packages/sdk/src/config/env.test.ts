@@ -19,6 +19,7 @@ describe('optionsFromEnv', () => {
     const options = optionsFromEnv({
       TESSERA_CLOUD_URL: 'https://t.example',
       TESSERA_COLLECTORS: 'kubernetes-service-account, oidc',
+      TESSERA_RESOURCE_SET: ' payments ',
       TESSERA_FAIL_MODE: 'OPEN',
       TESSERA_LOG_LEVEL: 'silent',
       TESSERA_INTERCEPT: 'fetch',
@@ -34,6 +35,7 @@ describe('optionsFromEnv', () => {
     });
     expect(options).toMatchObject({
       collectors: ['kubernetes-service-account', 'oidc'],
+      resourceSet: 'payments',
       failMode: 'open',
       intercept: { fetch: true, http: false },
       attest: 'lazy',
@@ -60,6 +62,7 @@ describe('optionsFromEnv', () => {
       TESSERA_CACHE_MAX_ENTRIES: '1e3',
       TESSERA_EVENTS: 'maybe',
       TESSERA_COLLECTORS: ' , ',
+      TESSERA_RESOURCE_SET: 'tenant b',
     };
     for (const [name, value] of Object.entries(bad)) {
       expect(() => optionsFromEnv({ TESSERA_CLOUD_URL: 'https://t.example', [name]: value }), name).toThrow(name);

@@ -1,3 +1,4 @@
+import { RESOURCE_SET_PATTERN } from '../cloud/edge-client.js';
 import { TesseraConfigurationError } from '../errors.js';
 import type { InitOptions } from '../init.js';
 import { consoleLogger, type LogLevel } from '../runtime/logger.js';
@@ -10,6 +11,8 @@ export const ENVIRONMENT = {
   TESSERA_CLOUD_URL: 'The Tessera cloud\'s public URL (required), e.g. `https://tessera.example.com`.',
   TESSERA_COLLECTORS:
     '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`, `aws-iam`, `azure-managed-identity`, `gcp-identity-token`, `aws-ec2-instance-identity`.',
+  TESSERA_RESOURCE_SET:
+    'The resource set this workload attests into, by name or id (default: the set named `default`). Workloads of any other set must set it.',
   TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
   TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr. The control plane\'s `trace`, `error` and `fatal` are accepted (as `debug`, `warn`, `warn`).',
   TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
@@ -48,6 +51,11 @@ export function optionsFromEnv(env: Env = process.env): InitOptions {
 
   const collectors = text(env, 'TESSERA_COLLECTORS');
   if (collectors !== undefined && collectors !== 'auto') options.collectors = list(collectors, 'TESSERA_COLLECTORS');
+  const resourceSet = text(env, 'TESSERA_RESOURCE_SET');
+  if (resourceSet !== undefined && !RESOURCE_SET_PATTERN.test(resourceSet)) {
+    throw invalid('TESSERA_RESOURCE_SET must be a resource set name or id: letters, digits, ".", "_" or "-", at most 128');
+  }
+  if (resourceSet !== undefined) options.resourceSet = resourceSet;
   const failMode = oneOf(env, 'TESSERA_FAIL_MODE', ['closed', 'open'] as const);
   if (failMode !== undefined) options.failMode = failMode;
   // The control plane's levels are accepted too, since one variable often configures both: the

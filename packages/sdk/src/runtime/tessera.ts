@@ -31,6 +31,11 @@ export interface TesseraOptions {
   /** Where collector names are looked up; default the built-ins. */
   registry?: ProviderRegistry;
   /**
+   * The resource set this workload attests into, by name or id (default: the cloud's `default`
+   * set). Only that set's trust providers and client workloads are considered.
+   */
+  resourceSet?: string;
+  /**
    * `'closed'` (default): with the cloud unreachable and no cached credential, a managed request
    * fails with `TesseraUnavailableError` and is not sent. `'open'` sends it without a credential
    * and logs a warning: only for targets that stay safe without one.
@@ -150,6 +155,7 @@ export class Tessera implements RequestGate {
       cloudUrl: options.cloudUrl instanceof URL ? options.cloudUrl.href : options.cloudUrl,
       ...(options.collectors !== undefined ? { collectors: options.collectors } : {}),
       ...(options.registry !== undefined ? { registry: options.registry } : {}),
+      ...(options.resourceSet !== undefined ? { resourceSet: options.resourceSet } : {}),
       ...(options.skewSeconds !== undefined ? { skewSeconds: options.skewSeconds } : {}),
       ...(options.deadlineMs !== undefined ? { deadlineMs: options.deadlineMs } : {}),
       ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),

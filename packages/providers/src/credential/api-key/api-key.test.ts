@@ -8,6 +8,7 @@ const request: CredentialRequest = {
   clientWorkload: { id: 'c1', name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'saas', host: 'api.saas.test', port: 443, scheme: 'https' },
   policyId: 'p1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const context: CredentialContext = {
   issuer: 'https://tessera.test',

@@ -10,10 +10,13 @@ import { type AwsStsConfig, createAwsStsCredentialProvider, type AwsStsCredentia
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/billing-reader';
 const CLIENT_ID = '01a20929-5a93-70da-b594-4afd84a44aa5';
+/** The web identity token's `sub`: the resource set and the workload, by id. */
+const SUBJECT = `resource-set:rs-1:client-workload:${CLIENT_ID}`;
 const request: CredentialRequest = {
   clientWorkload: { id: CLIENT_ID, name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'aws-s3', host: 's3.eu-west-1.amazonaws.com', port: 443, scheme: 'https' },
   policyId: 'p-42',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 
 interface Signer {
@@ -58,7 +61,7 @@ beforeAll(async () => {
   issuer = issuerServer.origin;
   sts = await startFakeSts({
     roles: [
-      { roleArn: ROLE_ARN, issuer, audiences: ['sts.amazonaws.com'], jwksUri: `${issuer}/.well-known/jwks.json`, subjects: [CLIENT_ID, 'second-workload'], maxSessionDurationSeconds: 7200 },
+      { roleArn: ROLE_ARN, issuer, audiences: ['sts.amazonaws.com'], jwksUri: `${issuer}/.well-known/jwks.json`, subjects: [SUBJECT, 'resource-set:rs-1:client-workload:second-workload'], maxSessionDurationSeconds: 7200 },
       { roleArn: 'arn:aws:iam::123456789012:role/admin', issuer, audiences: ['sts.amazonaws.com'], jwksUri: `${issuer}/.well-known/jwks.json`, subjects: ['someone-else'] },
     ],
   });
@@ -126,10 +129,10 @@ describe('aws-sts credential provider', () => {
     // What STS received and verified against the cloud's JWKS.
     expect(call).toMatchObject({ status: 200, params: { Action: 'AssumeRoleWithWebIdentity', Version: '2011-06-15', RoleArn: ROLE_ARN, RoleSessionName: 'tessera-billing', DurationSeconds: '3600' } });
     expect(call!.params).not.toHaveProperty('Policy');
-    expect(call!.claims).toMatchObject({ iss: issuer, sub: CLIENT_ID, aud: 'sts.amazonaws.com' });
+    expect(call!.claims).toMatchObject({ iss: issuer, sub: SUBJECT, aud: 'sts.amazonaws.com' });
     expect(Number(call!.claims!.exp) - Number(call!.claims!.iat)).toBe(300);
     expect(call!.headers.authorization).toBeUndefined(); // AssumeRoleWithWebIdentity is unsigned
-    expect(signCalls).toEqual([{ claims: {}, options: { audience: 'sts.amazonaws.com', subject: CLIENT_ID, lifetimeSeconds: 300 } }]);
+    expect(signCalls).toEqual([{ claims: {}, options: { audience: 'sts.amazonaws.com', subject: SUBJECT, lifetimeSeconds: 300 } }]);
   });
 
   it('issues credentials that sign AWS requests (GetCallerIdentity, SigV4 checked by the fake)', async () => {
@@ -168,11 +171,11 @@ describe('aws-sts credential provider', () => {
     await issue({ roleSessionName: 'app-{clientWorkloadId}' });
     await issue({ policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] } });
     expect(assumeCalls().map((r) => [r.params.RoleSessionName, r.params.DurationSeconds, r.claims?.sub])).toEqual([
-      ['tessera-billing', '3600', CLIENT_ID],
-      ['tessera-reports', '3600', 'second-workload'],
-      ['tessera-billing', '1800', CLIENT_ID],
-      [`app-${CLIENT_ID}`, '3600', CLIENT_ID],
-      ['tessera-billing', '3600', CLIENT_ID],
+      ['tessera-billing', '3600', SUBJECT],
+      ['tessera-reports', '3600', 'resource-set:rs-1:client-workload:second-workload'],
+      ['tessera-billing', '1800', SUBJECT],
+      [`app-${CLIENT_ID}`, '3600', SUBJECT],
+      ['tessera-billing', '3600', SUBJECT],
     ]);
     await issue();
     expect(assumeCalls()).toHaveLength(5);

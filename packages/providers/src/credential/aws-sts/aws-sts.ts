@@ -5,10 +5,11 @@
  * issuer URL through an IAM OIDC identity provider, exchanges it for the role's credentials.
  * Neither the cloud nor the workload holds a long-lived AWS key.
  *
- * The web identity token: `iss` = the cloud's issuer URL, `sub` = the client workload's id
- * (a UUID: stable across renames and unique across resource sets, so a trust policy condition
- * on it names exactly one workload), `aud` = `audience` (default `sts.amazonaws.com`), valid
- * 300 s (it is exchanged at once).
+ * The web identity token: `iss` = the cloud's issuer URL, `sub` =
+ * `resource-set:<resource set id>:client-workload:<client workload id>` (`workloadSubject`:
+ * stable across renames and unique across resource sets, so a trust policy condition on it names
+ * exactly one workload), `resource_set` = `{id, name}`, `aud` = `audience` (default
+ * `sts.amazonaws.com`), valid 300 s (it is exchanged at once).
  *
  * Credentials are cached inside the provider instance, per (cloud issuer, config, role,
  * session name, client workload), and shared by every caller until 75% of their lifetime has
@@ -22,6 +23,7 @@ import type { CredentialProvider } from '../../contracts.js';
 import { defineCredentialProvider } from '../../define.js';
 import { CredentialError } from '../../errors.js';
 import { TokenCache, type CachedToken } from '../oauth2-client-credentials/token-cache.js';
+import { workloadSubject } from '../workload-subject.js';
 import {
   AWS_STS_TYPE,
   type AwsStsConfig,
@@ -111,7 +113,7 @@ export function createAwsStsCredentialProvider(options: AwsStsCredentialProvider
       const fetchCredentials = async (): Promise<CachedToken> => {
         let webIdentityToken: string;
         try {
-          webIdentityToken = await signJwt({}, { audience: config.audience, subject: clientWorkload.id, lifetimeSeconds: AWS_STS_TOKEN_LIFETIME_SECONDS });
+          webIdentityToken = await signJwt({}, { audience: config.audience, subject: workloadSubject(request), lifetimeSeconds: AWS_STS_TOKEN_LIFETIME_SECONDS });
         } catch {
           throw fail('signing the web identity token failed');
         }

@@ -22,9 +22,12 @@ const billing: CredentialRequest = {
   clientWorkload: { id: '6f1c0e5e-1111-4c1e-9e55-000000000001', name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'blob', host: 'acme.blob.core.windows.net', port: 443, scheme: 'https' },
   policyId: 'p-1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const reports: CredentialRequest = { ...billing, clientWorkload: { id: '6f1c0e5e-2222-4c1e-9e55-000000000002', name: 'reports', claims: {} } };
 const intruder: CredentialRequest = { ...billing, clientWorkload: { id: '6f1c0e5e-3333-4c1e-9e55-000000000003', name: 'intruder', claims: {} } };
+/** The assertion's `sub`: the resource set and the workload, by id. */
+const subjectOf = (request: CredentialRequest) => `resource-set:${request.resourceSet.id}:client-workload:${request.clientWorkload.id}`;
 
 interface SignedAssertion {
   token: string;
@@ -89,7 +92,7 @@ beforeAll(async () => {
   const fic = (subject: string) => ({ issuer: cloudIssuer, subject, audiences: ['api://AzureADTokenExchange'] });
   entra = await startFakeEntra({
     tenantId: TENANT,
-    apps: [{ clientId: APP, federatedIdentityCredentials: [fic(billing.clientWorkload.id), fic(reports.clientWorkload.id), fic('billing-by-name')] }],
+    apps: [{ clientId: APP, federatedIdentityCredentials: [fic(subjectOf(billing)), fic(subjectOf(reports)), fic('resource-set:payments:client-workload:billing-by-name')] }],
   });
   subscribe('undici:request:create', recordHttpTargets);
   subscribe('http.client.request.created', recordHttpTargets);
@@ -168,11 +171,11 @@ describe('azure-workload-identity-federation: token exchange', () => {
     const [{ clientId, scope, assertion }] = entra.verified as [(typeof entra.verified)[number]];
     expect({ clientId, scope }).toEqual({ clientId: APP, scope: expect.stringContaining(SCOPE) });
     expect(assertion.header).toMatchObject({ alg: 'RS256', kid: 'cloud-rsa' });
-    expect(assertion.payload).toMatchObject({ iss: cloudIssuer, sub: billing.clientWorkload.id, aud: 'api://AzureADTokenExchange' });
+    expect(assertion.payload).toMatchObject({ iss: cloudIssuer, sub: 'resource-set:rs-1:client-workload:6f1c0e5e-1111-4c1e-9e55-000000000001', aud: 'api://AzureADTokenExchange' });
     expect((assertion.payload.exp ?? 0) - (assertion.payload.iat ?? 0)).toBe(300);
     // MSAL asks for an assertion for the app and one for the request; it sends one of them.
     expect(new Set(signed.map((s) => JSON.stringify(s.options)))).toEqual(
-      new Set([JSON.stringify({ audience: 'api://AzureADTokenExchange', subject: billing.clientWorkload.id, lifetimeSeconds: 300, algorithm: 'RS256' })]),
+      new Set([JSON.stringify({ audience: 'api://AzureADTokenExchange', subject: subjectOf(billing), lifetimeSeconds: 300, algorithm: 'RS256' })]),
     );
     expect(signed.some((s) => s.token === entra.requests.find((r) => r.form)?.form?.get('client_assertion'))).toBe(true);
     const form = entra.requests.find((r) => r.form !== undefined)?.form;
@@ -205,7 +208,7 @@ describe('azure-workload-identity-federation: caching', () => {
     // Another workload: its own credential and its own assertion subject.
     const other = await provider.issue(reports, config(), {}, context);
     expect(other).toMatchObject({ token: 'entra-access-token-3' });
-    expect(entra.verified.map((v) => v.assertion.payload.sub)).toEqual([billing.clientWorkload.id, billing.clientWorkload.id, reports.clientWorkload.id]);
+    expect(entra.verified.map((v) => v.assertion.payload.sub)).toEqual([subjectOf(billing), subjectOf(billing), subjectOf(reports)]);
   });
 
   it('never hands a workload without a federated credential the token cached for another', async () => {
@@ -257,7 +260,7 @@ describe('azure-workload-identity-federation: caching', () => {
     const provider = createAzureWorkloadIdentityFederationProvider();
     const named: CredentialRequest = { ...billing, clientWorkload: { ...billing.clientWorkload, name: 'billing-by-name' } };
     await expect(provider.issue(named, config({ subjectFormat: 'workload-name' }), {}, context)).resolves.toMatchObject({ kind: 'token' });
-    expect(entra.verified[0]?.assertion.payload.sub).toBe('billing-by-name');
+    expect(entra.verified[0]?.assertion.payload.sub).toBe('resource-set:payments:client-workload:billing-by-name');
   });
 });
 
@@ -272,7 +275,7 @@ describe('azure-workload-identity-federation: errors', () => {
       endpoint: `${entra.origin}/${TENANT}`,
       status: 401,
       error: 'invalid_client',
-      description: expect.stringMatching(/^AADSTS700213: No matching federated identity record found for presented assertion subject '6f1c0e5e-3333-4c1e-9e55-000000000003'\./),
+      description: expect.stringMatching(/^AADSTS700213: No matching federated identity record found for presented assertion subject 'resource-set:rs-1:client-workload:6f1c0e5e-3333-4c1e-9e55-000000000003'\./),
     });
     expect(error.cause).toBeUndefined();
     expect(signed.length).toBeGreaterThan(0);

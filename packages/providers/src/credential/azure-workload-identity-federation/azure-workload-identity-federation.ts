@@ -2,8 +2,9 @@
  * `azure-workload-identity-federation` credential provider: Microsoft Entra ID access tokens
  * for an app registration (or a user-assigned managed identity) that trusts this control plane
  * through a federated identity credential. No secret is stored anywhere: the control plane
- * signs a short-lived JWT for the client workload (`iss` = its public URL, `sub` = the client
- * workload id or name, `aud` = `api://AzureADTokenExchange`), and @azure/identity's
+ * signs a short-lived JWT for the client workload (`iss` = its public URL, `sub` =
+ * `workloadSubject` — `resource-set:<set>:client-workload:<workload>` by ids or by names —,
+ * `resource_set` = `{id, name}`, `aud` = `api://AzureADTokenExchange`), and @azure/identity's
  * `ClientAssertionCredential` exchanges it at Entra ID for an access token of the configured
  * `scope` (client credentials grant with a jwt-bearer client assertion).
  *
@@ -28,6 +29,7 @@ import type { ClientAssertionCredential } from '@azure/identity';
 import { decodeProtectedHeader } from 'jose';
 import type { CredentialContext, CredentialProvider, SignJwtOptions } from '../../contracts.js';
 import { defineCredentialProvider } from '../../define.js';
+import { workloadSubject } from '../workload-subject.js';
 import { CredentialError } from '../../errors.js';
 import { type CachedToken, TokenCache } from '../oauth2-client-credentials/token-cache.js';
 import { type AuthorityRequestError, createAuthorityHttpClient } from './authority-client.js';
@@ -181,9 +183,9 @@ export function createAzureWorkloadIdentityFederationProvider(
       const config = parsed.config;
       // Fail closed: without the cloud's signer there is no assertion for Entra to trust.
       if (ctx.signJwt === undefined) throw fail('the cloud offers no JWT signer (ctx.signJwt)');
-      const subject = config.subjectFormat === 'workload-name' ? request.clientWorkload.name : request.clientWorkload.id;
-      if (typeof subject !== 'string' || subject.length === 0 || subject.length > 600) {
-        throw fail(`the client workload's ${config.subjectFormat === 'workload-name' ? 'name' : 'id'} cannot be a federated credential subject (1 to 600 characters)`);
+      const subject = workloadSubject(request, config.subjectFormat);
+      if (subject.length > 600) {
+        throw fail('the names of the client workload and its resource set make a subject longer than a federated credential takes (600 characters)');
       }
 
       // Tokens are per workload: another workload's federated credential may not exist in Entra.

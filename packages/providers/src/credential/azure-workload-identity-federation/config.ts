@@ -42,7 +42,7 @@ export const azureWifConfigSchema = Type.Object(
     subjectFormat: Type.Optional(
       Type.Enum(['workload-id', 'workload-name'], {
         default: 'workload-id',
-        description: '`sub` of the client assertion: the client workload id (stable) or its name.',
+        description: '`sub` of the client assertion: `resource-set:<set id>:client-workload:<workload id>` (stable), or the same with their names.',
       }),
     ),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000, default: 5000, description: 'Per request to Entra ID.' })),

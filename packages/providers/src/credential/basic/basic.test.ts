@@ -8,6 +8,7 @@ const request: CredentialRequest = {
   clientWorkload: { id: 'c1', name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'legacy', host: 'legacy.test', port: 8080, scheme: 'http' },
   policyId: 'p1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const context: CredentialContext = {
   issuer: 'https://tessera.test',

@@ -14,6 +14,7 @@ const billing: CredentialRequest = {
   clientWorkload: { id: '01a20929-5a93-70da-b594-4afd84a44aa5', name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'gcs', host: 'storage.googleapis.com', port: 443, scheme: 'https' },
   policyId: 'p1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const reports: CredentialRequest = { ...billing, clientWorkload: { id: '01a20929-5a93-70da-b594-4afd84a44bb6', name: 'reports', claims: {} } };
 
@@ -115,7 +116,7 @@ describe('gcp-workload-identity-federation: token exchange', () => {
     });
     // The STS verified the subject token against the cloud's JWKS; these are its claims.
     expect(exchange?.header).toMatchObject({ alg: 'ES256', kid: 'cloud-key-1' });
-    expect(exchange?.claims).toMatchObject({ iss: cloud.origin, aud: FAKE_POOL_PROVIDER_AUDIENCE, sub: billing.clientWorkload.id, client_workload: 'billing' });
+    expect(exchange?.claims).toMatchObject({ iss: cloud.origin, aud: FAKE_POOL_PROVIDER_AUDIENCE, sub: 'resource-set:rs-1:client-workload:01a20929-5a93-70da-b594-4afd84a44aa5', client_workload: 'billing' });
     expect((exchange?.claims.exp ?? 0) - (exchange?.claims.iat ?? 0)).toBe(300);
 
     // Every request Google's fakes received went through the cloud's fetch, and nothing else did.
@@ -142,7 +143,7 @@ describe('gcp-workload-identity-federation: token exchange', () => {
     expect(google.stsRequests).toHaveLength(1);
 
     await expect(provider.issue(reports, config(), {}, context)).resolves.toMatchObject({ token: 'ya29.fake-sts-2' });
-    expect(google.stsRequests[1]?.claims.sub).toBe(reports.clientWorkload.id);
+    expect(google.stsRequests[1]?.claims.sub).toBe(`resource-set:rs-1:client-workload:${reports.clientWorkload.id}`);
     await expect(provider.issue(billing, config({ scopes: [READ_ONLY] }), {}, context)).resolves.toMatchObject({ token: 'ya29.fake-sts-3' });
     expect(google.stsRequests).toHaveLength(3);
 

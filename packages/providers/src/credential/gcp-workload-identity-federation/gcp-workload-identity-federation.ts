@@ -7,10 +7,11 @@
  * Credentials `generateAccessToken`.
  *
  * The JWT: `iss` = the cloud's URL, `aud` = `jwtAudience` (default: the pool provider's
- * `//iam.googleapis.com/...` name), `sub` = the client workload's **id** (stable and never
- * reused, unlike a name that can be freed and taken again: map `google.subject=assertion.sub`
- * and grant access to `principal://.../subject/<id>`), `client_workload` = its name (for
- * attribute mappings and Google's audit logs), lifetime 300 s.
+ * `//iam.googleapis.com/...` name), `sub` = `resource-set:<set id>:client-workload:<workload id>`
+ * (`workloadSubject`: ids are stable and never reused, unlike names that can be freed and taken
+ * again: map `google.subject=assertion.sub` and grant access to `principal://.../subject/<sub>`),
+ * `resource_set` = `{id, name}`, `client_workload` = its name (for attribute mappings and
+ * Google's audit logs), lifetime 300 s.
  *
  * Tokens are cached per (config, client workload) inside the provider instance and shared by
  * every caller until 75% of their lifetime has passed (see token-cache.ts); concurrent misses
@@ -24,6 +25,7 @@ import type { CredentialProvider } from '../../contracts.js';
 import { defineCredentialProvider } from '../../define.js';
 import { CredentialError } from '../../errors.js';
 import { type CachedToken, TokenCache } from '../oauth2-client-credentials/token-cache.js';
+import { workloadSubject } from '../workload-subject.js';
 import {
   GCP_WIF_SUBJECT_TOKEN_LIFETIME_SECONDS,
   GCP_WIF_TYPE,
@@ -102,7 +104,7 @@ export function createGcpWorkloadIdentityFederationProvider(
       const fetchToken = async (): Promise<CachedToken> => {
         let subjectToken: string;
         try {
-          subjectToken = await signJwt({ client_workload: name }, { audience: config.jwtAudience, subject: id, lifetimeSeconds: GCP_WIF_SUBJECT_TOKEN_LIFETIME_SECONDS });
+          subjectToken = await signJwt({ client_workload: name }, { audience: config.jwtAudience, subject: workloadSubject(request), lifetimeSeconds: GCP_WIF_SUBJECT_TOKEN_LIFETIME_SECONDS });
         } catch (error) {
           throw new CredentialError('credential_provider_error', 'signing the workload JWT failed', { provider: GCP_WIF_TYPE, cause: error });
         }

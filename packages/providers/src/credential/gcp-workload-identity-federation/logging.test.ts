@@ -55,7 +55,7 @@ it('writes no token to the console or stderr, even with GOOGLE_SDK_NODE_LOGGING=
   };
   try {
     const credential = await createGcpWorkloadIdentityFederationProvider().issue(
-      { clientWorkload: { id: 'c1', name: 'billing', claims: {} }, serverWorkload: { id: 's1', name: 'gcs', host: 'storage.googleapis.com', port: 443, scheme: 'https' }, policyId: 'p1' },
+      { clientWorkload: { id: 'c1', name: 'billing', claims: {} }, serverWorkload: { id: 's1', name: 'gcs', host: 'storage.googleapis.com', port: 443, scheme: 'https' }, policyId: 'p1', resourceSet: { id: 'rs-1', name: 'payments' } },
       { audience: FAKE_POOL_PROVIDER_AUDIENCE, serviceAccountEmail: SERVICE_ACCOUNT, tokenUrl: google.tokenUrl, iamCredentialsEndpoint: google.iamEndpoint },
       {},
       context,

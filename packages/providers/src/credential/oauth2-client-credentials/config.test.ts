@@ -84,7 +84,7 @@ describe('oauth2-client-credentials discovery', () => {
     const config = { issuer: server.issuer, clientId: 'c', authMethod: 'client_secret_post' as const, timeoutMs: 1000 };
     const context = { issuer: 'https://tessera.test', now: () => new Date(), fetch };
     await expect(createOAuth2ClientCredentialsProvider().issue(
-      { clientWorkload: { id: 'c1', name: 'a', claims: {} }, serverWorkload: { id: 's', name: 'b', host: 'h', port: 443, scheme: 'https' }, policyId: 'p' },
+      { clientWorkload: { id: 'c1', name: 'a', claims: {} }, serverWorkload: { id: 's', name: 'b', host: 'h', port: 443, scheme: 'https' }, policyId: 'p', resourceSet: { id: 'rs-1', name: 'payments' } },
       config,
       { clientSecret: 's' },
       context,

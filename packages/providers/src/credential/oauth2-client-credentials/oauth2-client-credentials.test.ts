@@ -10,6 +10,7 @@ const request: CredentialRequest = {
   clientWorkload: { id: 'c1', name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'saas', host: 'api.saas.test', port: 443, scheme: 'https' },
   policyId: 'p1',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 const BASIC_SECRET = 'b4sic:s3cret+/ü %';
 const POST_SECRET = 'p0st-s3cret';

@@ -7,8 +7,11 @@ import { Type, type Static } from 'typebox';
 
 export const WORKLOAD_JWT_TYPE = 'workload-jwt';
 
-/** Claims the cloud's signer sets itself, plus `cnf` (proof-of-possession binding is not ours to fake). */
-export const WORKLOAD_JWT_RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'cnf'] as const;
+/**
+ * Claims the cloud's signer sets itself (`resource_set` says which tenant the token is for), plus
+ * `cnf` (proof-of-possession binding is not ours to fake).
+ */
+export const WORKLOAD_JWT_RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', 'cnf', 'resource_set'] as const;
 /** Claims this provider sets from the request; a static claim must not shadow them. */
 const PROVIDER_CLAIMS = ['scope', 'client_workload', 'server_workload', 'policy'] as const;
 
@@ -42,7 +45,7 @@ export const workloadJwtConfigSchema = Type.Object(
     subjectFormat: Type.Optional(
       Type.Enum(['workload-id', 'workload-name'], {
         default: 'workload-id',
-        description: '`sub`: the client workload id (stable) or its name (readable, unique within its resource set).',
+        description: '`sub`: `resource-set:<set id>:client-workload:<workload id>` (stable) or the same with their names (readable).',
       }),
     ),
   },

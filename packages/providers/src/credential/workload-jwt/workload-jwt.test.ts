@@ -12,6 +12,7 @@ const request: CredentialRequest = {
   clientWorkload: { id: '6f1c0e5e-1111-4c1e-9e55-000000000001', name: 'billing', claims: {} },
   serverWorkload: { id: 's1', name: 'ledger-api', host: 'ledger.internal', port: 443, scheme: 'https' },
   policyId: 'p-42',
+  resourceSet: { id: 'rs-1', name: 'payments' },
 };
 
 let jwks: ReturnType<typeof createLocalJWKSet>;
@@ -64,7 +65,7 @@ describe('workload-jwt credential provider', () => {
     expect(protectedHeader).toMatchObject({ alg: 'ES256', kid: 'k1' });
     expect(payload).toMatchObject({
       iss: ISSUER,
-      sub: request.clientWorkload.id,
+      sub: `resource-set:rs-1:client-workload:${request.clientWorkload.id}`,
       aud: 'https://ledger.internal',
       exp: Math.floor(NOW.getTime() / 1000) + 300,
       scope: 'ledger:read ledger:write',
@@ -83,7 +84,7 @@ describe('workload-jwt credential provider', () => {
     if (credential.kind !== 'token') throw new Error('not a token');
     expect(credential.expiresAt).toEqual(new Date(NOW.getTime() + 60_000));
     const { payload } = await verify(credential.token, 'https://b.test');
-    expect(payload).toMatchObject({ sub: 'billing', aud: ['https://a.test', 'https://b.test'] });
+    expect(payload).toMatchObject({ sub: 'resource-set:payments:client-workload:billing', aud: ['https://a.test', 'https://b.test'] });
     expect(payload).not.toHaveProperty('scope');
     await expect(verify(credential.token, 'https://c.test')).rejects.toMatchObject({ code: 'ERR_JWT_CLAIM_VALIDATION_FAILED' });
   });
@@ -112,6 +113,11 @@ describe('workload-jwt credential provider', () => {
     expect(validate({ audience: 'x', claims: { sub: 'admin', cnf: {}, team: 'a' } })).toEqual({
       ok: false,
       errors: [{ path: '', message: 'claims must not set registered claims: sub, cnf' }],
+    });
+    // The tenant a token is for is the control plane's to say, never a static claim's.
+    expect(validate({ audience: 'x', claims: { resource_set: { id: 'rs-other', name: 'other' } } })).toEqual({
+      ok: false,
+      errors: [{ path: '', message: 'claims must not set registered claims: resource_set' }],
     });
     expect(validate({ audience: 'x', claims: { policy: 'p' } })).toEqual({
       ok: false,

@@ -3,15 +3,17 @@
  * key for the client workload. The server workload verifies it against the cloud's JWKS
  * (`<issuer>/.well-known/jwks.json`), checking `iss`, `aud` and `exp` as for any OIDC token.
  *
- * Besides the signer's `iss`, `sub`, `aud`, `iat`, `exp` and `jti`, the token carries
- * `client_workload` and `server_workload` (names), `policy` (the access policy id), the
- * optional `scope` and the configured static claims.
+ * Besides the signer's `iss`, `aud`, `iat`, `exp`, `jti` and `resource_set` (`{id, name}`), and
+ * `sub` (`workloadSubject`: unique across resource sets), the token carries `client_workload`
+ * and `server_workload` (names), `policy` (the access policy id), the optional `scope` and the
+ * configured static claims, which can never shadow any of those.
  *
  * Warning: the JWT is a bearer token until it expires; keep `lifetimeSeconds` short and
  * `audience` specific, so a token leaked from one server workload is refused by the others.
  */
 import { defineCredentialProvider } from '../../define.js';
 import { CredentialError } from '../../errors.js';
+import { workloadSubject } from '../workload-subject.js';
 import {
   parseWorkloadJwtConfig,
   WORKLOAD_JWT_TYPE,
@@ -41,7 +43,7 @@ export const workloadJwtCredentialProvider = defineCredentialProvider({
       });
     }
 
-    const subject = subjectFormat === 'workload-name' ? request.clientWorkload.name : request.clientWorkload.id;
+    const subject = workloadSubject(request, subjectFormat);
     const payload: Record<string, unknown> = {
       ...claims,
       ...(scope === undefined ? {} : { scope }),

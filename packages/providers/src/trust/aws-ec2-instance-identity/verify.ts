@@ -98,6 +98,8 @@ export function createAwsEc2InstanceIdentityTrustProvider(): TrustProvider<AwsEc
     evidenceType: AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE,
     configSchema: awsEc2InstanceIdentityConfigSchema,
     validate: validateAwsEc2InstanceIdentityConfig,
+    // An identity document names no issuer: asked about every such evidence.
+    acceptedIssuers: () => null,
     async verify(evidence, rawConfig, ctx): Promise<VerifiedIdentity> {
       const parsed = parseAwsEc2InstanceIdentityConfig(rawConfig);
       if ('issues' in parsed) {

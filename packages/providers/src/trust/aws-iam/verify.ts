@@ -268,6 +268,8 @@ export function createAwsIamTrustProvider(): TrustProvider<AwsIamConfig> & { rea
     evidenceType: AWS_IAM_EVIDENCE_TYPE,
     configSchema: awsIamConfigSchema,
     validate: validateAwsIamConfig,
+    // A signed STS request names no issuer: asked about every aws-iam evidence.
+    acceptedIssuers: () => null,
     async verify(evidence, rawConfig, ctx): Promise<VerifiedIdentity> {
       const parsed = parseAwsIamConfig(rawConfig);
       if ('issues' in parsed) throw new TrustError('invalid_config', parsed.issues.join('; '), { provider: AWS_IAM_TYPE });

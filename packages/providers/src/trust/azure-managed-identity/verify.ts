@@ -13,12 +13,13 @@
  * match client workloads on `azure.objectId` or `azure.resourceId`, and restrict
  * `subscriptionIds` here.
  */
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { TrustProvider, VerifiedIdentity } from '../../contracts.js';
 import { defineTrustProvider } from '../../define.js';
 import { TrustError } from '../../errors.js';
 import { ClaimReader, readEvidenceToken } from '../jwt/claims.js';
 import { createJwtKeySource, type JwtTrustProviderOptions } from '../jwt/key-source.js';
+import { issuerToVerify } from '../jwt/claimed-issuer.js';
 import { verifyJwt } from '../jwt/verify-jwt.js';
 import {
   AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE,
@@ -113,17 +114,6 @@ export function azureManagedIdentityClaims(payload: JWTPayload, config: Pick<Res
   };
 }
 
-/** The configured issuer the token claims to be from; verifyJwt then checks it exactly. */
-function issuerFor(token: string, issuers: readonly string[]): string {
-  try {
-    const { iss } = decodeJwt(token);
-    if (typeof iss === 'string' && issuers.includes(iss)) return iss;
-  } catch {
-    // Malformed: verifyJwt reports it.
-  }
-  return issuers[0] as string;
-}
-
 export function createAzureManagedIdentityTrustProvider(
   options: JwtTrustProviderOptions = {},
 ): TrustProvider<AzureManagedIdentityConfig> & { readonly configSchema: typeof azureManagedIdentityConfigSchema } {
@@ -134,6 +124,11 @@ export function createAzureManagedIdentityTrustProvider(
     evidenceType: AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE,
     configSchema: azureManagedIdentityConfigSchema,
     validate: validateAzureManagedIdentityConfig,
+    acceptedIssuers(config) {
+      const resolved = resolveAzureManagedIdentityConfig(config);
+      // An unusable config accepts nothing here; verify would refuse it anyway.
+      return resolved.ok ? resolved.value.issuers : [];
+    },
     async verify(evidence, config, ctx): Promise<VerifiedIdentity> {
       const token = readEvidenceToken(evidence, AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE, AZURE_MANAGED_IDENTITY_TYPE);
       const resolved = resolveAzureManagedIdentityConfig(config);
@@ -141,7 +136,8 @@ export function createAzureManagedIdentityTrustProvider(
         throw new TrustError('invalid_config', `invalid configuration: ${resolved.issues.join('; ')}`, { provider: AZURE_MANAGED_IDENTITY_TYPE });
       }
       const settings = resolved.value;
-      const jwtConfig = settings.jwt(issuerFor(token, settings.issuers));
+      // The configured issuer the token claims to be from; verifyJwt then checks it exactly.
+      const jwtConfig = settings.jwt(issuerToVerify(token, settings.issuers));
       const { payload, expiresAt } = await verifyJwt(token, jwtConfig, ctx, keySource, { provider: AZURE_MANAGED_IDENTITY_TYPE });
       const claims = azureManagedIdentityClaims(payload, settings);
       if (settings.subscriptionIds !== undefined && !settings.subscriptionIds.has(claims['azure.subscriptionId'] as string)) {

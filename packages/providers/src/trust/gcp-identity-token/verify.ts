@@ -13,13 +13,14 @@
  * this cloud's audience. Set `projectIds` or `serviceAccountEmails`, or match client workloads on
  * `gcp.serviceAccountEmail` / `gcp.projectId`, never on `gcp.instanceName` or `gcp.zone` alone.
  */
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { TrustProvider, VerifiedIdentity } from '../../contracts.js';
 import { defineTrustProvider } from '../../define.js';
 import { TrustError } from '../../errors.js';
 import { ClaimReader, readEvidenceToken } from '../jwt/claims.js';
 import { createJwtKeySource, type JwtTrustProviderOptions } from '../jwt/key-source.js';
-import { MAX_JWT_EVIDENCE_BYTES, verifyJwt } from '../jwt/verify-jwt.js';
+import { issuerToVerify } from '../jwt/claimed-issuer.js';
+import { verifyJwt } from '../jwt/verify-jwt.js';
 import {
   acceptedIssuers,
   GCP_IDENTITY_TOKEN_EVIDENCE_TYPE,
@@ -74,20 +75,6 @@ function checkAllowLists(config: GcpIdentityTokenConfig, claims: Record<string, 
   }
 }
 
-/** The issuer to verify against: the token's own `iss` when it is one we accept, else the configured one. */
-function issuerFor(token: string, config: GcpIdentityTokenConfig): string {
-  const accepted = acceptedIssuers(config);
-  if (token.length > MAX_JWT_EVIDENCE_BYTES) return accepted[0] as string;
-  try {
-    const { iss } = decodeJwt(token);
-    // Only a choice among accepted values: verifyJwt still checks signature and `iss` exactly.
-    if (typeof iss === 'string' && accepted.includes(iss)) return iss;
-  } catch {
-    // verifyJwt reports the malformed token.
-  }
-  return accepted[0] as string;
-}
-
 export function createGcpIdentityTokenTrustProvider(
   options: JwtTrustProviderOptions = {},
 ): TrustProvider<GcpIdentityTokenConfig> & { readonly configSchema: typeof gcpIdentityTokenConfigSchema } {
@@ -98,9 +85,11 @@ export function createGcpIdentityTokenTrustProvider(
     evidenceType: GCP_IDENTITY_TOKEN_EVIDENCE_TYPE,
     configSchema: gcpIdentityTokenConfigSchema,
     validate: validateGcpIdentityTokenConfig,
+    acceptedIssuers,
     async verify(evidence, config, ctx): Promise<VerifiedIdentity> {
       const token = readEvidenceToken(evidence, GCP_IDENTITY_TOKEN_EVIDENCE_TYPE, GCP_IDENTITY_TOKEN_TYPE);
-      const jwtConfig = gcpJwtConfig(config, issuerFor(token, config));
+      // Only a choice among accepted values: verifyJwt still checks the signature and `iss` exactly.
+      const jwtConfig = gcpJwtConfig(config, issuerToVerify(token, acceptedIssuers(config)));
       const { payload, expiresAt } = await verifyJwt(token, jwtConfig, ctx, keySource, { provider: GCP_IDENTITY_TOKEN_TYPE });
       const claims = gcpIdentityTokenClaims(payload);
       checkAllowLists(config, claims);

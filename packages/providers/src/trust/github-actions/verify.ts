@@ -73,6 +73,7 @@ export function createGitHubActionsTrustProvider(
     evidenceType: GITHUB_ACTIONS_EVIDENCE_TYPE,
     configSchema: githubActionsConfigSchema,
     validate: validateGitHubActionsConfig,
+    acceptedIssuers: (config) => [githubJwtConfig(config).issuer],
     async verify(evidence, config, ctx): Promise<VerifiedIdentity> {
       const token = readEvidenceToken(evidence, GITHUB_ACTIONS_EVIDENCE_TYPE, GITHUB_ACTIONS_TYPE);
       const { payload, expiresAt } = await verifyJwt(token, githubJwtConfig(config), ctx, keySource, {

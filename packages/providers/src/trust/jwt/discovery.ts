@@ -2,16 +2,19 @@
  * OpenID discovery, reduced to what a verifier needs: the `jwks_uri` of an issuer. The
  * document must name the configured issuer (so one issuer's document cannot point a
  * verifier at another's keys) and its `jwks_uri` must be https (or loopback, for tests).
- * Results are cached per issuer; concurrent look-ups share one request.
+ * Results are cached per issuer; concurrent look-ups share one request, and a failed one is
+ * answered again without a request for `failureCacheMs`.
  */
 import { checkFetchUrl } from './config.js';
 import { fetchBounded, KeySourceError, parseJsonObject } from './bounded-fetch.js';
+import { FailureMemory } from './failure-memory.js';
 
 export interface DiscoveryCacheOptions {
   maxAgeMs: number;
   maxBytes: number;
   timeoutMs: number;
   maxEntries: number;
+  failureCacheMs: number;
   now: () => number;
 }
 
@@ -43,18 +46,21 @@ export class DiscoveryCache {
   readonly #options: DiscoveryCacheOptions;
   readonly #entries = new Map<string, CachedDiscovery>();
   readonly #pending = new Map<string, Promise<string>>();
+  readonly #failures: FailureMemory<string>;
 
   constructor(options: DiscoveryCacheOptions) {
     this.#options = options;
+    this.#failures = new FailureMemory(options.failureCacheMs, options.now, options.maxEntries);
   }
 
-  /** The issuer's `jwks_uri`, from the cache while fresh; failures are not cached. */
+  /** The issuer's `jwks_uri`, from the cache while fresh; a failure is remembered for `failureCacheMs`. */
   async jwksUri(issuer: string, documentUrl: string, fetchImpl: typeof fetch): Promise<string> {
     const cached = this.#entries.get(issuer);
     if (cached !== undefined && this.#options.now() - cached.fetchedAt < this.#options.maxAgeMs) return cached.jwksUri;
     let pending = this.#pending.get(issuer);
     if (pending === undefined) {
-      pending = discoverJwksUri(issuer, documentUrl, fetchImpl, this.#options)
+      pending = this.#failures
+        .guard(() => discoverJwksUri(issuer, documentUrl, fetchImpl, this.#options), issuer)
         .then((jwksUri) => {
           this.#remember(issuer, { jwksUri, fetchedAt: this.#options.now() });
           return jwksUri;

@@ -1,3 +1,4 @@
+export { claimedIssuer, issuerToVerify } from './claimed-issuer.js';
 export { ClaimReader, claimAsString, COPIED_CLAIM_NAME, copyScalarClaims, readEvidenceToken } from './claims.js';
 export {
   type BuildJwtTrustConfigOptions,

@@ -4,6 +4,11 @@
  * fetched once per `cacheMaxAge` and an unknown `kid` triggers at most one refresh per
  * `cooldown`: a flood of tokens with made-up `kid`s cannot turn into a flood of fetches.
  *
+ * A failed fetch (no answer, an error status, a body that is not a key set) is remembered for
+ * `failureCacheMs`: meanwhile every fetch of that URL fails at once with the same error, without
+ * a request, so a dead endpoint costs one connection per pause rather than one per token, and
+ * keys already held keep verifying the tokens they fit.
+ *
  * Every request goes through the cloud's `ctx.fetch` (jose's `customFetch`), capped in size.
  */
 import {
@@ -16,9 +21,10 @@ import {
   type LocalJWKSet,
   type RemoteJWKSet,
 } from 'jose';
-import { fetchBounded, KeySourceError } from './bounded-fetch.js';
+import { fetchBounded, KeySourceError, parseJsonObject } from './bounded-fetch.js';
 import type { JwtKeySpec } from './config.js';
 import { DiscoveryCache } from './discovery.js';
+import { FailureMemory } from './failure-memory.js';
 
 export interface JwtKeySourceOptions {
   /** Per request (JWKS and discovery), default 5000 ms. */
@@ -33,6 +39,8 @@ export interface JwtKeySourceOptions {
   maxDiscoveryBytes?: number;
   /** JWKS URLs (and issuers) cached at once, default 100. */
   maxEntries?: number;
+  /** How long a failed JWKS or discovery fetch is answered without asking again, default 10000 ms. */
+  failureCacheMs?: number;
 }
 
 export interface JwtKeySource {
@@ -51,6 +59,7 @@ interface RemoteSettings {
   cooldownMs: number;
   cacheMaxAgeMs: number;
   maxJwksBytes: number;
+  failureCacheMs: number;
 }
 
 /** One cached remote JWKS. Its requests go through the cloud's fetch, capped in size. */
@@ -58,14 +67,19 @@ class RemoteEntry {
   /** The cloud's fetch of the latest call: the cached set outlives any single call. */
   fetch: typeof fetch;
   readonly jwks: RemoteJWKSet;
+  readonly #failures: FailureMemory;
 
   constructor(url: string, fetchImpl: typeof fetch, settings: RemoteSettings) {
     this.fetch = fetchImpl;
+    this.#failures = new FailureMemory(settings.failureCacheMs);
     // jose passes its own timeout signal; the body is re-wrapped so jose parses a capped copy.
-    const boundedFetch: FetchImplementation = async (target, init) => {
-      const body = await fetchBounded(target, init.headers, { fetch: this.fetch, what: 'JWKS', maxBytes: settings.maxJwksBytes, signal: init.signal });
-      return new Response(body as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'content-type': 'application/json' } });
-    };
+    const boundedFetch: FetchImplementation = (target, init) =>
+      this.#failures.guard(async () => {
+        const body = await fetchBounded(target, init.headers, { fetch: this.fetch, what: 'JWKS', maxBytes: settings.maxJwksBytes, signal: init.signal });
+        // Checked here, not only by jose, so that a broken answer is remembered like a missing one.
+        if (!Array.isArray(parseJsonObject(body, 'JWKS').keys)) throw new KeySourceError('JWKS response is not a valid key set');
+        return new Response(body as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'content-type': 'application/json' } });
+      });
     this.jwks = createRemoteJWKSet(new URL(url), {
       timeoutDuration: settings.timeoutMs,
       cooldownDuration: settings.cooldownMs,
@@ -110,6 +124,7 @@ export function createJwtKeySource(options: JwtKeySourceOptions = {}): JwtKeySou
     cooldownMs: options.cooldownMs ?? 30_000,
     cacheMaxAgeMs: options.cacheMaxAgeMs ?? 600_000,
     maxJwksBytes: options.maxJwksBytes ?? 256 * 1024,
+    failureCacheMs: options.failureCacheMs ?? 10_000,
   };
   const maxEntries = options.maxEntries ?? 100;
   const remotes = new Map<string, RemoteEntry>();
@@ -119,6 +134,7 @@ export function createJwtKeySource(options: JwtKeySourceOptions = {}): JwtKeySou
     maxBytes: options.maxDiscoveryBytes ?? 64 * 1024,
     timeoutMs: settings.timeoutMs,
     maxEntries,
+    failureCacheMs: settings.failureCacheMs,
     now: Date.now,
   });
 

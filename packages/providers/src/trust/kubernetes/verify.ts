@@ -63,6 +63,7 @@ export function createKubernetesTrustProvider(
     evidenceType: KUBERNETES_EVIDENCE_TYPE,
     configSchema: kubernetesConfigSchema,
     validate: validateKubernetesConfig,
+    acceptedIssuers: (config) => [config.issuer],
     async verify(evidence, config, ctx): Promise<VerifiedIdentity> {
       const token = readEvidenceToken(evidence, KUBERNETES_EVIDENCE_TYPE, KUBERNETES_TYPE);
       const { payload, expiresAt } = await verifyJwt(token, config, ctx, keySource, { provider: KUBERNETES_TYPE });

@@ -21,6 +21,7 @@ export function createOidcTrustProvider(options: JwtTrustProviderOptions = {}): 
     evidenceType: OIDC_EVIDENCE_TYPE,
     configSchema: oidcConfigSchema,
     validate: validateOidcConfig,
+    acceptedIssuers: (config) => [config.issuer],
     async verify(evidence, config, ctx) {
       const token = readEvidenceToken(evidence, OIDC_EVIDENCE_TYPE, OIDC_TYPE);
       const { payload, expiresAt } = await verifyJwt(token, config, ctx, keySource, { provider: OIDC_TYPE });
