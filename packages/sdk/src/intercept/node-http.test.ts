@@ -15,26 +15,8 @@ import { InjectionError } from '../inject/injection-error.js';
 import { signAwsSigv4 } from '../inject/sigv4.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { TEST_CERT, TEST_KEY } from '../testing/tls.js';
 import { installNodeHttpInterception } from './node-http.js';
-
-// A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only).
-const CERT = `-----BEGIN CERTIFICATE-----
-MIIBYjCCAQegAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
-c3QwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
-CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFjPs1LYukvzub43
-h37MAOUK6/zbhJ0s8M9ZjhuQEsMFO1rVyREFOeSl90b3LQTVz2dhZ7Ppqmicio9+
-j0DqsaKjSDBGMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAJBgNVHRMEAjAA
-MB0GA1UdDgQWBBQsM7P7x34U4+liiYNGrVNBKrl+QzAKBggqhkjOPQQDAgNJADBG
-AiEAhAv7QFu3QYxvrv9q8DTiIOBfp7R56n/sKIVqJ/buMB4CIQDqTi66CJEqWRP5
-y9y/rk8dsSDBzGSghKSfEflvdlOpXQ==
------END CERTIFICATE-----
-`;
-const KEY = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgKzSHVaYMulSPUEYm
-TER0PNZRIvjv1oSOlJdvrVn+8PahRANCAARYz7NS2LpL87m+N4d+zADlCuv824Sd
-LPDPWY4bkBLDBTta1ckRBTnkpfdG9y0E1c9nYWez6aponIqPfo9A6rGi
------END PRIVATE KEY-----
-`;
 
 const SECRET = 'sk_test_s3cr3t';
 const token: EdgeCredential = { kind: 'token', token: SECRET };
@@ -137,7 +119,7 @@ async function startServer(kind: 'http' | 'https' = 'http'): Promise<TestServer>
       res.end(`status ${status}`);
     });
   };
-  const server = kind === 'http' ? http.createServer(handler) : https.createServer({ cert: CERT, key: KEY }, handler);
+  const server = kind === 'http' ? http.createServer(handler) : https.createServer({ cert: TEST_CERT, key: TEST_KEY }, handler);
   server.on('connection', () => connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -487,14 +469,14 @@ describe('the deferred path', () => {
     gate.answer = () => MUST_WAIT;
     gate.decide = async () => grantOf(token, bearer);
     install(gate);
-    const answer = await reply(https.request({ host: '127.0.0.1', port: server.port, path: '/secure', ca: CERT, headers: { authorization: 'Bearer app' } }).end());
+    const answer = await reply(https.request({ host: '127.0.0.1', port: server.port, path: '/secure', ca: TEST_CERT, headers: { authorization: 'Bearer app' } }).end());
     expect(answer.status).toBe(200);
     expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
     expect(gate.admitted[0]).toEqual({ scheme: 'https', host: '127.0.0.1', port: server.port, path: '/secure', method: 'GET' });
 
     // The cached path over TLS, with the URL call form and the one-off agent of `agent: false`.
     gate.answer = () => grantOf(token, bearer);
-    await reply(https.get(`https://localhost:${server.port}/cached`, { ca: CERT, agent: false }));
+    await reply(https.get(`https://localhost:${server.port}/cached`, { ca: TEST_CERT, agent: false }));
     expect(values(server.seen[1]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
   });
 
