@@ -1,12 +1,14 @@
 import { TesseraConfigurationError } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
+import { installHttp2Interception } from './intercept/http2.js';
 import { installNodeHttpInterception } from './intercept/node-http.js';
 import { Tessera, type CredentialGrant, type CredentialTargetInput, type TesseraOptions } from './runtime/tessera.js';
 
 export interface InitOptions extends TesseraOptions {
   /**
    * What to intercept (default everything): `fetch` covers Node's built-in fetch and npm undici
-   * through the global dispatcher; `http` covers `node:http`/`node:https` clients.
+   * through the global dispatcher; `http` covers `node:http`/`node:https` clients and
+   * `node:http2` sessions (gRPC).
    */
   intercept?: { fetch?: boolean; http?: boolean };
 }
@@ -25,7 +27,7 @@ export async function init(options: InitOptions): Promise<Tessera> {
   const intercept = options.intercept ?? {};
   const uninstall: Array<() => void> = [];
   if (intercept.fetch !== false) uninstall.push(installGlobalDispatcher(tessera));
-  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera));
+  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera), installHttp2Interception(tessera));
   current = { tessera, uninstall };
   if ((options.attest ?? 'eager') === 'eager') {
     try {

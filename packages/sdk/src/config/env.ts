@@ -12,7 +12,7 @@ export const ENVIRONMENT = {
     '`auto` (default) or a comma-separated list of evidence collectors: `kubernetes-service-account`, `github-actions`, `oidc`, `aws-iam`, `azure-managed-identity`, `gcp-identity-token`, `aws-ec2-instance-identity`.',
   TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
   TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr. The control plane\'s `trace`, `error` and `fatal` are accepted (as `debug`, `warn`, `warn`).',
-  TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
+  TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https, and node:http2 sessions such as gRPC\'s).',
   TESSERA_ATTEST: '`eager` (default: attest at start) or `lazy` (at the first request that needs it).',
   TESSERA_SKEW_SECONDS: 'Edge tokens and credentials count as expired this many seconds early (default 60).',
   TESSERA_DEADLINE_MS: 'Total time for one call to the cloud, retries included (default 10000).',

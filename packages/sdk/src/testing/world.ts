@@ -102,11 +102,12 @@ function closedWindow() {
   return { timeZone: 'UTC', start: hhmm(at), end: hhmm(new Date(at.getTime() + 60_000)) };
 }
 
-export async function createWorld(): Promise<World> {
+/** `plugins`: provider packages the control plane loads (as `tessera-cloud --plugin`). */
+export async function createWorld(options: { plugins?: string[] } = {}): Promise<World> {
   const idp = new TestIdp();
   const proxy = new FaultProxy();
   await proxy.listen();
-  const cloud = await startTestCloud(proxy.url);
+  const cloud = await startTestCloud(proxy.url, options.plugins);
   proxy.upstream = cloud.server.listeningUrl;
   const [api, basic, query, denied, unmanaged] = await Promise.all([startTarget(), startTarget(), startTarget(), startTarget(), startTarget()]);
 
