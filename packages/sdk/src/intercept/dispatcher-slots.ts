@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { Agent, Dispatcher1Wrapper, type Dispatcher } from 'undici';
 
 /** Where npm undici ≥ 7.30 keeps the global dispatcher. */
@@ -8,26 +9,35 @@ const SLOTS = [SLOT, LEGACY_SLOT] as const;
 
 type Slots = Record<symbol, unknown>;
 type DefineProperty = typeof Object.defineProperty;
+type DispatchFn = Dispatcher['dispatch'];
 
 /**
  * Keeps Tessera on top of the global undici dispatchers: the ones installed now, and every one
  * the application places later, in both slots. What the application placed stays in charge
- * underneath (a `ProxyAgent` still proxies); `restore()` puts back what it placed last.
+ * underneath (a `ProxyAgent` still proxies) and stays what `getGlobalDispatcher()` returns:
+ * Tessera's interceptor goes into the dispatcher itself, as its own `dispatch` method over the
+ * class's. A dispatcher that cannot take it (a `Proxy`, such as what `compose()` returns, or a
+ * frozen object) is composed onto instead, and the composition takes its place in the slot.
+ * `restore()` takes the interceptor out again and puts back what the application placed last.
  *
  * How a later dispatcher is seen: undici defines both slots as non-configurable data properties
  * (`Object.defineProperty(globalThis, slot, { value, configurable: false })`) as soon as it loads
  * — the SDK loads it too — so an accessor can no longer be put on them. Every copy and version
  * of undici, and Node's built-in one, sets them through `Object.defineProperty`, which is
- * therefore wrapped: a definition of one of the two slots stores Tessera composed onto the
- * given dispatcher instead (with the attributes asked for, so undici's own checks still hold).
- * A plain assignment (`globalThis[slot] = agent`) cannot be seen when it happens; `adopt()`
- * wraps such a dispatcher from the first request that escaped it.
+ * therefore wrapped: a definition of one of the two slots is seen before it is made (with the
+ * attributes asked for, so undici's own checks still hold). A plain assignment
+ * (`globalThis[slot] = agent`) cannot be seen when it happens; `adopt()` takes such a dispatcher
+ * in from the first request that escaped it.
  */
 export class DispatcherSlots {
   readonly #interceptor: Dispatcher.DispatcherComposeInterceptor;
-  /** The application's dispatcher → Tessera composed onto it (one each, stable identity). */
+  /** A dispatcher that carries the interceptor → that `dispatch` of ours. */
+  readonly #carrying = new WeakMap<object, DispatchFn>();
+  /** Every dispatcher given the interceptor, for restore(). */
+  readonly #given = new Set<WeakRef<object>>();
+  /** The application's dispatcher → Tessera composed onto it, where it could not carry it. */
   readonly #composed = new WeakMap<object, Dispatcher>();
-  /** Tessera's composed dispatcher → the application's underneath. */
+  /** Such a composition → the application's dispatcher underneath. */
   readonly #underneath = new WeakMap<object, unknown>();
   /** What the application placed in each slot last. */
   readonly #placed = new Map<symbol, unknown>();
@@ -49,45 +59,76 @@ export class DispatcherSlots {
     this.#patchDefine();
   }
 
-  /** Wraps a dispatcher assigned to a slot without `Object.defineProperty` (seen by the safety net). */
+  /** Takes in a dispatcher assigned to a slot without `Object.defineProperty` (seen by the safety net). */
   adopt(): void {
     if (!this.#active) return;
     const slots = globalThis as unknown as Slots;
     for (const slot of SLOTS) {
       const value = slots[slot];
-      if (value !== undefined && !this.#underneath.has(value as object)) this.#place(slot, value);
+      if (value !== undefined && !this.#isOurs(value)) this.#place(slot, value);
     }
   }
 
-  /** Puts back what the application placed last; later definitions are no longer wrapped. */
+  /** Takes the interceptor out of every dispatcher and puts back what the application placed last. */
   restore(): void {
     if (!this.#active) return;
     this.#active = false;
     if (Object.defineProperty === this.#patch) Object.defineProperty = this.#define;
+    for (const reference of this.#given) {
+      const dispatcher = reference.deref() as Record<string, unknown> | undefined;
+      if (dispatcher !== undefined && Object.hasOwn(dispatcher, 'dispatch') && dispatcher.dispatch === this.#carrying.get(dispatcher)) delete dispatcher.dispatch;
+    }
+    this.#given.clear();
     const slots = globalThis as unknown as Slots;
     for (const slot of SLOTS) {
-      // Only where ours is still in place: what another party put there since stays.
+      // Only a composition of ours is replaced: what another party put there since stays.
       if (this.#underneath.has(slots[slot] as object)) this.#write(slot, this.#placed.get(slot));
     }
   }
 
+  #isOurs(value: unknown): boolean {
+    const object = value as Dispatcher;
+    return this.#underneath.has(object) || (this.#carrying.has(object) && object.dispatch === this.#carrying.get(object));
+  }
+
   #place(slot: symbol, dispatcher: unknown): void {
-    const { app, ours } = this.#wrap(dispatcher);
-    this.#write(slot, ours);
+    const { app, ours } = this.#take(dispatcher);
+    if (ours !== dispatcher) this.#write(slot, ours);
     this.#placed.set(slot, app);
   }
 
-  /** The application's dispatcher (`dispatcher`, or the one under it if it is ours) and ours on top. */
-  #wrap(dispatcher: unknown): { app: unknown; ours: unknown } {
+  /**
+   * The application's dispatcher (the one under a composition of ours) and what goes in the slot:
+   * the same dispatcher, now carrying the interceptor, or a composition onto it.
+   */
+  #take(dispatcher: unknown): { app: unknown; ours: unknown } {
     if (typeof (dispatcher as Dispatcher | null)?.dispatch !== 'function') return { app: dispatcher, ours: dispatcher }; // undici refuses it
-    const app = this.#underneath.has(dispatcher as object) ? this.#underneath.get(dispatcher as object) : dispatcher;
-    let ours = this.#composed.get(app as object);
+    if (this.#underneath.has(dispatcher as object)) return { app: this.#underneath.get(dispatcher as object), ours: dispatcher };
+    const app = dispatcher as Dispatcher;
+    if (this.#carry(app)) return { app, ours: app };
+    let ours = this.#composed.get(app);
     if (ours === undefined) {
-      ours = compose(app as Dispatcher, this.#interceptor);
-      this.#composed.set(app as object, ours);
+      ours = compose(app, this.#interceptor);
+      this.#composed.set(app, ours);
       this.#underneath.set(ours, app);
     }
     return { app, ours };
+  }
+
+  /** Puts the interceptor into the dispatcher as its own `dispatch`; `false` where it cannot go. */
+  #carry(dispatcher: Dispatcher): boolean {
+    if (this.#isOurs(dispatcher)) return true;
+    if (types.isProxy(dispatcher) || !Object.isExtensible(dispatcher) || Object.hasOwn(dispatcher, 'dispatch')) return false;
+    const inherited = dispatcher.dispatch;
+    const dispatch = this.#interceptor((opts, handler) => Reflect.apply(inherited, dispatcher, [opts, handler]) as boolean);
+    try {
+      this.#define(dispatcher, 'dispatch', { value: dispatch, writable: true, enumerable: false, configurable: true });
+    } catch {
+      return false;
+    }
+    this.#carrying.set(dispatcher, dispatch);
+    this.#given.add(new WeakRef(dispatcher));
+    return true;
   }
 
   #write(slot: symbol, value: unknown): void {
@@ -104,8 +145,8 @@ export class DispatcherSlots {
     const self = this;
     const patch = function defineProperty<T>(target: T, key: PropertyKey, attributes: PropertyDescriptor & ThisType<unknown>): T {
       if (self.#active && target === globalThis && (key === SLOT || key === LEGACY_SLOT) && isDataDescriptor(attributes)) {
-        const { app, ours } = self.#wrap(attributes.value);
-        const result = Reflect.apply(define, Object, [target, key, { ...attributes, value: ours }]) as T; // throws what it would have
+        const { app, ours } = self.#take(attributes.value);
+        const result = Reflect.apply(define, Object, [target, key, ours === attributes.value ? attributes : { ...attributes, value: ours }]) as T; // throws what it would have
         self.#placed.set(key, app);
         return result;
       }

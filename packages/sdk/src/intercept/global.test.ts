@@ -1,4 +1,4 @@
-import { Agent, Dispatcher1Wrapper, EnvHttpProxyAgent, ProxyAgent, fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { Agent, Dispatcher1Wrapper, EnvHttpProxyAgent, ProxyAgent, fetch as undiciFetch, getGlobalDispatcher, interceptors, request, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraUnavailableError } from '../errors.js';
 import { Tessera } from '../runtime/tessera.js';
@@ -147,22 +147,40 @@ describe.each(Object.keys(proxies) as Array<keyof typeof proxies>)('%s set with 
 });
 
 describe('the slots of the global dispatcher', () => {
-  it('uninstall puts back the dispatcher the application set last, in both slots', async () => {
+  it('getGlobalDispatcher() returns the dispatcher set, which carries Tessera; uninstall takes it out, in both slots', async () => {
     const t = installed();
     await t.ready();
     const first = own(new Agent());
     const latest = proxies.ProxyAgent();
     setGlobalDispatcher(first);
     setGlobalDispatcher(latest);
-    const ours = getGlobalDispatcher();
-    expect(ours).not.toBe(latest); // Tessera is on top of it
+    expect(getGlobalDispatcher()).toBe(latest);
+    expect(Object.hasOwn(latest, 'dispatch')).toBe(true);
+    // The same dispatcher passed per request carries Tessera too: no need for the safety net.
+    expect((await text(request(`${world.basic.url}/carried-per-request`, { dispatcher: latest }))).status).toBe(200);
+    expect(headerValues(world.basic.received.at(-1)!, 'authorization')[0]).toMatch(/^Basic /);
     cleanups.shift()!(); // uninstall
     expect(getGlobalDispatcher()).toBe(latest);
+    expect(Object.hasOwn(latest, 'dispatch') || Object.hasOwn(first, 'dispatch')).toBe(false);
     expect(slots[LEGACY_SLOT]).toBeInstanceOf(Dispatcher1Wrapper);
     await fetch(`${world.api.url}/after-uninstall`);
     expect(headerValues(world.api.received.at(-1)!, 'authorization')).toEqual([]);
     expect(proxy.seen).toContain(`GET ${world.api.url}/after-uninstall`);
-    // A Tessera-composed dispatcher the application kept no longer touches anything.
+  });
+
+  it('a composed dispatcher (a Proxy, which cannot carry Tessera) is composed onto; uninstall puts it back', async () => {
+    const t = installed();
+    await t.ready();
+    const composed = proxies.ProxyAgent().compose(interceptors.retry({ maxRetries: 1 }));
+    setGlobalDispatcher(composed);
+    const ours = getGlobalDispatcher();
+    expect(ours).not.toBe(composed);
+    expect((await fetch(`${world.api.url}/onto-composed`)).status).toBe(200);
+    expect(headerValues(world.api.received.at(-1)!, 'authorization')).toEqual([`Bearer ${API_KEY}`]);
+    expect(proxy.seen).toContain(`GET ${world.api.url}/onto-composed`);
+    cleanups.shift()!(); // uninstall
+    expect(getGlobalDispatcher()).toBe(composed);
+    // The composition the application may have kept no longer touches anything.
     await text(request(`${world.api.url}/kept-after-uninstall`, { dispatcher: ours }));
     expect(headerValues(world.api.received.at(-1)!, 'authorization')).toEqual([]);
   });
