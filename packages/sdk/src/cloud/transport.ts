@@ -44,6 +44,12 @@ export class TransportError extends Error {
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/**
+ * The header limit for the cloud's answers (Node's default). Set explicitly: Node's
+ * `--max-http-header-size` is the application's limit for its own traffic, not the SDK's.
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
+
 export interface HttpTransportOptions {
   /** The cloud's URL (its issuer), possibly with a path prefix. */
   cloudUrl: string;
@@ -67,7 +73,7 @@ export function createHttpTransport(options: HttpTransportOptions): CloudTranspo
       };
       return new Promise<CloudResponse>((resolve, reject) => {
         const send = secure ? https.request : http.request;
-        const req = send(`${base}${request.path}`, { method: 'POST', agent, headers, timeout: request.timeoutMs });
+        const req = send(`${base}${request.path}`, { method: 'POST', agent, headers, timeout: request.timeoutMs, maxHeaderSize: MAX_HEADER_BYTES });
         // `timeout` only watches idle sockets; this bounds the whole exchange.
         const timer = setTimeout(() => req.destroy(new TransportError(`no answer within ${request.timeoutMs} ms`, true)), request.timeoutMs);
         timer.unref();
