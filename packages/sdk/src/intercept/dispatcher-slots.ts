@@ -119,8 +119,7 @@ export class DispatcherSlots {
   #carry(dispatcher: Dispatcher): boolean {
     if (this.#isOurs(dispatcher)) return true;
     if (types.isProxy(dispatcher) || !Object.isExtensible(dispatcher) || Object.hasOwn(dispatcher, 'dispatch')) return false;
-    const inherited = dispatcher.dispatch;
-    const dispatch = this.#interceptor((opts, handler) => Reflect.apply(inherited, dispatcher, [opts, handler]) as boolean);
+    const dispatch = this.#interceptor(dispatcher.dispatch.bind(dispatcher));
     try {
       this.#define(dispatcher, 'dispatch', { value: dispatch, writable: true, enumerable: false, configurable: true });
     } catch {
