@@ -10,7 +10,7 @@ import { InjectionError } from '../inject/injection-error.js';
 import { Tessera } from '../runtime/tessera.js';
 import { startByteRecorder, startHttp2Target, streamHeader, type Http2Target } from '../testing/http2-target.js';
 import { TEST_CERT } from '../testing/tls.js';
-import { API_KEY, QUERY_KEY, captureLogs, createWorld, rejectionOf, type World } from '../testing/world.js';
+import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, rejectionOf, type World } from '../testing/world.js';
 import { installGlobalDispatcher } from './global.js';
 import { installHttp2Interception } from './http2.js';
 
@@ -24,7 +24,7 @@ const AWS_PLUGIN = fileURLToPath(new URL('../../../../test/fixtures/static-aws-k
 const AWS = { accessKeyId: 'ASIAHTTP2TESTKEY0001', secretAccessKey: 'http2-test/secret+access+key0123456789', sessionToken: 'http2-test-session-token-abcdefghijklmnop==' };
 
 let world: World;
-const h2: Record<'api' | 'upload' | 'query' | 'denied' | 'secure' | 'unmanaged' | 's3' | 'sqs', Http2Target> = {} as never;
+const h2: Record<'api' | 'upload' | 'query' | 'basic' | 'denied' | 'secure' | 'unmanaged' | 's3' | 'sqs', Http2Target> = {} as never;
 const rpc: Record<'managed' | 'denied' | 'unmanaged', { port: number; calls: Array<{ method: string; authorization: string[] }>; server: grpc.Server }> = {} as never;
 const { logger, lines: logLines } = captureLogs();
 const observed: string[] = [];
@@ -110,17 +110,18 @@ const unary = (client: EchoStub, request: unknown) =>
 
 beforeAll(async () => {
   world = await createWorld({ plugins: [AWS_PLUGIN] });
-  for (const name of ['api', 'upload', 'query', 'denied', 'unmanaged', 's3', 'sqs'] as const) h2[name] = await startHttp2Target();
+  for (const name of ['api', 'upload', 'query', 'basic', 'denied', 'unmanaged', 's3', 'sqs'] as const) h2[name] = await startHttp2Target();
   h2.secure = await startHttp2Target({ tls: true });
   for (const name of ['managed', 'denied', 'unmanaged'] as const) rpc[name] = await startEcho();
 
   const post = (plural: string, body: object) => world.cloud.admin('POST', `/api/v1/${plural}`, body);
   const list = async (plural: string, name: string) => (await world.cloud.admin('GET', `/api/v1/${plural}`)).items.find((item: { name: string }) => item.name === name);
-  const [trust, client, key, queryKey, deniedPolicy] = await Promise.all([
+  const [trust, client, key, queryKey, basicCredential, deniedPolicy] = await Promise.all([
     list('trust-providers', 'idp'),
     list('client-workloads', 'payments'),
     list('credential-providers', 'key'),
     list('credential-providers', 'query-key'),
+    list('credential-providers', 'basic'),
     list('access-policies', 'denied'),
   ]);
   const awsKeys = await post('credential-providers', { name: 'aws-keys', type: 'static-aws-keys', config: { lifetimeSeconds: 900 }, secrets: AWS });
@@ -133,6 +134,7 @@ beforeAll(async () => {
   await workload('h2-api', 'http', h2.api.port, bearer, key.id);
   await workload('h2-upload', 'http', h2.upload.port, bearer, key.id);
   await workload('h2-query', 'http', h2.query.port, { kind: 'query', name: 'api_key' }, queryKey.id);
+  await workload('h2-basic', 'http', h2.basic.port, { kind: 'basic' }, basicCredential.id);
   await workload('h2-denied', 'http', h2.denied.port, bearer, key.id, refused);
   await workload('h2-secure', 'https', h2.secure.port, bearer, key.id);
   await workload('h2-s3', 'http', h2.s3.port, { kind: 'aws-sigv4', region: 'us-east-1', service: 's3' }, awsKeys.id);
@@ -150,7 +152,7 @@ afterAll(async () => {
   await Promise.all([...Object.values(h2).map((target) => target.close()), ...Object.values(rpc).map(({ server }) => new Promise((resolve) => server.tryShutdown(resolve)))]);
   await world?.close();
   const printed = [...logLines, ...observed].join('\n');
-  for (const secret of [API_KEY, QUERY_KEY, AWS.secretAccessKey, AWS.sessionToken, ...world.proxy.edgeTokens]) expect(printed).not.toContain(secret);
+  for (const secret of [API_KEY, QUERY_KEY, BASIC_PASSWORD, AWS.secretAccessKey, AWS.sessionToken, ...world.proxy.edgeTokens]) expect(printed).not.toContain(secret);
 });
 
 describe('node:http2 sessions', () => {
@@ -176,6 +178,14 @@ describe('node:http2 sessions', () => {
     const s = session(h2.query.url, {}, namedConnect);
     await exchange(s, { ':path': '/search?q=a%20b&api_key=app&x=1' });
     expect(streamHeader(h2.query.streams.at(-1)!, ':path')).toEqual([`/search?q=a%20b&api_key=${QUERY_KEY}&x=1`]);
+  });
+
+  it('a basic credential, in headers given as a raw array', async () => {
+    installed();
+    await exchange(session(h2.basic.url), [':path', '/basic', 'Authorization', 'Basic app', 'x-kept', 'yes'] as unknown as OutgoingHttpHeaders);
+    const received = h2.basic.streams.at(-1)!;
+    expect(streamHeader(received, 'authorization')).toEqual([`Basic ${Buffer.from(`${BASIC_USER}:${BASIC_PASSWORD}`).toString('base64')}`]);
+    expect(streamHeader(received, 'x-kept')).toEqual(['yes']);
   });
 
   it('over TLS', async () => {
