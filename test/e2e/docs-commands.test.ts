@@ -31,6 +31,7 @@ const AWS = 'docs/cloud-aws.md';
 const GCP = 'docs/cloud-gcp.md';
 const AZURE = 'docs/cloud-azure.md';
 const BENCHMARKS = 'docs/benchmarks.md';
+const TESTING = 'docs/testing.md';
 
 /** The bootstrap key the last started server printed, where a page says "paste the key". */
 const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
@@ -686,6 +687,8 @@ const NOT_RUN: NotRun[] = [
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
+  { file: TESTING, starts: 'npm test ', reason: 'the test suite itself, which this test is part of' },
+  { file: TESTING, starts: 'git clone https://github.com/nodejs/undici.git', reason: 'needs a clone of undici and its devDependencies from the network, and ten minutes on both cores; run by hand, and its figures are on the page' },
   { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: S3 },
   { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: S3 },
   { file: AWS, starts: '# An EC2 instance with an instance role', reason: AWS_IAM },

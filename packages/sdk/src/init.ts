@@ -1,5 +1,6 @@
 import { TesseraConfigurationError } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
+import { installHttp2Interception } from './intercept/http2.js';
 import { installNodeHttpInterception } from './intercept/node-http.js';
 import { TIMED_OUT, waitAtMost } from './runtime/bounded-wait.js';
 import { consoleLogger } from './runtime/logger.js';
@@ -8,7 +9,8 @@ import { lastCloudFailure, Tessera, type CredentialGrant, type CredentialTargetI
 export interface InitOptions extends TesseraOptions {
   /**
    * What to intercept (default everything): `fetch` covers Node's built-in fetch and npm undici
-   * through the global dispatcher; `http` covers `node:http`/`node:https` clients.
+   * through the global dispatcher; `http` covers `node:http`/`node:https` clients and
+   * `node:http2` sessions (gRPC).
    */
   intercept?: { fetch?: boolean; http?: boolean };
   /**
@@ -39,7 +41,7 @@ export async function init(options: InitOptions): Promise<Tessera> {
   const intercept = options.intercept ?? {};
   const uninstall: Array<() => void> = [];
   if (intercept.fetch !== false) uninstall.push(installGlobalDispatcher(tessera));
-  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera, { logger }));
+  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera, { logger }), installHttp2Interception(tessera));
   current = { tessera, uninstall };
   if ((options.attest ?? 'eager') === 'eager') {
     // The attestation the constructor started: no second cloud call. Failures are logged where

@@ -45,6 +45,12 @@ export class TransportError extends Error {
 
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
+/**
+ * The header limit for the cloud's answers (Node's default). Set explicitly: Node's
+ * `--max-http-header-size` is the application's limit for its own traffic, not the SDK's.
+ */
+const MAX_HEADER_BYTES = 16 * 1024;
+
 export interface HttpTransportOptions {
   /** The cloud's URL (its issuer), possibly with a path prefix. */
   cloudUrl: string;
@@ -54,7 +60,7 @@ export interface HttpTransportOptions {
 export function createHttpTransport(options: HttpTransportOptions): CloudTransport {
   const base = new URL(options.cloudUrl);
   const prefix = base.pathname.replace(/\/+$/, '');
-  const agent: Dispatcher = new EnvHttpProxyAgent({ connections: 16 });
+  const agent: Dispatcher = new EnvHttpProxyAgent({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   return {

@@ -15,7 +15,7 @@ export const ENVIRONMENT = {
     'The resource set this workload attests into, by name or id (default: the set named `default`). Workloads of any other set must set it.',
   TESSERA_FAIL_MODE: '`closed` (default) or `open`: what a managed request does when the cloud is unreachable and no credential is cached.',
   TESSERA_LOG_LEVEL: '`debug`, `info`, `warn` (default) or `silent`; lines go to stderr. The control plane\'s `trace`, `error` and `fatal` are accepted (as `debug`, `warn`, `warn`).',
-  TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https).',
+  TESSERA_INTERCEPT: 'What to intercept: `all` (default), `none`, or a comma-separated list of `fetch` (built-in fetch and undici) and `http` (node:http/https, and node:http2 sessions such as gRPC\'s).',
   TESSERA_ATTEST: '`eager` (default: attest at start) or `lazy` (at the first request that needs it).',
   TESSERA_START_TIMEOUT_MS:
     'How long the start waits for the first attestation before the application runs anyway (default 5000; `0`: not at all). Requests to managed targets then wait for it, at most `TESSERA_DEADLINE_MS`.',

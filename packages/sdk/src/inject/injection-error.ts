@@ -14,7 +14,12 @@ export type InjectionErrorCode =
    * The body cannot be covered by a SigV4 signature: a streamed body for a service other than
    * S3 (only S3 accepts UNSIGNED-PAYLOAD), or signed chunks that chain from the replaced signature.
    */
-  | 'body_not_signable';
+  | 'body_not_signable'
+  /**
+   * The request names another origin than the connection it would travel on (an HTTP/2
+   * `:authority` other than its session's): the credential could reach the wrong server.
+   */
+  | 'target_mismatch';
 
 const kInjectionError = Symbol.for('tessera.error.injection');
 

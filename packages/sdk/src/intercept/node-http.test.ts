@@ -15,7 +15,7 @@ import { InjectionError } from '../inject/injection-error.js';
 import { signAwsSigv4 } from '../inject/sigv4.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
-import { CERT, KEY } from '../testing/test-certificate.js';
+import { TEST_CERT, TEST_KEY } from '../testing/tls.js';
 import { installNodeHttpInterception } from './node-http.js';
 
 const SECRET = 'sk_test_s3cr3t';
@@ -119,7 +119,7 @@ async function startServer(kind: 'http' | 'https' = 'http'): Promise<TestServer>
       res.end(`status ${status}`);
     });
   };
-  const server = kind === 'http' ? http.createServer(handler) : https.createServer({ cert: CERT, key: KEY }, handler);
+  const server = kind === 'http' ? http.createServer(handler) : https.createServer({ cert: TEST_CERT, key: TEST_KEY }, handler);
   server.on('connection', () => connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -469,14 +469,14 @@ describe('the deferred path', () => {
     gate.answer = () => MUST_WAIT;
     gate.decide = async () => grantOf(token, bearer);
     install(gate);
-    const answer = await reply(https.request({ host: '127.0.0.1', port: server.port, path: '/secure', ca: CERT, headers: { authorization: 'Bearer app' } }).end());
+    const answer = await reply(https.request({ host: '127.0.0.1', port: server.port, path: '/secure', ca: TEST_CERT, headers: { authorization: 'Bearer app' } }).end());
     expect(answer.status).toBe(200);
     expect(values(server.seen[0]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
     expect(gate.admitted[0]).toEqual({ scheme: 'https', host: '127.0.0.1', port: server.port, path: '/secure', method: 'GET' });
 
     // The cached path over TLS, with the URL call form and the one-off agent of `agent: false`.
     gate.answer = () => grantOf(token, bearer);
-    await reply(https.get(`https://localhost:${server.port}/cached`, { ca: CERT, agent: false }));
+    await reply(https.get(`https://localhost:${server.port}/cached`, { ca: TEST_CERT, agent: false }));
     expect(values(server.seen[1]!.rawHeaders, 'authorization')).toEqual([`Bearer ${SECRET}`]);
   });
 
@@ -1068,7 +1068,7 @@ describe('SigV4', () => {
     install(gate);
     const mebibyte = Buffer.alloc(1024 * 1024, 0x61);
 
-    const req = https.request({ host: '127.0.0.1', port: secure.port, method: 'PUT', path: '/bucket/big', ca: CERT });
+    const req = https.request({ host: '127.0.0.1', port: secure.port, method: 'PUT', path: '/bucket/big', ca: TEST_CERT });
     const done = reply(req);
     const accepted: boolean[] = [];
     for (let i = 0; i < 9; i++) accepted.push(req.write(mebibyte));

@@ -9,6 +9,7 @@ import type { HeaderObject } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
 import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { toHeaderRecord } from './header-record.js';
+import { warnSafely } from './warn.js';
 
 /**
  * Just-in-time credential injection for clients built on `node:http` / `node:https` (axios,
@@ -1228,14 +1229,6 @@ function closedError(): Error {
   return new Error('the request was closed before a response arrived');
 }
 
-/** Names and codes only: a message could quote a header, and headers carry credentials. */
 function warn(ctx: Context, message: string, error: unknown): void {
-  try {
-    const fields: Record<string, unknown> = { error: error instanceof Error ? error.name : typeof error };
-    const code = (error as { code?: unknown } | null)?.code;
-    if (typeof code === 'string') fields.code = code;
-    ctx.logger?.warn(message, fields);
-  } catch {
-    // A logger that throws must not take the request down with it.
-  }
+  warnSafely(ctx.logger, message, error);
 }

@@ -1,4 +1,5 @@
 import { defaultPort, normalizeHost } from '../directory/target.js';
+import type { OutgoingRequest } from '../runtime/gate.js';
 
 export interface Origin {
   scheme: string;
@@ -30,4 +31,32 @@ function fromUrl(url: URL): Origin | null {
   const scheme = url.protocol.slice(0, -1);
   if (scheme !== 'http' && scheme !== 'https') return null;
   return { scheme, host: normalizeHost(url.hostname), port: url.port === '' ? defaultPort(scheme) : Number(url.port) };
+}
+
+/**
+ * What an undici request targets, as the gate sees it. A request to a forward proxy names its
+ * real target in absolute form (`GET http://api.example.com/v1` sent to the proxy's origin):
+ * that target is the one looked up, never the proxy. `undefined` for a `CONNECT` (a tunnel: the
+ * requests inside it are announced with their own origin) and for anything not HTTP(S).
+ */
+export function requestTarget(origin: string | URL, path: string | undefined, method: string): OutgoingRequest | undefined {
+  if (method === 'CONNECT') return undefined;
+  let requestPath = path || '/';
+  let target: Origin | undefined;
+  if (requestPath.startsWith('http://') || requestPath.startsWith('https://')) {
+    // Absolute form: the authority ends at the first '/', '?' or '#' after the scheme.
+    const start = requestPath.indexOf('//') + 2;
+    let end = requestPath.length;
+    for (const mark of ['/', '?', '#']) {
+      const at = requestPath.indexOf(mark, start);
+      if (at >= 0 && at < end) end = at;
+    }
+    target = parseOrigin(requestPath.slice(0, end));
+    const rest = requestPath.slice(end);
+    requestPath = rest.startsWith('/') ? rest : `/${rest}`;
+  } else {
+    target = parseOrigin(origin);
+  }
+  if (target === undefined) return undefined;
+  return { scheme: target.scheme, host: target.host, port: target.port, path: requestPath, method };
 }

@@ -7,7 +7,7 @@ import { Agent, fetch as undiciFetch, request as undiciRequest, setGlobalDispatc
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeAwsService, type FakeAwsService } from '../testing/fake-aws-service.js';
 import { StaticGate } from '../testing/static-gate.js';
-import { CERT, KEY } from '../testing/test-certificate.js';
+import { TEST_CERT as CERT, TEST_KEY as KEY } from '../testing/tls.js';
 import { headerValues, startTarget, type TargetServer } from '../testing/world.js';
 import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { installGlobalDispatcher } from './global.js';

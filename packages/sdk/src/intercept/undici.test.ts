@@ -1,12 +1,9 @@
-import http from 'node:http';
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
-import { inspect } from 'node:util';
 import { Agent, Client, Pool, ProxyAgent, fetch as undiciFetch, getGlobalDispatcher, interceptors, request, setGlobalDispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraUnavailableError } from '../errors.js';
 import { Tessera, type TesseraOptions } from '../runtime/tessera.js';
-import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, headerValues, startTarget, type World } from '../testing/world.js';
+import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, rejectionOf, headerValues, startTarget, type World } from '../testing/world.js';
+import { startForwardProxy } from '../testing/forward-proxy.js';
 import { installGlobalDispatcher } from './global.js';
 
 /**
@@ -32,14 +29,7 @@ function installed(options: Partial<TesseraOptions> = {}): Tessera {
   return created;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<any> {
-  const error = await promise.then(
-    () => expect.fail('expected a rejection'),
-    (e: unknown) => e,
-  );
-  observed.push(inspect(error, { depth: 6 }));
-  return error;
-}
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, observed);
 
 beforeAll(async () => {
   world = await createWorld();
@@ -174,46 +164,22 @@ describe('npm undici', () => {
 
 describe('the dispatcher that was installed before', () => {
   it('keeps a ProxyAgent working underneath, and puts it back on uninstall', async () => {
-    const tunnels: string[] = [];
-    // undici's ProxyAgent forwards plain-HTTP requests in absolute form and tunnels TLS with CONNECT.
-    const proxyServer = http.createServer((req, res) => {
-      tunnels.push(req.url ?? '');
-      const forward = http.request(req.url ?? '', { method: req.method, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-      forward.on('error', () => res.destroy());
-      req.pipe(forward);
-    });
-    proxyServer.on('connect', (req, socket: net.Socket, head) => {
-      tunnels.push(req.url ?? '');
-      const [host, port] = (req.url ?? '').split(':');
-      const upstream = net.connect(Number(port), host, () => {
-        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-        upstream.write(head);
-        upstream.pipe(socket);
-        socket.pipe(upstream);
-      });
-      upstream.on('error', () => socket.destroy());
-      socket.on('error', () => upstream.destroy());
-    });
-    await new Promise<void>((resolve) => proxyServer.listen(0, '127.0.0.1', resolve));
-    const proxyAgent = new ProxyAgent(`http://127.0.0.1:${(proxyServer.address() as AddressInfo).port}`);
+    const proxyServer = await startForwardProxy();
+    const proxyAgent = new ProxyAgent(proxyServer.url);
     const original = getGlobalDispatcher();
     setGlobalDispatcher(proxyAgent);
     try {
       const t = tessera();
       const uninstall = installGlobalDispatcher(t);
       await fetch(`${world.api.url}/through-proxy`);
-      expect(tunnels).toContain(`${world.api.url}/through-proxy`);
+      expect(proxyServer.seen).toContain(`GET ${world.api.url}/through-proxy`);
       expect(headerValues(world.api.received.at(-1)!, 'authorization')).toEqual([`Bearer ${API_KEY}`]);
       uninstall();
       expect(getGlobalDispatcher()).toBe(proxyAgent);
     } finally {
       setGlobalDispatcher(original);
       await proxyAgent.close();
-      proxyServer.closeAllConnections();
-      await new Promise((resolve) => proxyServer.close(resolve));
+      await proxyServer.close();
     }
   });
 });

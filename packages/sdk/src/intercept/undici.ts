@@ -1,10 +1,10 @@
-import type { Dispatcher } from 'undici';
+import { Dispatcher1Wrapper, type Dispatcher } from 'undici';
 import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
 import { toHeaderRecord } from './header-record.js';
-import { parseOrigin } from './origin.js';
+import { requestTarget } from './origin.js';
 import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
 
 type DispatchFn = Dispatcher['dispatch'];
@@ -22,10 +22,13 @@ type Controller = Dispatcher.DispatchController;
 export function createTesseraInterceptor(gate: RequestGate): Dispatcher.DispatcherComposeInterceptor {
   return (dispatch: DispatchFn): DispatchFn =>
     function tesseraDispatch(opts: DispatchOptions, handler: Handler): boolean {
+      // Handed down by a Tessera interceptor above (a dispatcher composed twice): decided there.
+      if (dispatching.active) return dispatch(opts, handler);
       const request = describe(opts);
       if (request === undefined) return forward(dispatch, opts, handler);
       const decision = gate.tryAdmit(request);
       if (decision === undefined) return forward(dispatch, opts, handler);
+      const caller = currentHandler(handler);
       // A body to read first (SigV4 hashes it; a small one is kept for a retry) waits too.
       if (decision !== MUST_WAIT && decision.issued.injection.kind !== 'aws-sigv4' && !isReadFirst(opts)) {
         let placed: DispatchOptions;
@@ -33,13 +36,23 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
           placed = placeSync(opts, decision);
         } catch (error) {
           gate.finished(decision, request, undefined, error);
-          return failHandler(handler, error);
+          return failHandler(caller, error);
         }
-        return forward(dispatch, placed, new GrantHandler(gate, dispatch, opts, handler, decision, request, false, isHeld(opts.body)));
+        return forward(dispatch, placed, new GrantHandler(gate, dispatch, opts, caller, decision, request, false, isHeld(opts.body)));
       }
-      void dispatchLater(gate, dispatch, opts, handler, request, decision === MUST_WAIT ? undefined : decision, false);
+      void dispatchLater(gate, dispatch, opts, caller, request, decision === MUST_WAIT ? undefined : decision, false);
       return true;
     };
+}
+
+/**
+ * The handler in the current (undici ≥ 7) form. Node's built-in fetch hands the legacy form
+ * (`onConnect`, `onHeaders` ...) to the dispatcher it reads from the legacy global slot; the
+ * interceptor wraps it the way undici's own `Dispatcher1Wrapper` does. Unmanaged requests keep
+ * the caller's handler as it came.
+ */
+function currentHandler(handler: Handler): Handler {
+  return (Dispatcher1Wrapper as unknown as { wrapHandler(handler: Handler): Handler }).wrapHandler(handler);
 }
 
 /**
@@ -50,20 +63,22 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
 export const dispatching = { active: false };
 
 function forward(dispatch: DispatchFn, opts: DispatchOptions, handler: Handler): boolean {
+  const outer = dispatching.active;
   dispatching.active = true;
   try {
     return dispatch(opts, handler);
   } finally {
-    dispatching.active = false;
+    dispatching.active = outer;
   }
 }
 
-/** The request as the gate sees it; `undefined` when it is not plain HTTP(S) we can describe. */
+/**
+ * The request as the gate sees it (the real target of an absolute-form request to a proxy);
+ * `undefined` when it is not plain HTTP(S) we can describe, or a CONNECT tunnel.
+ */
 function describe(opts: DispatchOptions): OutgoingRequest | undefined {
   if (opts.origin === undefined || opts.origin === null) return undefined;
-  const origin = parseOrigin(opts.origin);
-  if (origin === undefined) return undefined;
-  return { scheme: origin.scheme, host: origin.host, port: origin.port, path: opts.path || '/', method: opts.method };
+  return requestTarget(opts.origin, opts.path, opts.method);
 }
 
 /** Waits for the gate, places the credential, dispatches; any failure reaches the handler. */

@@ -5,10 +5,13 @@
  * injection kind through the admin API.
  */
 import http from 'node:http';
+import https from 'node:https';
+import { inspect } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../cloud/test-support.js';
 import type { EvidenceCollector } from '@tessera/providers';
 import type { CloudLogger } from '../cloud/logger.js';
+import { TEST_CERT, TEST_KEY } from './tls.js';
 
 export const API_KEY = 'sk_live_world_7d1e_never_in_logs';
 export const BASIC_USER = 'svc-payments';
@@ -34,10 +37,11 @@ export interface TargetServer {
   close(): Promise<void>;
 }
 
-export async function startTarget(): Promise<TargetServer> {
+/** A target on loopback; `tls` serves HTTPS with `TEST_CERT` (for 127.0.0.1 and localhost). */
+export async function startTarget(options: { tls?: boolean } = {}): Promise<TargetServer> {
   const received: ReceivedRequest[] = [];
   const answers: Array<{ status: number; body?: string; location?: string }> = [];
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -46,7 +50,8 @@ export async function startTarget(): Promise<TargetServer> {
       res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.location ? { location: answer.location } : {}) });
       res.end(answer.body ?? '{}');
     });
-  });
+  };
+  const server = options.tls ? https.createServer({ cert: TEST_CERT, key: TEST_KEY }, handler) : http.createServer(handler);
   const target = {
     url: '',
     port: 0,
@@ -61,7 +66,7 @@ export async function startTarget(): Promise<TargetServer> {
   server.on('connection', () => (target.connections += 1));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   target.port = (server.address() as AddressInfo).port;
-  target.url = `http://127.0.0.1:${target.port}`;
+  target.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${target.port}`;
   return target;
 }
 
@@ -97,11 +102,12 @@ function closedWindow() {
   return { timeZone: 'UTC', start: hhmm(at), end: hhmm(new Date(at.getTime() + 60_000)) };
 }
 
-export async function createWorld(): Promise<World> {
+/** `plugins`: provider packages the control plane loads (as `tessera-cloud --plugin`). */
+export async function createWorld(options: { plugins?: string[] } = {}): Promise<World> {
   const idp = new TestIdp();
   const proxy = new FaultProxy();
   await proxy.listen();
-  const cloud = await startTestCloud(proxy.url);
+  const cloud = await startTestCloud(proxy.url, options.plugins);
   proxy.upstream = cloud.server.listeningUrl;
   const [api, basic, query, denied, unmanaged] = await Promise.all([startTarget(), startTarget(), startTarget(), startTarget(), startTarget()]);
 
@@ -155,4 +161,19 @@ export function captureLogs(): { logger: CloudLogger; lines: string[] } {
   const lines: string[] = [];
   const line = (message: string, fields?: Record<string, unknown>) => lines.push(`${message} ${JSON.stringify(fields ?? {})}`);
   return { logger: { debug: line, info: line, warn: line }, lines };
+}
+
+/**
+ * What `promise` rejected with (a fulfilment fails the test), also printed into `observed`, so the
+ * suite can check at the end that no error it saw held a secret.
+ */
+export async function rejectionOf(promise: Promise<unknown>, observed: string[]): Promise<any> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: unknown) => e,
+  );
+  observed.push(inspect(error, { depth: 6 }));
+  return error;
 }

@@ -1,5 +1,8 @@
-/** A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only): serve with it, trust it as the CA. */
-export const CERT = `-----BEGIN CERTIFICATE-----
+/**
+ * A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only): for
+ * loopback HTTPS and HTTP/2 targets. Clients trust it by passing `TEST_CERT` as their `ca`.
+ */
+export const TEST_CERT = `-----BEGIN CERTIFICATE-----
 MIIBYjCCAQegAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
 c3QwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
 CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFjPs1LYukvzub43
@@ -10,7 +13,8 @@ AiEAhAv7QFu3QYxvrv9q8DTiIOBfp7R56n/sKIVqJ/buMB4CIQDqTi66CJEqWRP5
 y9y/rk8dsSDBzGSghKSfEflvdlOpXQ==
 -----END CERTIFICATE-----
 `;
-export const KEY = `-----BEGIN PRIVATE KEY-----
+
+export const TEST_KEY = `-----BEGIN PRIVATE KEY-----
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgKzSHVaYMulSPUEYm
 TER0PNZRIvjv1oSOlJdvrVn+8PahRANCAARYz7NS2LpL87m+N4d+zADlCuv824Sd
 LPDPWY4bkBLDBTta1ckRBTnkpfdG9y0E1c9nYWez6aponIqPfo9A6rGi
