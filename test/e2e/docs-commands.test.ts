@@ -1,6 +1,6 @@
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, missingTools, ROOT } from './support/examples.js';
@@ -31,6 +31,9 @@ const AWS = 'docs/cloud-aws.md';
 const GCP = 'docs/cloud-gcp.md';
 const AZURE = 'docs/cloud-azure.md';
 const BENCHMARKS = 'docs/benchmarks.md';
+
+/** The PATH of the machine, without the project's Node that the test runner put first: what a reader's terminal has. */
+const MACHINE_PATH = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
 
 /** The bootstrap key the last started server printed, where a page says "paste the key". */
 const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
@@ -138,9 +141,13 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     name: 'quickstart.md, by hand: npm start, the objects, a secretless call, the audit trail',
     cwd: 'repo',
     replace: PASTE_KEY,
+    // The reader's own PATH: `npm start` brings the project's Node, the page's `export PATH` does the rest.
+    env: { PATH: MACHINE_PATH },
     steps: [
       { glue: 'export TESSERA_DATA_DIR="$WALK_DIR/npm-start-data"  # a fresh store instead of ./.tessera' },
       { file: QUICKSTART, starts: 'npm start', run: 'background', ready: 'Tessera control plane listening on http://127.0.0.1:8080' },
+      { file: QUICKSTART, starts: 'export PATH="$PWD/node_modules/.bin:$PATH"', run: 'sh' },
+      { file: README, starts: 'export PATH="$PWD/node_modules/.bin:$PATH"\nnode --version', run: 'sh' },
       { file: QUICKSTART, starts: 'export TESSERA_ADMIN_KEY', run: 'sh' },
       { file: QUICKSTART, starts: 'admin()', run: 'sh' },
       { file: QUICKSTART, starts: 'node examples/quickstart/walkthrough/echo-api.mjs &', run: 'sh' },
@@ -149,7 +156,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { file: QUICKSTART, starts: 'curl -s -H "Authorization', run: 'sh' },
       { glue: 'rm -rf .walkthrough' },
     ],
-    expect: [/^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m],
+    expect: [/^v24\.\d+\.\d+$/m, /^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m],
   },
   {
     name: 'README.md and operations.md: start, check, master key, admin keys, rotation, backup and restore, PostgreSQL replicas',

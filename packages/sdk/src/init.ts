@@ -1,4 +1,4 @@
-import { TesseraConfigurationError } from './errors.js';
+import { TesseraConfigurationError, assertSupportedNode } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
 import { installNodeHttpInterception } from './intercept/node-http.js';
 import { Tessera, type CredentialGrant, type CredentialTargetInput, type TesseraOptions } from './runtime/tessera.js';
@@ -17,9 +17,10 @@ let current: { tessera: Tessera; uninstall: Array<() => void> } | undefined;
  * Starts Tessera for this process: creates the client, installs the interceptors and waits for
  * the first attestation. A failing attestation is logged, not thrown (requests to managed
  * targets wait for the next one), except a configuration error — no evidence collector can run
- * here — which is thrown with nothing left installed.
+ * here, or a Node.js older than the SDK supports — which is thrown with nothing left installed.
  */
 export async function init(options: InitOptions): Promise<Tessera> {
+  assertSupportedNode();
   if (current !== undefined) throw new TesseraConfigurationError('invalid_options', 'Tessera is already initialized in this process; call shutdown() first');
   const tessera = new Tessera(options);
   const intercept = options.intercept ?? {};

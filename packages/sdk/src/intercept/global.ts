@@ -1,5 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
-import { Agent, setGlobalDispatcher, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { loadUndici } from '../load-undici.js';
 import { TesseraUnavailableError } from '../errors.js';
 import { applyInjection } from '../inject/inject.js';
 import { replaceFlatHeaderInPlace } from '../inject/headers.js';
@@ -20,6 +21,7 @@ type Slots = Record<symbol, Dispatcher | undefined>;
  * function, which puts the previous dispatcher back unless the application replaced ours since.
  */
 export function installGlobalDispatcher(gate: RequestGate): () => void {
+  const { Agent, setGlobalDispatcher } = loadUndici();
   const slots = globalThis as unknown as Slots;
   const interceptor = createTesseraInterceptor(gate);
   const previous = slots[GLOBAL_DISPATCHER];

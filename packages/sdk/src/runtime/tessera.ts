@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import type { ProviderRegistry } from '@tessera/providers';
-import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { Dispatcher, fetch as undiciFetch } from 'undici';
 import { CredentialCache, type CredentialKey, type IssuedCredential } from '../cache/credential-cache.js';
 import type { CollectorsOption } from '../cloud/collectors.js';
 import { EdgeClient, type Session } from '../cloud/edge-client.js';
@@ -10,9 +10,10 @@ import type { CloudLogger } from '../cloud/logger.js';
 import type { CloudTransport } from '../cloud/transport.js';
 import { Directory, type DirectoryEntry } from '../directory/directory.js';
 import { normalizeHost, targetFromUrl } from '../directory/target.js';
-import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
+import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError, assertSupportedNode } from '../errors.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { createTesseraInterceptor } from '../intercept/undici.js';
+import { loadUndici } from '../load-undici.js';
 import { channels, describeTarget } from './diagnostics.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from './gate.js';
 import { consoleLogger } from './logger.js';
@@ -118,6 +119,7 @@ export class Tessera implements RequestGate {
   #agent: Dispatcher | undefined;
 
   constructor(options: TesseraOptions) {
+    assertSupportedNode();
     if (typeof options !== 'object' || options === null) throw invalid('options must be an object with at least cloudUrl');
     const failMode = options.failMode ?? 'closed';
     if (failMode !== 'closed' && failMode !== 'open') throw invalid("failMode must be 'closed' or 'open'");
@@ -282,7 +284,7 @@ export class Tessera implements RequestGate {
 
   /** `base` (default: an undici `Agent` of this instance) with Tessera composed on top. */
   dispatcher(base?: Dispatcher): Dispatcher {
-    return (base ?? (this.#agent ??= new Agent())).compose(this.interceptor);
+    return (base ?? (this.#agent ??= new (loadUndici().Agent)())).compose(this.interceptor);
   }
 
   /**
@@ -291,7 +293,7 @@ export class Tessera implements RequestGate {
    */
   readonly fetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch> => {
     const dispatcher = init?.dispatcher === undefined ? this.dispatcher() : this.dispatcher(init.dispatcher);
-    return undiciFetch(input, { ...init, dispatcher });
+    return loadUndici().fetch(input, { ...init, dispatcher });
   };
 
   /** Sends the queued edge events now (serverless handlers call this before returning). */
