@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseEnv, missingTools, ROOT } from './support/examples.js';
+import { baseEnv, MACHINE_PATH, missingTools, ROOT } from './support/examples.js';
 import { blocksOf, checkTranscripts, docFiles, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
 
 /**
@@ -31,9 +31,7 @@ const AWS = 'docs/cloud-aws.md';
 const GCP = 'docs/cloud-gcp.md';
 const AZURE = 'docs/cloud-azure.md';
 const BENCHMARKS = 'docs/benchmarks.md';
-
-/** The PATH of the machine, without the project's Node that the test runner put first: what a reader's terminal has. */
-const MACHINE_PATH = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
+const INSTALL = 'docs/install.md';
 
 /** The bootstrap key the last started server printed, where a page says "paste the key". */
 const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
@@ -669,6 +667,24 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     expect: [/"resource": "api:\/\/0a6c2d1e-5f7b-4c8d-9e0f-1a2b3c4d5e6f"/, /"client_id": "b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b"/, /"expires_on": "\d+"/],
   },
   {
+    name: 'install.md: the tarballs, installed into a service outside the repository',
+    cwd: 'repo',
+    replace: [
+      // The registry's packages from npm's cache when it has them, as the install test does.
+      ['npm install /path/to/tessera', 'npm install --prefer-offline --no-audit --no-fund /path/to/tessera'],
+      ['/path/to/tessera', '$REPO_ROOT'],
+    ],
+    steps: [
+      { file: INSTALL, starts: 'npm run pack', run: 'sh' },
+      { file: INSTALL, starts: '$ ls dist-packages', run: 'transcript' },
+      { glue: 'mkdir "$WALK_DIR/my-service" && cd "$WALK_DIR/my-service" && npm init -y > /dev/null  # your service' },
+      { file: INSTALL, starts: 'npm install /path/to/tessera/dist-packages/tessera-sdk', run: 'sh' },
+      { file: INSTALL, starts: 'npm ls @tessera/sdk', run: 'sh' },
+    ],
+    timeoutMs: 150_000,
+    expect: [/^my-service@1\.0\.0 .*\n\W+@tessera\/providers@0\.1\.0\n\W+@tessera\/sdk@0\.1\.0$/m, /^@tessera\/sdk loads on Node\.js v24\.\d+\.\d+ function$/m],
+  },
+  {
     name: 'docs/README.md: the admin API reference matches the server',
     cwd: 'repo',
     steps: [{ file: DOCS_INDEX, starts: 'npm run docs:api -- --check', run: 'sh' }],
@@ -690,6 +706,10 @@ const NOT_RUN: NotRun[] = [
   { file: README, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_KUBERNETES_TOKEN_FILE', reason: 'needs a Kubernetes service-account token; the demo\'s clients start exactly so (test/e2e/quickstart.test.ts)' },
   { file: QUICKSTART, starts: 'npm install\nnpm run demo', reason: '`npm install` is the set-up CI runs; the demo runs in test/e2e/quickstart.test.ts' },
   { file: DOCS_INDEX, starts: 'npm run docs:api\n', reason: 'rewrites docs/admin-api.md and docs/openapi.json in the checkout; its `--check` form runs here' },
+  { file: INSTALL, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.js', reason: 'the SDK guide\'s zero-code start (the sdk.md walk); from an install of these tarballs, test/e2e/install.test.ts runs a service so against a control plane' },
+  { file: INSTALL, starts: 'mkdir tessera-control-plane', reason: 'a second install of the same kind as the SDK\'s above (a minute of npm): test/e2e/install.test.ts installs the control plane from the tarballs, runs `npx tessera-cloud --help` and starts it' },
+  { file: INSTALL, starts: 'npm install @tessera/sdk', reason: 'the packages are not on a registry yet' },
+  { file: INSTALL, starts: 'npm run build && npm publish', reason: 'publishes the packages to the registry' },
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },

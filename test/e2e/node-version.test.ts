@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './support/examples.js';
+import { MACHINE_PATH, ROOT } from './support/examples.js';
 
 /**
  * An application started with a Node.js older than the SDK supports (undici 8 needs 22.19) gets
@@ -15,10 +15,9 @@ const SDK_ENGINES = JSON.parse(readFileSync(join(ROOT, 'packages/sdk/package.jso
 const CLOUD_ENGINES = JSON.parse(readFileSync(join(ROOT, 'packages/cloud-server/package.json'), 'utf8')).engines.node as string;
 const REQUIRED = SDK_ENGINES.replace(/^>=/, '');
 
-/** The first `node` on the PATH without the project's `node_modules/.bin`, if it is older than the SDK needs. */
+/** The machine's own `node` (not the project's), if it is older than the SDK needs. */
 function machineNode(): { path: string; version: string } | undefined {
-  const path = (process.env.PATH ?? '').split(':').filter((dir) => !dir.includes('node_modules')).join(':');
-  const found = spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: path }, encoding: 'utf8' }).stdout.trim();
+  const found = spawnSync('sh', ['-c', 'command -v node'], { env: { PATH: MACHINE_PATH }, encoding: 'utf8' }).stdout.trim();
   if (found === '') return undefined;
   const version = spawnSync(found, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const [major = 0, minor = 0] = version.slice(1).split('.').map(Number);
@@ -33,7 +32,7 @@ const run = (args: string[]) =>
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 20_000,
-    env: { PATH: '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', TESSERA_CLOUD_URL: 'http://127.0.0.1:1' },
+    env: { PATH: MACHINE_PATH, HOME: process.env.HOME ?? '/tmp', TESSERA_CLOUD_URL: 'http://127.0.0.1:1' },
   });
 
 describe.skipIf(old === undefined)(`on an older Node.js (${old?.path} ${old?.version})`, () => {
