@@ -114,6 +114,17 @@ describe('npm run pack', () => {
   });
 });
 
+describe('npm publish --workspaces', () => {
+  it('would publish the three packages as they are, with public access and nothing for npm to correct', () => {
+    const result = spawnSync('npm', ['publish', '--workspaces', '--dry-run'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { PATH: MACHINE_PATH, HOME: process.env.HOME ?? '/tmp' } });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n').sort()).toEqual(['+ @tessera/cloud-server@0.1.0', '+ @tessera/providers@0.1.0', '+ @tessera/sdk@0.1.0']);
+    expect(result.stderr).toContain('with tag latest and public access (dry-run)');
+    const warnings = result.stderr.split('\n').filter((line) => line.startsWith('npm warn') && !line.includes('requires you to be logged in'));
+    expect(warnings).toEqual([]);
+  });
+});
+
 describe('installed from the tarballs into projects outside the repository', () => {
   it('a service under --import @tessera/sdk/register makes a managed call with the credential the control plane issued', async () => {
     const [controlPlane, service] = await Promise.all([project('control-plane', ['cloud-server', 'providers']), project('service', ['sdk', 'providers'])]);
