@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseEnv, MACHINE_PATH, missingTools, ROOT } from './support/examples.js';
-import { blocksOf, checkTranscripts, docFiles, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
+import { blocksOf, checkTranscripts, docFiles, escapeRegExp, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
 
 /**
  * Every command and code sample in README.md and docs/ runs here, pasted as the page shows it
@@ -32,6 +32,7 @@ const GCP = 'docs/cloud-gcp.md';
 const AZURE = 'docs/cloud-azure.md';
 const BENCHMARKS = 'docs/benchmarks.md';
 const INSTALL = 'docs/install.md';
+const TROUBLESHOOTING = 'docs/troubleshooting.md';
 
 /** The bootstrap key the last started server printed, where a page says "paste the key". */
 const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
@@ -53,6 +54,32 @@ const list = (kind: string) =>
 /** The admin helper of the quickstart, for objects a page assumes exist. */
 const ADMIN_HELPER = `admin() { curl -sf -X POST -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' "$TESSERA/api/v1/$1" -d "$2" && echo; }`;
 const id = `node -p 'JSON.parse(require("fs").readFileSync(0)).id'`;
+
+/** The quickstart's objects, made as the quickstart makes them, for pages that start from its set-up. */
+const QUICKSTART_OBJECTS = [
+  'node "$REPO_ROOT/examples/quickstart/walkthrough/identity.mjs"',
+  ADMIN_HELPER,
+  `TRUST=$(admin trust-providers "{\\"name\\":\\"walkthrough-idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
+  `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}' | ${id})`,
+  `SERVER=$(admin server-workloads '{"name":"echo-api","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
+  `KEY=$(admin credential-providers '{"name":"echo-api-key","type":"api-key","secrets":{"apiKey":"sk_walkthrough_secret"}}' | ${id})`,
+  `QUICKSTART_POLICY=$(admin access-policies "{\\"name\\":\\"my-script-to-echo\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$SERVER\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}" | ${id})`,
+].join('\n');
+
+/**
+ * The lines of an output block a page shows (a `text` block starting with `starts`), each as a
+ * pattern for a line of the walk's output, in which the page's times stand for any time.
+ */
+function shownLines(file: string, starts: string): RegExp[] {
+  const block = blocksOf(file).find((b) => b.lang === 'text' && b.text.startsWith(starts));
+  if (block === undefined) throw new Error(`${file}: no text block starting with ${JSON.stringify(starts)}`);
+  const TIME = '\u0000';
+  return block.text
+    .trimEnd()
+    .split('\n')
+    .map((line) => escapeRegExp(line.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, TIME)).replaceAll(TIME, '[^"]+'))
+    .map((pattern) => new RegExp(`^${pattern}$`, 'm'));
+}
 
 /** Stand-ins for AWS's published instance identity certificates (the trust provider only needs PEM certificates). */
 const FAKE_AWS_CERTIFICATES = [
@@ -685,6 +712,54 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     expect: [/^my-service@1\.0\.0 .*\n\W+@tessera\/providers@0\.1\.0\n\W+@tessera\/sdk@0\.1\.0$/m, /^@tessera\/sdk loads on Node\.js v24\.\d+\.\d+ function$/m],
   },
   {
+    name: 'troubleshooting.md: a request without a credential, expired evidence, the audience, the Node.js version, a lost admin key, the clock, a proxy',
+    cwd: 'project',
+    replace: [
+      ['node examples/quickstart/', 'node "$REPO_ROOT"/examples/quickstart/'],
+      ['proxy.internal', '127.0.0.1'],
+    ],
+    steps: [
+      { glue: `${startCloud(8080, '.tessera')}\nexport TESSERA=http://127.0.0.1:8080  # the quickstart's control plane, with npm start's data directory` },
+      { glue: QUICKSTART_OBJECTS },
+      { glue: `__start_bg 'node "$REPO_ROOT/examples/quickstart/walkthrough/echo-api.mjs"' 'echo API on'` },
+      { file: TROUBLESHOOTING, starts: 'client() {', run: 'sh' },
+      {
+        glue: `curl -sf -X PATCH -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' "$TESSERA/api/v1/access-policies/$QUICKSTART_POLICY" -d '{"enabled":false}' > /dev/null  # "the quickstart's policy has been disabled"`,
+      },
+      { file: TROUBLESHOOTING, starts: 'TESSERA_LOG_LEVEL=debug client', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA/api/v1/access-policies" | node -p', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'POLICY=$(', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "TOKEN_LIFETIME='1h ago'", run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "node -e 'const { iss, sub, aud, iat, exp }", run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'node examples/quickstart/walkthrough/identity.mjs\nclient', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'TESSERA=https://tessera.example.com node', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "node -e 'const { iss, sub, aud, iat, exp }", run: 'sh', again: true },
+      { file: TROUBLESHOOTING, starts: 'curl -s "$TESSERA/.well-known/openid-configuration"', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'node examples/quickstart/walkthrough/identity.mjs\nclient', nth: 2, run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'node --version\nwhich -a node', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'npx tessera-cloud admin-keys create --name recovery --data .tessera', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'curl -s -D - -o /dev/null', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "curl --noproxy '*'", run: 'sh' },
+      { glue: `__start_bg 'node "$REPO_ROOT/test/e2e/support/forward-proxy.mjs"' 'proxy on'  # proxy.internal:3128` },
+      { file: TROUBLESHOOTING, starts: 'NODE_USE_ENV_PROXY=1', run: 'sh' },
+      { glue: 'cat "$BG_LOG"  # what the proxy saw' },
+    ],
+    expect: [
+      ...shownLines(TROUBLESHOOTING, 'tessera: directory of targets'),
+      ...shownLines(TROUBLESHOOTING, 'my-script-to-echo enabled='),
+      ...shownLines(TROUBLESHOOTING, 'tessera: the cloud refused this workload\'s evidence {"reason":"evidence_expired"'),
+      ...shownLines(TROUBLESHOOTING, 'tessera: the cloud refused this workload\'s evidence {"reason":"evidence_invalid"'),
+      /^refused: evidence_expired\n[\s\S]*^authorization: Bearer sk_walkthrough_secret\n[\s\S]*^refused: evidence_invalid\n/m,
+      /aud: 'https:\/\/tessera\.example\.com'/,
+      /^http:\/\/127\.0\.0\.1:8080\n(?:.*\n)*?authorization: Bearer sk_walkthrough_secret$/m,
+      /^v24\.\d+\.\d+$/m,
+      /^Admin key recovery \(/m,
+      /^date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r?\ndate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/im,
+      /^200\nauthorization: Bearer sk_walkthrough_secret\n/m, // through the proxy
+      /^proxy: CONNECT 127\.0\.0\.1:9090$/m,
+    ],
+  },
+  {
     name: 'docs/README.md: the admin API reference matches the server',
     cwd: 'repo',
     steps: [{ file: DOCS_INDEX, starts: 'npm run docs:api -- --check', run: 'sh' }],
@@ -722,7 +797,7 @@ const NOT_RUN: NotRun[] = [
 ];
 
 /** The ports the pages use, as written: each must be free while its walk runs. */
-const DOCUMENTED_PORTS = [8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186, 18187];
+const DOCUMENTED_PORTS = [3128, 8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186, 18187];
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-doc-walks-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -10,6 +10,7 @@ import type { CloudLogger } from '../cloud/logger.js';
 import type { CloudTransport } from '../cloud/transport.js';
 import { Directory, type DirectoryEntry } from '../directory/directory.js';
 import { normalizeHost, targetFromUrl } from '../directory/target.js';
+import { directoryLogFields, UnmanagedOriginLog } from '../directory/unmanaged.js';
 import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError, assertSupportedNode } from '../errors.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { createTesseraInterceptor } from '../intercept/undici.js';
@@ -105,6 +106,8 @@ export class Tessera implements RequestGate {
   readonly #cache: CredentialCache;
   readonly #events: EventQueue | undefined;
   readonly #logger: CloudLogger;
+  /** At debug level: why requests leave without a credential. */
+  readonly #unmanaged: UnmanagedOriginLog | undefined;
   /** An empty directory that only knows the control plane, for requests before attestation. */
   readonly #controlPlane: Directory;
   #directory: Directory | undefined;
@@ -133,6 +136,7 @@ export class Tessera implements RequestGate {
 
     this.failMode = failMode;
     this.#logger = options.logger ?? consoleLogger('warn');
+    this.#unmanaged = this.#logger.debugEnabled === false ? undefined : new UnmanagedOriginLog(this.#logger);
     this.#edge = new EdgeClient({
       cloudUrl: options.cloudUrl instanceof URL ? options.cloudUrl.href : options.cloudUrl,
       ...(options.collectors !== undefined ? { collectors: options.collectors } : {}),
@@ -194,7 +198,7 @@ export class Tessera implements RequestGate {
     if (ownWork.getStore() === true) return undefined;
     const directory = this.#directory;
     if (directory === undefined) return this.#controlPlane.isControlPlane(origin(request)) ? undefined : MUST_WAIT;
-    const entry = directory.lookup(request);
+    const entry = this.#lookup(directory, request);
     if (entry === undefined) return undefined;
     if (this.#closed) return MUST_WAIT; // admit() refuses it
     const issued = this.#cache.peek(this.#key(entry), () => this.#fetchCredential(entry, request));
@@ -216,7 +220,7 @@ export class Tessera implements RequestGate {
         return this.#failed(request, error, 'the directory of managed targets is not known (no attestation yet)', 0);
       }
     }
-    const entry = directory.lookup(request);
+    const entry = this.#lookup(directory, request);
     if (entry === undefined) return undefined;
     const startedAt = performance.now();
     try {
@@ -225,6 +229,13 @@ export class Tessera implements RequestGate {
     } catch (error) {
       return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt);
     }
+  }
+
+  /** The directory's verdict on a request; at debug level, an unmanaged origin says why, once. */
+  #lookup(directory: Directory, request: OutgoingRequest): DirectoryEntry | undefined {
+    const entry = directory.lookup(request);
+    if (entry === undefined) this.#unmanaged?.note(directory, request);
+    return entry;
   }
 
   rejected(grant: Grant): void {
@@ -355,6 +366,7 @@ export class Tessera implements RequestGate {
     if (session !== this.#session || this.#directory === undefined) {
       this.#session = session;
       this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
+      this.#logger.debug('tessera: directory of targets', directoryLogFields(this.#directory));
       if (channels.attest.hasSubscribers) {
         channels.attest.publish({ clientWorkload: session.clientWorkload.name, collector: session.collector, targets: session.directory.length, expiresAt: session.expiresAt });
       }
