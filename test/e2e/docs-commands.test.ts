@@ -51,19 +51,21 @@ const POST_FILE = `post() { curl -sf -X POST "$TESSERA_URL/api/v1/$1" -H "Author
 const list = (kind: string) =>
   `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/${kind}" | jq -r '.items[] | "${kind}: " + .name + (if .type then " (" + .type + ")" else "" end)'`;
 
-/** The admin helper of the quickstart, for objects a page assumes exist. */
-const ADMIN_HELPER = `admin() { curl -sf -X POST -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' "$TESSERA/api/v1/$1" -d "$2" && echo; }`;
-const id = `node -p 'JSON.parse(require("fs").readFileSync(0)).id'`;
+/** The admin helper of the quickstart (it prints the new object's id), for objects a page assumes exist. */
+const ADMIN_HELPER = (() => {
+  const text = findBlock({ file: QUICKSTART, starts: '# admin KIND JSON' }, blocksOf(QUICKSTART)).text;
+  return text.slice(0, text.indexOf('\n}\n') + 3);
+})();
 
 /** The quickstart's objects, made as the quickstart makes them, for pages that start from its set-up. */
 const QUICKSTART_OBJECTS = [
   'node "$REPO_ROOT/examples/quickstart/walkthrough/identity.mjs"',
   ADMIN_HELPER,
-  `TRUST=$(admin trust-providers "{\\"name\\":\\"walkthrough-idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
-  `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}' | ${id})`,
-  `SERVER=$(admin server-workloads '{"name":"echo-api","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
-  `KEY=$(admin credential-providers '{"name":"echo-api-key","type":"api-key","secrets":{"apiKey":"sk_walkthrough_secret"}}' | ${id})`,
-  `QUICKSTART_POLICY=$(admin access-policies "{\\"name\\":\\"my-script-to-echo\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$SERVER\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}" | ${id})`,
+  `TRUST=$(admin trust-providers "{\\"name\\":\\"walkthrough-idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}")`,
+  `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}')`,
+  `SERVER=$(admin server-workloads '{"name":"echo-api","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}')`,
+  `KEY=$(admin credential-providers '{"name":"echo-api-key","type":"api-key","secrets":{"apiKey":"sk_walkthrough_secret"}}')`,
+  `QUICKSTART_POLICY=$(admin access-policies "{\\"name\\":\\"my-script-to-echo\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$SERVER\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}")`,
 ].join('\n');
 
 /**
@@ -174,14 +176,18 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { file: QUICKSTART, starts: 'export PATH="$PWD/node_modules/.bin:$PATH"', run: 'sh' },
       { file: README, starts: 'export PATH="$PWD/node_modules/.bin:$PATH"\nnode --version', run: 'sh' },
       { file: QUICKSTART, starts: 'export TESSERA_ADMIN_KEY', run: 'sh' },
-      { file: QUICKSTART, starts: 'admin()', run: 'sh' },
+      { file: QUICKSTART, starts: '# admin KIND JSON', run: 'sh' },
+      { file: QUICKSTART, starts: '$ admin client-workloads', run: 'transcript' },
+      { file: QUICKSTART, starts: '$ TESSERA_ADMIN_KEY=tsk_not_the_key admin', run: 'transcript' },
       { file: QUICKSTART, starts: 'node examples/quickstart/walkthrough/echo-api.mjs &', run: 'sh' },
       { glue: 'until curl -s -o /dev/null http://127.0.0.1:9090/; do sleep 0.1; done  # "wait for echo API on ..."' },
       { file: QUICKSTART, starts: 'TESSERA_CLOUD_URL=$TESSERA TESSERA_OIDC_TOKEN_FILE', run: 'sh' },
       { file: QUICKSTART, starts: 'curl -s -H "Authorization', run: 'sh' },
-      { glue: 'rm -rf .walkthrough' },
+      { glue: '__stop_all  # "with the control plane and the echo API stopped"' },
+      { file: QUICKSTART, starts: 'rm -rf .tessera .walkthrough', run: 'sh', replace: [['.tessera', '"$TESSERA_DATA_DIR"']] },
+      { glue: 'test ! -e "$TESSERA_DATA_DIR" && test ! -e .walkthrough && echo "started over: nothing left"' },
     ],
-    expect: [/^v24\.\d+\.\d+$/m, /^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m],
+    expect: [/^v24\.\d+\.\d+$/m, /^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m, /^started over: nothing left$/m],
   },
   {
     name: 'README.md and operations.md: start, check, master key, admin keys, rotation, backup and restore, PostgreSQL replicas',
@@ -356,15 +362,15 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       {
         glue: [
           ADMIN_HELPER,
-          `TRUST=$(admin trust-providers "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
-          `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}' | ${id})`,
-          `PAYMENTS=$(admin server-workloads '{"name":"payments","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
-          `REFUNDS=$(admin server-workloads '{"name":"refunds","scheme":"http","host":"127.0.0.1","port":9091,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
+          `TRUST=$(admin trust-providers "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}")`,
+          `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}')`,
+          `PAYMENTS=$(admin server-workloads '{"name":"payments","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}')`,
+          `REFUNDS=$(admin server-workloads '{"name":"refunds","scheme":"http","host":"127.0.0.1","port":9091,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}')`,
           // Refunds only for workloads that attest through CI: a policy this workload does not meet.
-          `CI=$(admin trust-providers "{\\"name\\":\\"ci\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://ci.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
-          `DB=$(admin server-workloads '{"name":"db","scheme":"https","host":"db.internal","port":5432,"injection":{"kind":"basic"}}' | ${id})`,
-          `KEY=$(admin credential-providers '{"name":"payments-key","type":"api-key","secrets":{"apiKey":"sk_sdk_docs"}}' | ${id})`,
-          `BASIC=$(admin credential-providers '{"name":"db-basic","type":"basic","config":{"username":"svc-db"},"secrets":{"password":"db-password"}}' | ${id})`,
+          `CI=$(admin trust-providers "{\\"name\\":\\"ci\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://ci.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}")`,
+          `DB=$(admin server-workloads '{"name":"db","scheme":"https","host":"db.internal","port":5432,"injection":{"kind":"basic"}}')`,
+          `KEY=$(admin credential-providers '{"name":"payments-key","type":"api-key","secrets":{"apiKey":"sk_sdk_docs"}}')`,
+          `BASIC=$(admin credential-providers '{"name":"db-basic","type":"basic","config":{"username":"svc-db"},"secrets":{"password":"db-password"}}')`,
           `admin access-policies "{\\"name\\":\\"to-payments\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$PAYMENTS\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}" > /dev/null`,
           `admin access-policies "{\\"name\\":\\"refunds-from-ci\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$REFUNDS\\",\\"trustProviderIds\\":[\\"$CI\\"],\\"credentialProviderId\\":\\"$KEY\\"}" > /dev/null`,
           `admin access-policies "{\\"name\\":\\"to-db\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$DB\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$BASIC\\"}" > /dev/null`,
