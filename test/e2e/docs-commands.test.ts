@@ -33,6 +33,7 @@ const AZURE = 'docs/cloud-azure.md';
 const BENCHMARKS = 'docs/benchmarks.md';
 const INSTALL = 'docs/install.md';
 const TROUBLESHOOTING = 'docs/troubleshooting.md';
+const PRODUCTION = 'docs/production.md';
 
 /** The bootstrap key the last started server printed, where a page says "paste the key". */
 const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
@@ -763,6 +764,35 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       /^date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r?\ndate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/im,
       /^200\nauthorization: Bearer sk_walkthrough_secret\n/m, // through the proxy
       /^proxy: CONNECT 127\.0\.0\.1:9090$/m,
+    ],
+  },
+  {
+    name: 'production.md: a named admin key with an expiry, a secret rotated in place, the refusals of the last hour',
+    cwd: 'project',
+    steps: [
+      { glue: `${startCloud(18187)}\nexport TESSERA_URL=http://127.0.0.1:18187  # "with TESSERA_URL and TESSERA_ADMIN_KEY set"` },
+      { file: PRODUCTION, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/admin-keys"', run: 'sh' },
+      {
+        glue: [
+          `PROVIDER_ID=$(curl -sf -X POST "$TESSERA_URL/api/v1/credential-providers" -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' -d '{"name":"payments-api-key","type":"api-key","secrets":{"apiKey":"sk_live_before_rotation"}}' | jq -r .id)`,
+          'NEW_API_KEY=sk_live_after_rotation  # from the target\'s console',
+        ].join('\n'),
+      },
+      { file: PRODUCTION, starts: 'curl -s -X PATCH "$TESSERA_URL/api/v1/credential-providers/$PROVIDER_ID"', run: 'sh' },
+      {
+        // A refusal to count: a workload whose evidence verifies but that no client workload matches.
+        glue: [
+          'TESSERA=$TESSERA_URL node "$REPO_ROOT/examples/quickstart/walkthrough/identity.mjs" > /dev/null',
+          `curl -sf -X POST "$TESSERA_URL/api/v1/trust-providers" -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' -d "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json)}}" > /dev/null`,
+          `TESSERA_CLOUD_URL=$TESSERA_URL TESSERA_OIDC_TOKEN_FILE=.walkthrough/token node --import @tessera/sdk/register -e '' 2> /dev/null`,
+        ].join('\n'),
+      },
+      { file: PRODUCTION, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" \\\n  "$TESSERA_URL/api/v1/audit-events?outcome=deny', run: 'sh' },
+    ],
+    expect: [
+      /"name": "ci-deploy",\n\s+"role": "editor",\n\s+"expiresAt": "\d{4}-\d\d-\d\dT[\d:]+Z",\n\s+"key": "tsk_…"/,
+      /^\{"name":"payments-api-key","secretFields":\["apiKey"\],"updatedAt":"[^"]+"\}$/m,
+      /^1 no_client_workload$/m,
     ],
   },
   {
