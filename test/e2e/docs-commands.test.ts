@@ -762,7 +762,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       /^v24\.\d+\.\d+$/m,
       /^Admin key recovery \(/m,
       /^date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r?\ndate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/im,
-      /^200\nauthorization: Bearer sk_walkthrough_secret\n/m, // through the proxy
+      /^direct: 200\nthrough the proxy variables: 200\nauthorization: Bearer sk_walkthrough_secret\n/m, // then through the proxy
       /^proxy: CONNECT 127\.0\.0\.1:9090$/m,
     ],
   },
