@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseEnv, missingTools, ROOT } from './support/examples.js';
-import { blocksOf, checkTranscripts, docFiles, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
+import { baseEnv, MACHINE_PATH, missingTools, ROOT } from './support/examples.js';
+import { blocksOf, checkTranscripts, docFiles, escapeRegExp, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
 
 /**
  * Every command and code sample in README.md and docs/ runs here, pasted as the page shows it
@@ -32,6 +32,9 @@ const GCP = 'docs/cloud-gcp.md';
 const AZURE = 'docs/cloud-azure.md';
 const BENCHMARKS = 'docs/benchmarks.md';
 const TESTING = 'docs/testing.md';
+const INSTALL = 'docs/install.md';
+const TROUBLESHOOTING = 'docs/troubleshooting.md';
+const PRODUCTION = 'docs/production.md';
 
 /** The bootstrap key the last started server printed, where a page says "paste the key". */
 const PASTE_KEY: ReadonlyArray<readonly [string, string]> = [
@@ -50,9 +53,37 @@ const POST_FILE = `post() { curl -sf -X POST "$TESSERA_URL/api/v1/$1" -H "Author
 const list = (kind: string) =>
   `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA_URL/api/v1/${kind}" | jq -r '.items[] | "${kind}: " + .name + (if .type then " (" + .type + ")" else "" end)'`;
 
-/** The admin helper of the quickstart, for objects a page assumes exist. */
-const ADMIN_HELPER = `admin() { curl -sf -X POST -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' "$TESSERA/api/v1/$1" -d "$2" && echo; }`;
-const id = `node -p 'JSON.parse(require("fs").readFileSync(0)).id'`;
+/** The admin helper of the quickstart (it prints the new object's id), for objects a page assumes exist. */
+const ADMIN_HELPER = (() => {
+  const text = findBlock({ file: QUICKSTART, starts: '# admin KIND JSON' }, blocksOf(QUICKSTART)).text;
+  return text.slice(0, text.indexOf('\n}\n') + 3);
+})();
+
+/** The quickstart's objects, made as the quickstart makes them, for pages that start from its set-up. */
+const QUICKSTART_OBJECTS = [
+  'node "$REPO_ROOT/examples/quickstart/walkthrough/identity.mjs"',
+  ADMIN_HELPER,
+  `TRUST=$(admin trust-providers "{\\"name\\":\\"walkthrough-idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}")`,
+  `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}')`,
+  `SERVER=$(admin server-workloads '{"name":"echo-api","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}')`,
+  `KEY=$(admin credential-providers '{"name":"echo-api-key","type":"api-key","secrets":{"apiKey":"sk_walkthrough_secret"}}')`,
+  `QUICKSTART_POLICY=$(admin access-policies "{\\"name\\":\\"my-script-to-echo\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$SERVER\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}")`,
+].join('\n');
+
+/**
+ * The lines of an output block a page shows (a `text` block starting with `starts`), each as a
+ * pattern for a line of the walk's output, in which the page's times stand for any time.
+ */
+function shownLines(file: string, starts: string): RegExp[] {
+  const block = blocksOf(file).find((b) => b.lang === 'text' && b.text.startsWith(starts));
+  if (block === undefined) throw new Error(`${file}: no text block starting with ${JSON.stringify(starts)}`);
+  const TIME = '\u0000';
+  return block.text
+    .trimEnd()
+    .split('\n')
+    .map((line) => escapeRegExp(line.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, TIME)).replaceAll(TIME, '[^"]+'))
+    .map((pattern) => new RegExp(`^${pattern}$`, 'm'));
+}
 
 /** Stand-ins for AWS's published instance identity certificates (the trust provider only needs PEM certificates). */
 const FAKE_AWS_CERTIFICATES = [
@@ -139,18 +170,26 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     name: 'quickstart.md, by hand: npm start, the objects, a secretless call, the audit trail',
     cwd: 'repo',
     replace: PASTE_KEY,
+    // The reader's own PATH: `npm start` brings the project's Node, the page's `export PATH` does the rest.
+    env: { PATH: MACHINE_PATH },
     steps: [
       { glue: 'export TESSERA_DATA_DIR="$WALK_DIR/npm-start-data"  # a fresh store instead of ./.tessera' },
       { file: QUICKSTART, starts: 'npm start', run: 'background', ready: 'Tessera control plane listening on http://127.0.0.1:8080' },
+      { file: QUICKSTART, starts: 'export PATH="$PWD/node_modules/.bin:$PATH"', run: 'sh' },
+      { file: README, starts: 'export PATH="$PWD/node_modules/.bin:$PATH"\nnode --version', run: 'sh' },
       { file: QUICKSTART, starts: 'export TESSERA_ADMIN_KEY', run: 'sh' },
-      { file: QUICKSTART, starts: 'admin()', run: 'sh' },
+      { file: QUICKSTART, starts: '# admin KIND JSON', run: 'sh' },
+      { file: QUICKSTART, starts: '$ admin client-workloads', run: 'transcript' },
+      { file: QUICKSTART, starts: '$ TESSERA_ADMIN_KEY=tsk_not_the_key admin', run: 'transcript' },
       { file: QUICKSTART, starts: 'node examples/quickstart/walkthrough/echo-api.mjs &', run: 'sh' },
       { glue: 'until curl -s -o /dev/null http://127.0.0.1:9090/; do sleep 0.1; done  # "wait for echo API on ..."' },
       { file: QUICKSTART, starts: 'TESSERA_CLOUD_URL=$TESSERA TESSERA_OIDC_TOKEN_FILE', run: 'sh' },
       { file: QUICKSTART, starts: 'curl -s -H "Authorization', run: 'sh' },
-      { glue: 'rm -rf .walkthrough' },
+      { glue: '__stop_all  # "with the control plane and the echo API stopped"' },
+      { file: QUICKSTART, starts: 'rm -rf .tessera .walkthrough', run: 'sh', replace: [['.tessera', '"$TESSERA_DATA_DIR"']] },
+      { glue: 'test ! -e "$TESSERA_DATA_DIR" && test ! -e .walkthrough && echo "started over: nothing left"' },
     ],
-    expect: [/^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m],
+    expect: [/^v24\.\d+\.\d+$/m, /^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m, /^started over: nothing left$/m],
   },
   {
     name: 'README.md and operations.md: start, check, master key, admin keys, rotation, backup and restore, PostgreSQL replicas',
@@ -325,15 +364,15 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       {
         glue: [
           ADMIN_HELPER,
-          `TRUST=$(admin trust-providers "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
-          `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}' | ${id})`,
-          `PAYMENTS=$(admin server-workloads '{"name":"payments","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
-          `REFUNDS=$(admin server-workloads '{"name":"refunds","scheme":"http","host":"127.0.0.1","port":9091,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}' | ${id})`,
+          `TRUST=$(admin trust-providers "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}")`,
+          `CLIENT=$(admin client-workloads '{"name":"my-script","identities":[{"claim":"oidc.subject","value":"my-script"}]}')`,
+          `PAYMENTS=$(admin server-workloads '{"name":"payments","scheme":"http","host":"127.0.0.1","port":9090,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}')`,
+          `REFUNDS=$(admin server-workloads '{"name":"refunds","scheme":"http","host":"127.0.0.1","port":9091,"injection":{"kind":"header","name":"authorization","format":"Bearer {token}"}}')`,
           // Refunds only for workloads that attest through CI: a policy this workload does not meet.
-          `CI=$(admin trust-providers "{\\"name\\":\\"ci\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://ci.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}" | ${id})`,
-          `DB=$(admin server-workloads '{"name":"db","scheme":"https","host":"db.internal","port":5432,"injection":{"kind":"basic"}}' | ${id})`,
-          `KEY=$(admin credential-providers '{"name":"payments-key","type":"api-key","secrets":{"apiKey":"sk_sdk_docs"}}' | ${id})`,
-          `BASIC=$(admin credential-providers '{"name":"db-basic","type":"basic","config":{"username":"svc-db"},"secrets":{"password":"db-password"}}' | ${id})`,
+          `CI=$(admin trust-providers "{\\"name\\":\\"ci\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://ci.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json),\\"algorithms\\":[\\"ES256\\"]}}")`,
+          `DB=$(admin server-workloads '{"name":"db","scheme":"https","host":"db.internal","port":5432,"injection":{"kind":"basic"}}')`,
+          `KEY=$(admin credential-providers '{"name":"payments-key","type":"api-key","secrets":{"apiKey":"sk_sdk_docs"}}')`,
+          `BASIC=$(admin credential-providers '{"name":"db-basic","type":"basic","config":{"username":"svc-db"},"secrets":{"password":"db-password"}}')`,
           `admin access-policies "{\\"name\\":\\"to-payments\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$PAYMENTS\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$KEY\\"}" > /dev/null`,
           `admin access-policies "{\\"name\\":\\"refunds-from-ci\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$REFUNDS\\",\\"trustProviderIds\\":[\\"$CI\\"],\\"credentialProviderId\\":\\"$KEY\\"}" > /dev/null`,
           `admin access-policies "{\\"name\\":\\"to-db\\",\\"clientWorkloadIds\\":[\\"$CLIENT\\"],\\"serverWorkloadId\\":\\"$DB\\",\\"trustProviderIds\\":[\\"$TRUST\\"],\\"credentialProviderId\\":\\"$BASIC\\"}" > /dev/null`,
@@ -663,6 +702,101 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     expect: [/"resource": "api:\/\/0a6c2d1e-5f7b-4c8d-9e0f-1a2b3c4d5e6f"/, /"client_id": "b7e4f1a0-2c3d-4e5f-8a9b-0c1d2e3f4a5b"/, /"expires_on": "\d+"/],
   },
   {
+    name: 'install.md: the tarballs, installed into a service outside the repository',
+    cwd: 'repo',
+    replace: [
+      // The registry's packages from npm's cache when it has them, as the install test does.
+      ['npm install /path/to/tessera', 'npm install --prefer-offline --no-audit --no-fund /path/to/tessera'],
+      ['/path/to/tessera', '$REPO_ROOT'],
+    ],
+    steps: [
+      { file: INSTALL, starts: 'npm run pack', run: 'sh' },
+      { file: INSTALL, starts: '$ ls dist-packages', run: 'transcript' },
+      { glue: 'mkdir "$WALK_DIR/my-service" && cd "$WALK_DIR/my-service" && npm init -y > /dev/null  # your service' },
+      { file: INSTALL, starts: 'npm install /path/to/tessera/dist-packages/tessera-sdk', run: 'sh' },
+      { file: INSTALL, starts: 'npm ls @tessera/sdk', run: 'sh' },
+    ],
+    timeoutMs: 150_000,
+    expect: [/^my-service@1\.0\.0 .*\n\W+@tessera\/providers@0\.1\.0\n\W+@tessera\/sdk@0\.1\.0$/m, /^@tessera\/sdk loads on Node\.js v24\.\d+\.\d+ function$/m],
+  },
+  {
+    name: 'troubleshooting.md: a request without a credential, expired evidence, the audience, the Node.js version, a lost admin key, the clock, a proxy',
+    cwd: 'project',
+    replace: [
+      ['node examples/quickstart/', 'node "$REPO_ROOT"/examples/quickstart/'],
+      ['proxy.internal', '127.0.0.1'],
+    ],
+    steps: [
+      { glue: `${startCloud(8080, '.tessera')}\nexport TESSERA=http://127.0.0.1:8080  # the quickstart's control plane, with npm start's data directory` },
+      { glue: QUICKSTART_OBJECTS },
+      { glue: `__start_bg 'node "$REPO_ROOT/examples/quickstart/walkthrough/echo-api.mjs"' 'echo API on'` },
+      { file: TROUBLESHOOTING, starts: 'client() {', run: 'sh' },
+      {
+        glue: `curl -sf -X PATCH -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' "$TESSERA/api/v1/access-policies/$QUICKSTART_POLICY" -d '{"enabled":false}' > /dev/null  # "the quickstart's policy has been disabled"`,
+      },
+      { file: TROUBLESHOOTING, starts: 'TESSERA_LOG_LEVEL=debug client', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" "$TESSERA/api/v1/access-policies" | node -p', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'POLICY=$(', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "TOKEN_LIFETIME='1h ago'", run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "node -e 'const { iss, sub, aud, iat, exp }", run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'node examples/quickstart/walkthrough/identity.mjs\nclient', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'TESSERA=https://tessera.example.com node', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "node -e 'const { iss, sub, aud, iat, exp }", run: 'sh', again: true },
+      { file: TROUBLESHOOTING, starts: 'curl -s "$TESSERA/.well-known/openid-configuration"', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'node examples/quickstart/walkthrough/identity.mjs\nclient', nth: 2, run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'node --version\nwhich -a node', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'npx tessera-cloud admin-keys create --name recovery --data .tessera', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: 'curl -s -D - -o /dev/null', run: 'sh' },
+      { file: TROUBLESHOOTING, starts: "curl --noproxy '*'", run: 'sh' },
+      { glue: `__start_bg 'node "$REPO_ROOT/test/e2e/support/forward-proxy.mjs"' 'proxy on'  # proxy.internal:3128` },
+      { file: TROUBLESHOOTING, starts: 'NODE_USE_ENV_PROXY=1', run: 'sh' },
+      { glue: 'cat "$BG_LOG"  # what the proxy saw' },
+    ],
+    expect: [
+      ...shownLines(TROUBLESHOOTING, 'tessera: directory of targets'),
+      ...shownLines(TROUBLESHOOTING, 'my-script-to-echo enabled='),
+      ...shownLines(TROUBLESHOOTING, 'tessera: the cloud refused this workload\'s evidence {"reason":"evidence_expired"'),
+      ...shownLines(TROUBLESHOOTING, 'tessera: the cloud refused this workload\'s evidence {"reason":"evidence_invalid"'),
+      /^refused: evidence_expired\n[\s\S]*^authorization: Bearer sk_walkthrough_secret\n[\s\S]*^refused: evidence_invalid\n/m,
+      /aud: 'https:\/\/tessera\.example\.com'/,
+      /^http:\/\/127\.0\.0\.1:8080\n(?:.*\n)*?authorization: Bearer sk_walkthrough_secret$/m,
+      /^v24\.\d+\.\d+$/m,
+      /^Admin key recovery \(/m,
+      /^date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r?\ndate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$/im,
+      /^direct: 200\nthrough the proxy variables: 200\nauthorization: Bearer sk_walkthrough_secret\n/m, // then through the proxy
+      /^proxy: CONNECT 127\.0\.0\.1:9090$/m,
+    ],
+  },
+  {
+    name: 'production.md: a named admin key with an expiry, a secret rotated in place, the refusals of the last hour',
+    cwd: 'project',
+    steps: [
+      { glue: `${startCloud(18187)}\nexport TESSERA_URL=http://127.0.0.1:18187  # "with TESSERA_URL and TESSERA_ADMIN_KEY set"` },
+      { file: PRODUCTION, starts: 'curl -s -X POST "$TESSERA_URL/api/v1/admin-keys"', run: 'sh' },
+      {
+        glue: [
+          `PROVIDER_ID=$(curl -sf -X POST "$TESSERA_URL/api/v1/credential-providers" -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' -d '{"name":"payments-api-key","type":"api-key","secrets":{"apiKey":"sk_live_before_rotation"}}' | jq -r .id)`,
+          'NEW_API_KEY=sk_live_after_rotation  # from the target\'s console',
+        ].join('\n'),
+      },
+      { file: PRODUCTION, starts: 'curl -s -X PATCH "$TESSERA_URL/api/v1/credential-providers/$PROVIDER_ID"', run: 'sh' },
+      {
+        // A refusal to count: a workload whose evidence verifies but that no client workload matches.
+        glue: [
+          'TESSERA=$TESSERA_URL node "$REPO_ROOT/examples/quickstart/walkthrough/identity.mjs" > /dev/null',
+          `curl -sf -X POST "$TESSERA_URL/api/v1/trust-providers" -H "Authorization: Bearer $TESSERA_ADMIN_KEY" -H 'content-type: application/json' -d "{\\"name\\":\\"idp\\",\\"type\\":\\"oidc\\",\\"config\\":{\\"issuer\\":\\"https://idp.walkthrough.local\\",\\"jwks\\":$(cat .walkthrough/jwks.json)}}" > /dev/null`,
+          `TESSERA_CLOUD_URL=$TESSERA_URL TESSERA_OIDC_TOKEN_FILE=.walkthrough/token node --import @tessera/sdk/register -e '' 2> /dev/null`,
+        ].join('\n'),
+      },
+      { file: PRODUCTION, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" \\\n  "$TESSERA_URL/api/v1/audit-events?outcome=deny', run: 'sh' },
+    ],
+    expect: [
+      /"name": "ci-deploy",\n\s+"role": "editor",\n\s+"expiresAt": "\d{4}-\d\d-\d\dT[\d:]+Z",\n\s+"key": "tsk_…"/,
+      /^\{"name":"payments-api-key","secretFields":\["apiKey"\],"updatedAt":"[^"]+"\}$/m,
+      /^1 no_client_workload$/m,
+    ],
+  },
+  {
     name: 'docs/README.md: the admin API reference matches the server',
     cwd: 'repo',
     steps: [{ file: DOCS_INDEX, starts: 'npm run docs:api -- --check', run: 'sh' }],
@@ -684,6 +818,10 @@ const NOT_RUN: NotRun[] = [
   { file: README, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com \\\nTESSERA_KUBERNETES_TOKEN_FILE', reason: 'needs a Kubernetes service-account token; the demo\'s clients start exactly so (test/e2e/quickstart.test.ts)' },
   { file: QUICKSTART, starts: 'npm install\nnpm run demo', reason: '`npm install` is the set-up CI runs; the demo runs in test/e2e/quickstart.test.ts' },
   { file: DOCS_INDEX, starts: 'npm run docs:api\n', reason: 'rewrites docs/admin-api.md and docs/openapi.json in the checkout; its `--check` form runs here' },
+  { file: INSTALL, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.js', reason: 'the SDK guide\'s zero-code start (the sdk.md walk); from an install of these tarballs, test/e2e/install.test.ts runs a service so against a control plane' },
+  { file: INSTALL, starts: 'mkdir tessera-control-plane', reason: 'a second install of the same kind as the SDK\'s above (a minute of npm): test/e2e/install.test.ts installs the control plane from the tarballs, runs `npx tessera-cloud --help` and starts it' },
+  { file: INSTALL, starts: 'npm install @tessera/sdk', reason: 'the packages are not on a registry yet' },
+  { file: INSTALL, starts: 'npm run build && npm publish', reason: 'publishes the packages to the registry' },
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
@@ -702,7 +840,7 @@ const NOT_RUN: NotRun[] = [
 ];
 
 /** The ports the pages use, as written: each must be free while its walk runs. */
-const DOCUMENTED_PORTS = [8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186, 18187];
+const DOCUMENTED_PORTS = [3128, 8080, 8081, 9090, 18181, 18182, 18183, 18184, 18185, 18186, 18187];
 
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-doc-walks-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

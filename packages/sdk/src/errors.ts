@@ -9,6 +9,7 @@
  * its value. The cloud's own messages are safe to repeat: the edge API promises the same.
  */
 import { TesseraError, type TesseraErrorOptions } from '@tessera/providers';
+import { unsupportedNodeMessage } from './node-version.js';
 
 export { TesseraError, type TesseraErrorCode } from '@tessera/providers';
 
@@ -27,7 +28,7 @@ export type AccessDeniedCode =
   /** A refusal whose reason this SDK version does not know yet. */
   | 'access_denied';
 
-export type ConfigurationErrorCode = 'invalid_options' | 'no_evidence_collector';
+export type ConfigurationErrorCode = 'invalid_options' | 'no_evidence_collector' | 'unsupported_node';
 
 export type SdkErrorCode = AccessDeniedCode | ConfigurationErrorCode | 'cloud_unavailable' | 'cloud_error';
 
@@ -128,6 +129,12 @@ export class TesseraConfigurationError extends SdkErrorBase {
   get [kConfiguration](): true {
     return true;
   }
+}
+
+/** Throws `unsupported_node` on a Node.js older than the SDK supports (see node-version.ts). */
+export function assertSupportedNode(): void {
+  const problem = unsupportedNodeMessage();
+  if (problem !== undefined) throw new TesseraConfigurationError('unsupported_node', problem);
 }
 
 /**

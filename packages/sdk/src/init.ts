@@ -1,4 +1,4 @@
-import { TesseraConfigurationError } from './errors.js';
+import { TesseraConfigurationError, assertSupportedNode } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
 import { installHttp2Interception } from './intercept/http2.js';
 import { installNodeHttpInterception } from './intercept/node-http.js';
@@ -30,9 +30,10 @@ let current: { tessera: Tessera; uninstall: Array<() => void> } | undefined;
  * Starts Tessera for this process: creates the client, installs the interceptors and waits for
  * the first attestation, at most `startTimeoutMs`. A failing or late attestation is logged, not
  * thrown (requests to managed targets wait for it, bounded), except a configuration error — no
- * evidence collector can run here — which is thrown with nothing left installed.
+ * evidence collector can run here, or a Node.js older than the SDK supports — which is thrown with nothing left installed.
  */
 export async function init(options: InitOptions): Promise<Tessera> {
+  assertSupportedNode();
   if (current !== undefined) throw new TesseraConfigurationError('invalid_options', 'Tessera is already initialized in this process; call shutdown() first');
   const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   if (!Number.isFinite(startTimeoutMs) || startTimeoutMs < 0) throw new TesseraConfigurationError('invalid_options', 'startTimeoutMs must be 0 or more milliseconds');

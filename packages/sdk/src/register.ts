@@ -4,10 +4,22 @@
  * the application's first line runs (waiting at most the start timeout for the attestation), and
  * sends the queued edge events when the process ends: on its own, or by SIGTERM/SIGINT that the
  * application does not handle itself.
+ *
+ * The Node.js version is checked first, with a module that imports nothing: the rest is loaded
+ * only after it (imports are hoisted), since it would break on an older Node with an error that
+ * says nothing of the version. There the process stops with one line, before the application.
  */
-import { optionsFromEnv } from './config/env.js';
-import { init, shutdown } from './init.js';
-import { waitAtMost } from './runtime/bounded-wait.js';
+import { unsupportedNodeMessage } from './node-version.js';
+
+const unsupported = unsupportedNodeMessage();
+if (unsupported !== undefined) {
+  process.stderr.write(`@tessera/sdk: ${unsupported}\n`);
+  process.exit(1);
+}
+
+const { optionsFromEnv } = await import('./config/env.js');
+const { init, shutdown } = await import('./init.js');
+const { waitAtMost } = await import('./runtime/bounded-wait.js');
 
 /** On a stop signal, the queued events may hold the process back this long at most. */
 const SIGNAL_FLUSH_MS = 2_000;

@@ -1,5 +1,6 @@
 import { init, tessera as running, type InitOptions } from './init.js';
 import { optionsFromEnv } from './config/env.js';
+import { assertSupportedNode } from './errors.js';
 import type { Tessera } from './runtime/tessera.js';
 
 /**
@@ -17,6 +18,7 @@ export function withTessera<Args extends unknown[], Result>(
   handler: (...args: Args) => Result | Promise<Result>,
   options?: InitOptions,
 ): (...args: Args) => Promise<Result> {
+  assertSupportedNode(); // at cold start, rather than at every invocation
   if (typeof handler !== 'function') throw new TypeError('withTessera needs a handler function');
   let starting: Promise<Tessera> | undefined;
   const start = (): Promise<Tessera> => {

@@ -260,7 +260,7 @@ function transcriptCommands(text: string): TranscriptCommand[] {
   return commands;
 }
 
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+export const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const WILDCARD = '\u0000';
 
 /**

@@ -20,6 +20,9 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   };
 }
 
+/** The machine's PATH without the project's Node that npm and npx put first: what a reader's terminal has. */
+export const MACHINE_PATH = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
+
 /** The tools of `tools` that are not on the PATH. */
 export function missingTools(...tools: string[]): string[] {
   return tools.filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);

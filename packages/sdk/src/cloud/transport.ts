@@ -1,4 +1,5 @@
-import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { loadUndici } from '../load-undici.js';
 
 /**
  * How the SDK reaches the cloud: one JSON POST at a time. Behind this interface so tests can
@@ -60,7 +61,7 @@ export interface HttpTransportOptions {
 export function createHttpTransport(options: HttpTransportOptions): CloudTransport {
   const base = new URL(options.cloudUrl);
   const prefix = base.pathname.replace(/\/+$/, '');
-  const agent: Dispatcher = new EnvHttpProxyAgent({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
+  const agent: Dispatcher = new (loadUndici().EnvHttpProxyAgent)({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   return {

@@ -93,6 +93,14 @@ export class Directory {
     return found;
   }
 
+  /** The entries for this host, exact or wildcard, whatever their scheme, port and path prefix. */
+  onHost(host: string): readonly DirectoryEntry[] {
+    const normal = normalizeHost(host);
+    const dot = normal.indexOf('.');
+    const wildcard = dot > 0 ? this.#wildcard.get(normal.slice(dot + 1)) : undefined;
+    return [...(this.#exact.get(normal) ?? []), ...(wildcard ?? [])];
+  }
+
   /** Whether an origin (URL, origin string or target) is the Tessera control plane itself. */
   isControlPlane(origin: string | URL | Origin): boolean {
     if (this.#controlPlane.size === 0) return false;

@@ -1,5 +1,6 @@
 import { types } from 'node:util';
-import { Agent, Dispatcher1Wrapper, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { loadUndici } from '../load-undici.js';
 
 /** Where npm undici ≥ 7.30 keeps the global dispatcher. */
 export const SLOT = Symbol.for('undici.globalDispatcher.2');
@@ -53,6 +54,7 @@ export class DispatcherSlots {
     const slots = globalThis as unknown as Slots;
     // npm undici (which the SDK loads) has filled both slots; if something emptied one, start
     // from a plain agent as undici would.
+    const { Agent, Dispatcher1Wrapper } = loadUndici();
     const current = slots[SLOT] ?? new Agent();
     this.#place(SLOT, current);
     this.#place(LEGACY_SLOT, slots[LEGACY_SLOT] ?? new Dispatcher1Wrapper(current as Dispatcher));

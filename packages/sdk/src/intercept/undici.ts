@@ -1,8 +1,9 @@
-import { Dispatcher1Wrapper, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
+import { loadUndici } from '../load-undici.js';
 import { toHeaderRecord } from './header-record.js';
 import { requestTarget } from './origin.js';
 import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
@@ -52,7 +53,7 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
  * the caller's handler as it came.
  */
 function currentHandler(handler: Handler): Handler {
-  return (Dispatcher1Wrapper as unknown as { wrapHandler(handler: Handler): Handler }).wrapHandler(handler);
+  return (loadUndici().Dispatcher1Wrapper as unknown as { wrapHandler(handler: Handler): Handler }).wrapHandler(handler);
 }
 
 /**

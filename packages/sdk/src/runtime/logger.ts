@@ -17,6 +17,7 @@ export function consoleLogger(level: LogLevel = 'warn'): CloudLogger {
     process.stderr.write(`${message}${fields && Object.keys(fields).length > 0 ? ` ${safeJson(fields)}` : ''}\n`);
   };
   return {
+    debugEnabled: min <= RANK.debug,
     debug: (message, fields) => write(RANK.debug, message, fields),
     info: (message, fields) => write(RANK.info, message, fields),
     warn: (message, fields) => write(RANK.warn, message, fields),

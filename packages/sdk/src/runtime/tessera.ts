@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import type { ProviderRegistry } from '@tessera/providers';
-import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import type { Dispatcher, fetch as undiciFetch } from 'undici';
 import { CredentialCache, type CredentialKey, type IssuedCredential } from '../cache/credential-cache.js';
 import type { CollectorsOption } from '../cloud/collectors.js';
 import { EdgeClient, type Session } from '../cloud/edge-client.js';
@@ -10,9 +10,11 @@ import type { CloudLogger } from '../cloud/logger.js';
 import type { CloudTransport } from '../cloud/transport.js';
 import { Directory, type DirectoryEntry } from '../directory/directory.js';
 import { normalizeHost, targetFromUrl } from '../directory/target.js';
-import { TesseraAccessDeniedError, TesseraCloudError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
+import { directoryLogFields, UnmanagedOriginLog } from '../directory/unmanaged.js';
+import { TesseraAccessDeniedError, TesseraCloudError, TesseraConfigurationError, TesseraUnavailableError, assertSupportedNode } from '../errors.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { createTesseraInterceptor } from '../intercept/undici.js';
+import { loadUndici } from '../load-undici.js';
 import { channels, describeTarget } from './diagnostics.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from './gate.js';
 import { consoleLogger } from './logger.js';
@@ -121,6 +123,8 @@ export class Tessera implements RequestGate {
   /** The cloud's recent refusals per target: retries fail at once, without a cloud call. */
   readonly #denials = new DenialMemory();
   readonly #deadlineMs: number;
+  /** At debug level: why requests leave without a credential. */
+  readonly #unmanaged: UnmanagedOriginLog | undefined;
   /** An empty directory that only knows the control plane, for requests before attestation. */
   readonly #controlPlane: Directory;
   #directory: Directory | undefined;
@@ -135,6 +139,7 @@ export class Tessera implements RequestGate {
   #agent: Dispatcher | undefined;
 
   constructor(options: TesseraOptions) {
+    assertSupportedNode();
     if (typeof options !== 'object' || options === null) throw invalid('options must be an object with at least cloudUrl');
     const failMode = options.failMode ?? 'closed';
     if (failMode !== 'closed' && failMode !== 'open') throw invalid("failMode must be 'closed' or 'open'");
@@ -151,6 +156,7 @@ export class Tessera implements RequestGate {
     this.#outage = new OutageLog(this.#logger, { failOpen: failMode === 'open' });
     outages.set(this, this.#outage);
     this.#deadlineMs = options.deadlineMs ?? 10_000;
+    this.#unmanaged = this.#logger.debugEnabled === false ? undefined : new UnmanagedOriginLog(this.#logger);
     this.#edge = new EdgeClient({
       cloudUrl: options.cloudUrl instanceof URL ? options.cloudUrl.href : options.cloudUrl,
       ...(options.collectors !== undefined ? { collectors: options.collectors } : {}),
@@ -223,7 +229,7 @@ export class Tessera implements RequestGate {
     if (ownWork.getStore() === true) return undefined;
     const directory = this.#directory;
     if (directory === undefined) return this.#controlPlane.isControlPlane(origin(request)) ? undefined : MUST_WAIT;
-    const entry = directory.lookup(request);
+    const entry = this.#lookup(directory, request);
     if (entry === undefined) return undefined;
     if (this.#closed) return MUST_WAIT; // admit() refuses it
     const issued = this.#cache.peek(this.#key(entry), this.#fetcher(entry, request));
@@ -245,7 +251,7 @@ export class Tessera implements RequestGate {
         return this.#failed(request, error, 'the directory of managed targets is not known (no attestation yet)', 0);
       }
     }
-    const entry = directory.lookup(request);
+    const entry = this.#lookup(directory, request);
     if (entry === undefined) return undefined;
     const startedAt = performance.now();
     try {
@@ -254,6 +260,13 @@ export class Tessera implements RequestGate {
     } catch (error) {
       return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt);
     }
+  }
+
+  /** The directory's verdict on a request; at debug level, an unmanaged origin says why, once. */
+  #lookup(directory: Directory, request: OutgoingRequest): DirectoryEntry | undefined {
+    const entry = directory.lookup(request);
+    if (entry === undefined) this.#unmanaged?.note(directory, request);
+    return entry;
   }
 
   rejected(grant: Grant): void {
@@ -313,7 +326,7 @@ export class Tessera implements RequestGate {
 
   /** `base` (default: an undici `Agent` of this instance) with Tessera composed on top. */
   dispatcher(base?: Dispatcher): Dispatcher {
-    return (base ?? (this.#agent ??= new Agent())).compose(this.interceptor);
+    return (base ?? (this.#agent ??= new (loadUndici().Agent)())).compose(this.interceptor);
   }
 
   /**
@@ -322,7 +335,7 @@ export class Tessera implements RequestGate {
    */
   readonly fetch = (input: Parameters<typeof undiciFetch>[0], init?: Parameters<typeof undiciFetch>[1]): ReturnType<typeof undiciFetch> => {
     const dispatcher = init?.dispatcher === undefined ? this.dispatcher() : this.dispatcher(init.dispatcher);
-    return undiciFetch(input, { ...init, dispatcher });
+    return loadUndici().fetch(input, { ...init, dispatcher });
   };
 
   /**
@@ -422,6 +435,7 @@ export class Tessera implements RequestGate {
       this.#session = session;
       this.#denials.clear(); // a new session may come with new policies
       this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
+      this.#logger.debug('tessera: directory of targets', directoryLogFields(this.#directory));
       if (channels.attest.hasSubscribers) {
         channels.attest.publish({ clientWorkload: session.clientWorkload.name, collector: session.collector, targets: session.directory.length, expiresAt: session.expiresAt });
       }
