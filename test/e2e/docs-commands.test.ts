@@ -24,6 +24,7 @@ const README = 'README.md';
 const DOCS_INDEX = 'docs/README.md';
 const QUICKSTART = 'docs/quickstart.md';
 const OPERATIONS = 'docs/operations.md';
+const OPERATIONS_APPENDIX = 'docs/operations-transcripts.md';
 const EDGE_API = 'docs/edge-api.md';
 const PROVIDERS = 'docs/providers.md';
 const SDK = 'docs/sdk.md';
@@ -192,7 +193,7 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     expect: [/^v24\.\d+\.\d+$/m, /^authorization: Bearer sk_walkthrough_secret$/m, /^edge\.credential allow/m, /^edge\.attest allow/m, /^started over: nothing left$/m],
   },
   {
-    name: 'README.md and operations.md: start, check, master key, admin keys, rotation, backup and restore, PostgreSQL replicas',
+    name: 'README.md, operations.md and its appendix: start, check, master key, admin keys, rotation, backup and restore, PostgreSQL replicas',
     cwd: 'project',
     replace: [
       ...PASTE_KEY,
@@ -210,17 +211,17 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { file: OPERATIONS, starts: 'curl -s http://127.0.0.1:8080/readyz', run: 'sh' },
       { file: OPERATIONS, starts: 'curl -s -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/resource-sets', run: 'sh' },
       { glue: '__stop_last; unset TESSERA_DATA_DIR; mkdir -p "$WALK_DIR/var/lib"  # as on a real system' },
-      { file: OPERATIONS, starts: '$ tessera-cloud start --data /var/lib/tessera --trusted-proxy 10.0.0.0/40', run: 'transcript', vary: [LOG_LINE] },
+      { file: OPERATIONS_APPENDIX, starts: '$ tessera-cloud start --data /var/lib/tessera --trusted-proxy 10.0.0.0/40', run: 'transcript', vary: [LOG_LINE] },
       { file: OPERATIONS, starts: 'tessera-cloud start --data /var/lib/tessera', run: 'background', ready: 'listening on' },
       { glue: 'export TESSERA_ADMIN_KEY=$BOOTSTRAP_KEY' },
-      { file: OPERATIONS, starts: '$ tessera-cloud start --port 80800', run: 'transcript' },
-      { file: OPERATIONS, starts: '$ ls -la /var/lib/tessera', run: 'transcript', vary: [/^total \d+$/, /(?<=^[-d]r[-w][-x]------|^drwxr-xr-x) +\d+ \S+ +\S+ +\d+ \w{3} +\d+ \d\d:\d\d/] },
-      { file: OPERATIONS, starts: '$ TESSERA_MASTER_KEY="$(tessera-cloud master-key generate)" tessera-cloud start', run: 'transcript' },
-      { file: OPERATIONS, starts: '$ TESSERA_MASTER_KEY=not-a-key', run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: '$ tessera-cloud start --port 80800', run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: '$ ls -la /var/lib/tessera', run: 'transcript', vary: [/^total \d+$/, /(?<=^[-d]r[-w][-x]------|^drwxr-xr-x) +\d+ \S+ +\S+ +\d+ \w{3} +\d+ \d\d:\d\d/] },
+      { file: OPERATIONS_APPENDIX, starts: '$ TESSERA_MASTER_KEY="$(tessera-cloud master-key generate)" tessera-cloud start', run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: '$ TESSERA_MASTER_KEY=not-a-key', run: 'transcript' },
       { glue: 'chmod 644 "$WALK_DIR/var/lib/tessera/master.key"  # a key file that other users can read' },
-      { file: OPERATIONS, starts: '$ tessera-cloud start --data /var/lib/tessera\ntessera-cloud: master key', run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: '$ tessera-cloud start --data /var/lib/tessera\ntessera-cloud: master key', run: 'transcript' },
       { glue: 'chmod 600 "$WALK_DIR/var/lib/tessera/master.key"' },
-      { file: OPERATIONS, starts: '$ TESSERA_BOOTSTRAP_ADMIN_KEY=too-short', run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: '$ TESSERA_BOOTSTRAP_ADMIN_KEY=too-short', run: 'transcript' },
       { file: OPERATIONS, starts: 'tessera-cloud master-key generate', run: 'sh' },
       { file: OPERATIONS, starts: 'export TESSERA_MASTER_KEY="$(cat', run: 'sh' },
       { file: OPERATIONS, starts: 'tessera-cloud admin-keys generate', run: 'sh' },
@@ -242,14 +243,14 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
       { glue: `__start_bg 'tessera-cloud start --data "$WALK_DIR/var/lib/tessera"' 'listening on'  # restore, step 4` },
       { glue: `curl -sf -H "Authorization: Bearer $TESSERA_ADMIN_KEY" http://127.0.0.1:8080/api/v1/admin-keys | jq -r '"restored admin keys: " + ([.items[].name] | sort | join(","))'` },
       { glue: `__stop_last\n${PG_DATABASES}\nunset TESSERA_MASTER_KEY` },
-      { file: OPERATIONS, starts: '$ tessera-cloud start --database-url "$DATABASE_URL"', run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: '$ tessera-cloud start --database-url "$DATABASE_URL"', run: 'transcript' },
       { file: OPERATIONS, starts: 'export TESSERA_MASTER_KEY="$(tessera-cloud master-key generate)"', run: 'background', ready: 'listening on' },
       { file: OPERATIONS, starts: 'tessera-cloud start --port 8081', run: 'background', ready: 'listening on' },
       { glue: `curl -sf -H "Authorization: Bearer $BOOTSTRAP_KEY" http://127.0.0.1:8081/api/v1/resource-sets | jq -r '"replica 8081 sees: " + .items[0].name'` },
       { file: OPERATIONS, starts: 'umask 077\npg_dump', run: 'sh' },
       { file: OPERATIONS, starts: 'pg_restore', run: 'sh' },
       { glue: `psql -qX ${PG_ADMIN} -c "DROP DATABASE tessera_docs_ops WITH (FORCE)"  # the replicas lose their database` },
-      { file: OPERATIONS, starts: "$ curl -s -w ' %{http_code}", run: 'transcript' },
+      { file: OPERATIONS_APPENDIX, starts: "$ curl -s -w ' %{http_code}", run: 'transcript' },
       { glue: `__stop_last; __stop_last\n__start_bg 'TESSERA_DATABASE_URL=$RESTORE_DATABASE_URL tessera-cloud start --port 8080' 'listening on'` },
       { glue: `curl -sf -H "Authorization: Bearer $BOOTSTRAP_KEY" http://127.0.0.1:8080/api/v1/resource-sets | jq -r '"restored database has: " + .items[0].name'` },
       { glue: `__stop_last; for db in tessera_docs_ops tessera_docs_restore; do psql -qX ${PG_ADMIN} -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done` },
