@@ -50,9 +50,12 @@ export class RequestMetricsIngest {
     return { requests: duplicate ? 0 : rows.reduce((sum, row) => sum + row.requests, 0), duplicate };
   }
 
-  /** Stores the events of an older SDK (deprecated route): without a report id, a retry counts twice. */
+  /**
+   * Stores the events of an older SDK (deprecated route): without a report id, a retry counts
+   * twice. Not rate-limited: those SDKs send a batch whenever 500 events are queued, and one
+   * refused would be lost (they give up after retrying for 10 s).
+   */
   async events(session: EdgeSession, index: PolicyIndex, events: readonly LegacyEvent[]): Promise<void> {
-    this.#limit(session);
     const minute = minuteOf(this.#now());
     await this.#writer.write({ rows: this.#budget.fit(session.clientWorkloadId, minute, eventRows(events, session, index, minute)) });
   }

@@ -223,8 +223,18 @@ describe.each(BACKENDS)('request metrics API ($name)', (backend) => {
     for (let i = 0; i < 6; i += 1) answers.push(await client.metrics({ reportId: randomUUID(), series: [series({ target: { scheme: 'https', host: 'rate.example.org', port: 443 } })] }));
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 429]);
     expect(answers[5]!.body.code).toBe('rate_limited');
+    const raw = await t.app.inject({
+      method: 'POST',
+      url: '/edge/v1/metrics',
+      headers: { authorization: `DPoP ${client.edgeToken}`, dpop: await client.proof('POST', '/edge/v1/metrics', { token: client.edgeToken! }) },
+      payload: { reportId: randomUUID(), series: [series()] },
+    });
+    expect([raw.statusCode, raw.headers['retry-after']]).toEqual([429, '1']);
+    // Older SDKs' events are not rate-limited: they would lose what is refused.
+    const event = { time: new Date().toISOString(), target: { scheme: 'https', host: 'rate.example.org', port: 443, path: '/v1' }, outcome: 'allow', statusClass: '2xx', latencyMs: 1 };
+    expect((await client.events([event])).status).toBe(202);
     const rows = await list(`&since=${new Date(clockMs - 60_000).toISOString()}`);
-    expect(total(rows.filter((row) => row.target === 'https://rate.example.org:443'))).toBe(15);
+    expect(total(rows.filter((row) => row.target === 'https://rate.example.org:443'))).toBe(16);
     clockMs += 2_000; // two tokens back
     expect((await client.metrics({ reportId: randomUUID(), series: [series()] })).status).toBe(200);
   });
