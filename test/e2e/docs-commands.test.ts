@@ -689,6 +689,7 @@ const NOT_RUN: NotRun[] = [
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
+  { file: BENCHMARKS, starts: 'npm run build\nnode bench/request-metrics.mjs', reason: 'a benchmark: minutes on both cores, and a build of an older release; run by hand, and its figures are on the page' },
   { file: AWS, starts: "import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';", reason: S3 },
   { file: AWS, starts: 'TESSERA_CLOUD_URL=https://tessera.example.com node --import @tessera/sdk/register app.mjs', reason: S3 },
   { file: AWS, starts: '# An EC2 instance with an instance role', reason: AWS_IAM },
