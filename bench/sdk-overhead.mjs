@@ -17,9 +17,9 @@
 // are given two ways: the median of per-round figures (each round's variants ran back to back)
 // and the best rounds (each variant's least disturbed phase; other load only ever slows a phase).
 // Every phase also accounts the CPU time its processes used (the client, the target, nginx, the
-// control plane), which shows where the cycles went, e.g. to ingesting edge events. `--diagnose`
-// adds a variant "managed, edge events off" (init option `events: false`) to separate the cost of
-// event reporting from interception and injection, and two without the SDK that compose a
+// control plane), which shows where the cycles went, e.g. to ingesting reports. `--diagnose`
+// adds a variant "managed, request metrics off" (init option `metrics: false`) to separate the cost
+// of reporting from interception and injection, and two without the SDK that compose a
 // do-nothing interceptor onto the global dispatcher — through npm undici's setGlobalDispatcher as
 // init() does (the built-in fetch then goes through undici 8's Dispatcher1Wrapper), and in place
 // on the built-in dispatcher — to separate the cost of that plumbing from the SDK's own code; and
@@ -129,7 +129,7 @@ if (values.diagnose) {
   VARIANTS.splice(
     3,
     0,
-    { name: 'managed-noevents', label: 'SDK, managed, events off', sdk: true, options: { events: false }, port: 'managed', expect: MANAGED_HEADER },
+    { name: 'managed-nometrics', label: 'SDK, managed, request metrics off', sdk: true, options: { metrics: false }, port: 'managed', expect: MANAGED_HEADER },
     { name: 'chain-wrapped', label: 'no SDK: no-op interceptor via npm setGlobalDispatcher', sdk: false, chain: 'npm-wrapper', port: 'plain', expect: '(none)' },
     { name: 'chain-in-place', label: 'no SDK: no-op interceptor on the built-in dispatcher', sdk: false, chain: 'in-place', port: 'plain', expect: '(none)' },
     { name: 'sdk-imported', label: 'SDK imported, init() not called', sdk: true, init: false, port: 'plain', expect: '(none)' },
@@ -255,7 +255,7 @@ try {
       rps: (result.requests / result.elapsedMs) * 1000,
       p50: percentile(sorted, 0.5),
       p99: percentile(sorted, 0.99),
-      droppedEvents: result.droppedEvents,
+      droppedRequests: result.droppedRequests,
       cloudCalls: result.cloudCalls,
       measuredFromUs: result.measuredFromUs,
       cpuUs: { client: result.cpuUs, target: targetUsed, nginx: nginxUsed, cloud: cloudUsed.user + cloudUsed.system },
@@ -326,10 +326,7 @@ try {
         trials: 5,
       }),
     };
-    const cloudCpu = process.cpuUsage(); // mostly the control plane ingesting the hot path's edge events
     hotPath = await runNode([HOT_PATH], env);
-    const cloudUsed = process.cpuUsage(cloudCpu);
-    hotPath.controlPlaneUsPerEvent = (cloudUsed.user + cloudUsed.system) / hotPath.eventsSent;
     if (!hotPath.credentialPlaced) console.log('  !! hot path: the managed cases did not all carry the credential');
   }
   machine.loadavgAfter = os.loadavg();
@@ -353,7 +350,7 @@ try {
       serialRps: serial.length ? (sum(serial.map((r) => r.requests)) / sum(serial.map((r) => r.elapsedMs))) * 1000 : null,
       serialP50Us: serial.length ? percentile(pooledSerial, 0.5) : null,
       serialP99Us: serial.length ? percentile(pooledSerial, 0.99) : null,
-      droppedEvents: load.at(-1)?.droppedEvents ?? 0,
+      droppedRequests: load.at(-1)?.droppedRequests ?? 0,
       cpuUsPerRequest: cpuPerRequest(load),
       serialCpuUsPerRequest: serial.length ? cpuPerRequest(serial) : null,
       cloudCallsUnderLoad: sumCounts(load.map((r) => r.cloudCalls ?? {})),
@@ -378,7 +375,7 @@ try {
     managedVsPlain: perRound('managed', 'plain', 'rps', ratio),
     managedVsNginx: perRound('managed', 'nginx', 'rps', ratio),
     nginxVsPlain: perRound('nginx', 'plain', 'rps', ratio),
-    ...(results['managed-noevents'] ? { managedNoEventsVsPlain: perRound('managed-noevents', 'plain', 'rps', ratio) } : {}),
+    ...(results['managed-nometrics'] ? { managedNoMetricsVsPlain: perRound('managed-nometrics', 'plain', 'rps', ratio) } : {}),
   };
   const addedP50Us = {
     unmanagedSerial: latencyMs > 0 ? perRound('unmanaged', 'plain', 'serialP50', minus) : null,
@@ -417,7 +414,7 @@ try {
     managedVsPlain: bestOf('managed', 'plain', 'rps', ratio),
     managedVsNginx: bestOf('managed', 'nginx', 'rps', ratio),
     nginxVsPlain: bestOf('nginx', 'plain', 'rps', ratio),
-    ...(best['managed-noevents'] ? { managedNoEventsVsPlain: bestOf('managed-noevents', 'plain', 'rps', ratio) } : {}),
+    ...(best['managed-nometrics'] ? { managedNoMetricsVsPlain: bestOf('managed-nometrics', 'plain', 'rps', ratio) } : {}),
     addedP50UsManaged: bestOf('managed', 'plain', 'serialP50Us', minus),
     addedP50UsUnmanaged: bestOf('unmanaged', 'plain', 'serialP50Us', minus),
     addedP50UsNginx: bestOf('nginx', 'plain', 'serialP50Us', minus),
@@ -475,7 +472,7 @@ try {
   console.log(
     `best rounds (each variant's least disturbed phase): unmanaged/plain ${fmt(bestFigures.unmanagedVsPlain, 3)}, managed/plain ${fmt(bestFigures.managedVsPlain, 3)}, ` +
       `managed/nginx ${fmt(bestFigures.managedVsNginx, 3)}, nginx/plain ${fmt(bestFigures.nginxVsPlain, 3)}` +
-      (bestFigures.managedNoEventsVsPlain !== undefined ? `, managed-noevents/plain ${fmt(bestFigures.managedNoEventsVsPlain, 3)}` : '') +
+      (bestFigures.managedNoMetricsVsPlain !== undefined ? `, managed-nometrics/plain ${fmt(bestFigures.managedNoMetricsVsPlain, 3)}` : '') +
       `; added p50 at 1 in flight: managed ${us(bestFigures.addedP50UsManaged)}, unmanaged ${us(bestFigures.addedP50UsUnmanaged)}, nginx ${us(bestFigures.addedP50UsNginx)}` +
       `; added client CPU per request at 1 in flight: ${Object.entries(bestFigures.addedClientCpuUs).map(([k, v]) => `${k} ${us(v)}`).join(', ')}`,
   );
@@ -512,13 +509,11 @@ try {
     console.log(
       `SDK CPU per request, the interceptor alone (lowest of 5 trials; in brackets: share of one plain fetch's client CPU, ${fmt(fetchNs / 1000, 1)} µs, measured alongside):\n` +
         `  unmanaged ${us(hotPath.addedNs.unmanaged / 1000, 2)}${share('unmanaged')}; managed, cached ${us(hotPath.addedNs.managed / 1000, 2)}${share('managed')}; ` +
-        `managed with edge events (batches of 500) ${us(hotPath.addedNs.managedEvents / 1000, 2)}${share('managedEvents')}`,
+        `managed with request metrics ${us(hotPath.addedNs.managedMetrics / 1000, 2)}${share('managedMetrics')}`,
     );
-    const loadPosts = summary.managed?.cloudCallsUnderLoad['/edge/v1/events'];
     console.log(
-      `control plane CPU per edge event: ${fmt(hotPath.controlPlaneUsPerEvent, 1)} µs in batches of 500 (hot path); ` +
-        `${fmt(summary.managed?.cpuUsPerRequest.cloud, 1)} µs per managed request in the load phases` +
-        (loadPosts ? `, where batches averaged ${fmt(summary.managed.requests / loadPosts, 0)} events` : ''),
+      `control plane CPU per managed request in the load phases: ${fmt(summary.managed?.cpuUsPerRequest.cloud, 1)} µs ` +
+        '(its cost per report of request metrics: bench/request-metrics.mjs)',
     );
   }
   console.log('\ngoals:');
@@ -531,18 +526,18 @@ try {
   );
   for (const variant of active.filter((v) => v.sdk)) {
     const calls = summary[variant.name].cloudCallsUnderLoad;
-    const posts = calls['/edge/v1/events'] ?? 0;
+    const posts = calls['/edge/v1/metrics'] ?? 0;
     const text = Object.entries(calls).map(([path, n]) => `${path} ×${n}`).join(', ') || 'none';
     console.log(
       `calls to the control plane during the ${variant.name} load phases: ${text}` +
-        (posts ? ` (${fmt(summary[variant.name].requests / posts, 1)} requests per /edge/v1/events POST)` : ''),
+        (posts ? ` (${fmt(summary[variant.name].requests / posts, 1)} requests per report)` : ''),
     );
   }
   console.log(
     `connections the target accepted over all phases (keep-alive: a few per phase at most): ${active.map((v) => `${v.name} ${summary[v.name].connectionsOpened}`).join(', ')}`,
   );
-  const dropped = summary.managed?.droppedEvents ?? 0;
-  if (dropped) console.log(`note: the managed variant's SDK dropped ${dropped} edge events (queue full)`);
+  const dropped = summary.managed?.droppedRequests ?? 0;
+  if (dropped) console.log(`note: the managed variant's SDK left ${dropped} requests out of its request metrics`);
   if (machine.sdkBuildAfter !== sdkBuild) {
     console.log(`warning: packages/sdk/dist was rebuilt during the run (build ${sdkBuild} → ${machine.sdkBuildAfter}); the cold-start and memory processes may have loaded the newer build`);
   }

@@ -50,7 +50,7 @@ if (input.sdk) {
 setup.fetchDispatcher = globalThis[Symbol.for('undici.globalDispatcher.1')]?.constructor?.name ?? '(default)';
 
 // The SDK reaches the control plane through node:http: count its calls per path, so the report
-// can say how often edge events went out (the target itself is only ever called with fetch).
+// can say how often reports went out (the target itself is only ever called with fetch).
 const cloudCalls = {};
 if (input.sdk) {
   const diagnostics = await import('node:diagnostics_channel');
@@ -122,8 +122,8 @@ process.on('message', async (message) => {
     for (const path of Object.keys(cloudCalls)) delete cloudCalls[path];
     const cpu = process.cpuUsage();
     const result = await phase(message.durationMs, message.concurrency, true);
-    // Queued edge events go out now, outside the timed window (and not during the next variant's
-    // phase), but inside the CPU account; the phase itself sends a batch every 500 requests.
+    // The phase's request metrics are reported now, outside the timed window (and not during the
+    // next variant's phase), but inside the CPU account.
     const tessera = sdk?.tessera();
     await tessera?.flush();
     const used = process.cpuUsage(cpu);
@@ -134,7 +134,7 @@ process.on('message', async (message) => {
       cloudCalls: { ...cloudCalls },
       measuredFromUs,
       latenciesUs: latencies.slice(0, result.requests),
-      droppedEvents: tessera?.droppedEvents ?? 0,
+      droppedRequests: tessera?.droppedRequests ?? 0,
     });
   } else if (message.type === 'exit') {
     await sdk?.shutdown();

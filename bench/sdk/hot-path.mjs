@@ -6,20 +6,20 @@
 // machine better than a load test: each figure is the lowest of several trials.
 //
 // Input: TESSERA_BENCH_HOTPATH (JSON) { cloudUrl, managedOrigin, unmanagedOrigin, path, iterations,
-//        eventIterations, trials }; TESSERA_BENCH_IDP. (With events on, every request becomes an
-//        audit row in the control plane: that case runs `eventIterations` requests per trial.)
-// Output (stdout, JSON): { nsPerRequest: { stub, unmanaged, managed, managedEvents, fetch }, addedNs,
-//        eventsSent, ... } (`fetch`: one real plain fetch on loopback, client CPU, for scale)
+//        eventIterations, trials }; TESSERA_BENCH_IDP. (The instance with request metrics on runs
+//        `eventIterations` requests per trial, and sends one report at the end of each.)
+// Output (stdout, JSON): { nsPerRequest: { stub, unmanaged, managed, managedMetrics, fetch }, addedNs,
+//        reportsSent, ... } (`fetch`: one real plain fetch on loopback, client CPU, for scale)
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { benchCollector } from './collector.mjs';
 
 const input = JSON.parse(process.env.TESSERA_BENCH_HOTPATH);
 const { Tessera } = await import('@tessera/sdk');
 
-// Two instances, nothing global: edge events off (interception and injection alone), and on
-// (as shipped: one event per managed request, sent in batches to the control plane).
-const quiet = new Tessera({ cloudUrl: input.cloudUrl, collectors: [benchCollector()], events: false });
-const reporting = new Tessera({ cloudUrl: input.cloudUrl, collectors: [benchCollector()] });
+// Two instances, nothing global: request metrics off (interception and injection alone), and on
+// (as shipped: every managed request counted, one report per interval; here, one per trial).
+const quiet = new Tessera({ cloudUrl: input.cloudUrl, collectors: [benchCollector()], metrics: false });
+const reporting = new Tessera({ cloudUrl: input.cloudUrl, collectors: [benchCollector()], metrics: { flushIntervalMs: 0 } });
 for (const tessera of [quiet, reporting]) await tessera.getCredential(`${input.managedOrigin}${input.path}`); // attest, cache
 
 const controller = { abort() {}, pause() {}, resume() {}, paused: false, aborted: false, reason: null };
@@ -63,20 +63,23 @@ const cases = {
   stub: { dispatch: stub, origin: input.unmanagedOrigin },
   unmanaged: { dispatch: quiet.interceptor(stub), origin: input.unmanagedOrigin },
   managed: { dispatch: quiet.interceptor(stub), origin: input.managedOrigin },
-  managedEvents: { dispatch: reporting.interceptor(stub), origin: input.managedOrigin, events: reporting, iterations: input.eventIterations },
+  managedMetrics: { dispatch: reporting.interceptor(stub), origin: input.managedOrigin, reports: reporting, iterations: input.eventIterations },
 };
 
 /**
- * CPU ns per request (process CPU time, so the edge-event batches the SDK sends count too). Every
- * 500 requests it yields to the event loop; with events on it waits for that batch to be sent,
- * as the queue would at the edge API's batch size of 500.
+ * CPU ns per request (process CPU time, so the report the SDK sends counts too). Every 500
+ * requests it yields to the event loop; with request metrics on, the trial ends with a report.
  */
-async function trial({ dispatch, origin, events, iterations }) {
+let reportsSent = 0;
+async function trial({ dispatch, origin, reports, iterations }) {
   const cpu = process.cpuUsage();
   for (let done = 0; done < iterations; done += 500) {
     for (let i = 0; i < 500; i++) dispatch(options(origin), handler);
-    if (events) await events.flush();
-    else await yieldToLoop();
+    await yieldToLoop();
+  }
+  if (reports) {
+    await reports.flush();
+    reportsSent += 1;
   }
   const used = process.cpuUsage(cpu);
   return ((used.user + used.system) * 1000) / iterations;
@@ -102,15 +105,15 @@ for (let t = 0; t < input.trials; t++) {
   best.fetch = Math.min(best.fetch, await fetchTrial(2_000));
 }
 await reporting.flush();
-const managedRuns = input.trials * (cases.managed.iterations + cases.managedEvents.iterations);
+const managedRuns = input.trials * (cases.managed.iterations + cases.managedMetrics.iterations);
 const out = {
   iterations: input.iterations,
   trials: input.trials,
   nsPerRequest: best,
-  addedNs: { unmanaged: best.unmanaged - best.stub, managed: best.managed - best.stub, managedEvents: best.managedEvents - best.stub },
+  addedNs: { unmanaged: best.unmanaged - best.stub, managed: best.managed - best.stub, managedMetrics: best.managedMetrics - best.stub },
   credentialPlaced: placed === managedRuns,
-  eventsSent: Math.min(5_000, cases.managedEvents.iterations) + input.trials * cases.managedEvents.iterations - reporting.droppedEvents,
-  droppedEvents: reporting.droppedEvents,
+  reportsSent,
+  droppedRequests: reporting.droppedRequests,
 };
 await quiet.close();
 await reporting.close();

@@ -36,6 +36,6 @@ for (let i = 0; i < 4; i++) {
   globalThis.gc();
 }
 const usage = process.memoryUsage();
-process.stdout.write(`${JSON.stringify({ ...usage, statuses, droppedEvents: sdk?.tessera()?.droppedEvents ?? 0 })}\n`);
+process.stdout.write(`${JSON.stringify({ ...usage, statuses, droppedRequests: sdk?.tessera()?.droppedRequests ?? 0 })}\n`);
 await sdk?.shutdown();
 process.exit(0);

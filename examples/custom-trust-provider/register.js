@@ -14,5 +14,5 @@ let stopping = false;
 process.on('beforeExit', () => {
   if (stopping) return;
   stopping = true;
-  void shutdown(); // sends the queued edge events
+  void shutdown(); // sends the last request metrics
 });

@@ -93,7 +93,7 @@ async function main() {
       env: {
         TESSERA_CLOUD_URL: cloud.url,
         TESSERA_KUBERNETES_TOKEN_FILE: join(tokenDir, `shop-${account}.token`),
-        TESSERA_EVENTS_FLUSH_INTERVAL_MS: '500',
+        TESSERA_METRICS_FLUSH_INTERVAL_MS: '1000',
         PAYMENTS_URL: payments.url,
         REPORTS_URL: reports.url,
       },
@@ -122,18 +122,23 @@ async function main() {
   say(`   The payments API's key never left Tessera's vault and the control plane's signing key never left the control plane;`);
   say(`   the clients' code and environment hold neither.`);
 
-  await new Promise((resolve) => setTimeout(resolve, 1500)); // the clients send request outcomes every 500 ms
-  say(`\n${bold('Audit trail')} (GET /api/v1/audit-events, oldest first)`);
+  say(`\n${bold('Audit trail')} (GET /api/v1/audit-events, oldest first: every attestation and every decision)`);
   const names = new Map([checkout, newsletter, paymentsApi, reportsApi].map((o) => [o.id, o.name]));
   const events = (await admin.get('/api/v1/audit-events?limit=100')).items.filter((e) => e.kind.startsWith('edge.')).reverse();
   for (const event of events) {
     const who = names.get(event.clientWorkloadId) ?? '-';
     const what = names.get(event.serverWorkloadId) ?? '';
-    // edge.request events are the SDK's report of what happened to the request itself.
-    const target = event.data?.target;
-    const where = what || (target ? `${target.host}:${target.port}${target.path ?? ''}` : '');
-    const status = event.data?.statusClass ? `  HTTP ${event.data.statusClass}` : '';
-    say(`  ${event.time}  ${event.kind.padEnd(16)} ${event.outcome.padEnd(5)} ${who}${where ? ` → ${where}` : ''}${event.reason ? `  (${event.reason})` : ''}${status}`);
+    say(`  ${event.time}  ${event.kind.padEnd(16)} ${event.outcome.padEnd(5)} ${who}${what ? ` → ${what}` : ''}${event.reason ? `  (${event.reason})` : ''}`);
+  }
+
+  // What the SDKs report about the requests themselves: counts per minute, sent every second here.
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  say(`\n${bold('Request metrics')} (GET /api/v1/request-metrics: what the clients' SDKs counted, per minute)`);
+  for (const row of (await admin.get('/api/v1/request-metrics?limit=100')).items.reverse()) {
+    const what = names.get(row.serverWorkloadId) ?? row.target;
+    const status = row.statusClass ? `HTTP ${row.statusClass}` : `(${row.reason})`;
+    const plural = row.requests === 1 ? 'request' : 'requests';
+    say(`  ${row.time}  ${names.get(row.clientWorkloadId)} → ${what}  ${row.outcome.padEnd(5)} ${status}  ${row.requests} ${plural}, ${(row.latencyMsSum / row.requests).toFixed(1)} ms on average`);
   }
 
   if (keepRunning) {

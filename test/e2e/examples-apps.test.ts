@@ -158,17 +158,16 @@ describe('examples: admin-setup, fastify-service, serverless', () => {
     expect(lines[2]).toEqual({ attestations: 1 });
     expect(stdout + stderr).not.toContain(API_KEY);
 
-    // The control plane's audit: one attestation and one credential for the instance, and both
-    // request outcomes, although invoke.mjs ended the process right after the second invocation.
+    // The control plane's audit: one attestation and one credential for the instance; and its
+    // request metrics count both requests, although invoke.mjs ended the process right after the
+    // second invocation.
     const [fn] = (await admin('/api/v1/client-workloads?name=quote-function')).items;
     const events = async (kind: string) => (await admin(`/api/v1/audit-events?kind=${kind}&clientWorkloadId=${fn.id}&limit=100`)).items;
     expect((await events('edge.attest')).map((e: any) => e.outcome)).toEqual(['allow']);
     expect((await events('edge.credential')).map((e: any) => e.outcome)).toEqual(['allow']);
-    const requests = (await events('edge.request')).reverse();
-    expect(requests.map((e: any) => [e.outcome, e.data.statusClass, e.data.target.path])).toEqual([
-      ['allow', '2xx', '/v1/quotes/ACME'],
-      ['allow', '2xx', '/v1/quotes/GLOBEX'],
-    ]);
+    const [vendor] = (await admin('/api/v1/server-workloads?name=market-data-delayed')).items;
+    const metrics = (await admin(`/api/v1/request-metrics?clientWorkloadId=${fn.id}`)).items;
+    expect(metrics.map((row: any) => [row.serverWorkloadId, row.outcome, row.statusClass, row.requests])).toEqual([[vendor.id, 'allow', '2xx', 2]]);
   });
 
   it('admin-setup: a changed field is planned by --dry-run, applied by the next run, and takes effect', async () => {

@@ -144,11 +144,11 @@ describe('explicit mode: awaiting the SDK never lets the process end mid-wait', 
     ]);
   });
 
-  it('flush() and close() with queued events and the control plane gone: they end (bounded), the events stay undelivered', async () => {
-    const env = envFor(world.gate.url, { APP_TARGET: `${world.api.url}/v1/explicit`, APP_STEPS: 'fetch,pause,flush,close', TESSERA_EVENTS_FLUSH_INTERVAL_MS: '600000' });
+  it('flush() and close() with requests counted and the control plane gone: they end (bounded), the report stays unsent', async () => {
+    const env = envFor(world.gate.url, { APP_TARGET: `${world.api.url}/v1/explicit`, APP_STEPS: 'fetch,pause,flush,close', TESSERA_METRICS_FLUSH_INTERVAL_MS: '600000' });
     const run = await world.runApp(env, {
       script: EXPLICIT_APP,
-      // The control plane goes away while the library does its own work, events queued.
+      // The control plane goes away while the library does its own work, requests counted.
       onLine: (line) => void (line.step === 'fetch' && world.gate.reset('unavailable')),
     });
     expect(run.code, run.stderr).toBe(0);
@@ -162,9 +162,9 @@ describe('explicit mode: awaiting the SDK never lets the process end mid-wait', 
 });
 
 describe('an outage is logged once when it starts and once when it ends', () => {
-  it('with the count of requests that failed closed meanwhile; edge events are not complained about at each flush', async () => {
+  it('with the count of requests that failed closed meanwhile; request metrics are not complained about at each flush', async () => {
     world.gate.reset('unavailable');
-    const app = await world.startApp(envFor(world.gate.url, { TESSERA_START_TIMEOUT_MS: '200', TESSERA_DEADLINE_MS: '800', TESSERA_EVENTS_FLUSH_INTERVAL_MS: '200' }));
+    const app = await world.startApp(envFor(world.gate.url, { TESSERA_START_TIMEOUT_MS: '200', TESSERA_DEADLINE_MS: '800', TESSERA_METRICS_FLUSH_INTERVAL_MS: '200' }));
     try {
       for (let i = 0; i < 3; i += 1) {
         const reply = await app.call('fetch', { url: `${world.api.url}/v1/during` });
@@ -182,7 +182,7 @@ describe('an outage is logged once when it starts and once when it ends', () => 
       const ended = lines.filter((line) => line.includes('answers again'));
       expect(ended, app.output()).toHaveLength(1);
       expect(ended[0]).toMatch(/"failedClosed":3/);
-      expect(lines.filter((line) => line.includes('edge events not delivered'))).toEqual([]);
+      expect(lines.filter((line) => line.includes('request metrics not delivered'))).toEqual([]);
     } finally {
       await app.stop();
     }

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvents, eventually } from './support/cloud-e2e.js';
+import { eventually, requestMetrics, requestsIn } from './support/cloud-e2e.js';
 import { API_KEY, CountingProxy, startWorld, type World } from './support/failsafe-world.js';
 
 /**
  * The SDK in the application's process, with real processes: its own calls to the control plane
  * go through the proxy the environment names, as the application's do; a stop signal sends the
- * queued edge events when the application does not handle it, and changes nothing when it does.
+ * last request metrics when the application does not handle it, and changes nothing when it does.
  */
 let world: World;
 let proxy: CountingProxy;
@@ -54,29 +54,33 @@ describe('the SDK’s own calls honour HTTPS_PROXY / NO_PROXY', () => {
   });
 });
 
-describe('a stop signal: the register hook sends the queued edge events when the application has no handler of its own', () => {
-  /** Requests reported for `path` in edge.request audit events. */
-  const reported = async (path: string) => (await auditEvents(world.cloud.url, world.adminKey, 'edge.request')).filter((event) => event.data.target?.path === path).length;
-  // Events are sent every 10 minutes here: only the stop can send them in time.
-  const serving = (path: string, extra: Record<string, string> = {}) => ({ ...world.env, TESSERA_EVENTS_FLUSH_INTERVAL_MS: '600000', APP_SERVE: '1', APP_REQUESTS: request(path), ...extra });
+describe('a stop signal: the register hook sends the last request metrics when the application has no handler of its own', () => {
+  /** Successful requests counted in the request metrics so far (every app of this world is one client workload). */
+  const reported = async () => requestsIn((await requestMetrics(world.cloud.url, world.adminKey, 'outcome=allow')).filter((row) => row.statusClass === '2xx'));
+  /** Waits until one more request than `before` has been counted. */
+  const oneMore = (before: number) => eventually(async () => ((await reported()) > before ? reported() : undefined));
+  // Reports go every 10 minutes here: only the stop can send them in time.
+  const serving = (path: string, extra: Record<string, string> = {}) => ({ ...world.env, TESSERA_METRICS_FLUSH_INTERVAL_MS: '600000', APP_SERVE: '1', APP_REQUESTS: request(path), ...extra });
   const stopWith = (signal: NodeJS.Signals) => ({ onLine: (line: Record<string, any>, child: { kill(signal: NodeJS.Signals): boolean }) => void (line.line === 'started' && child.kill(signal)) });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal}, no handler: the events arrive and the process ends by the signal, as without Tessera`, async () => {
+    it(`${signal}, no handler: the request metrics arrive and the process ends by the signal, as without Tessera`, async () => {
       const path = `/v1/stop-${signal}`;
+      const before = await reported();
       const run = await world.runApp(serving(path), stopWith(signal));
       expect(run.lines.find((line) => line.line === 'request'), run.stderr).toMatchObject({ ok: true, status: 200 });
       expect(run.signal).toBe(signal);
       expect(run.code).toBeNull();
-      expect(await eventually(async () => ((await reported(path)) > 0 ? reported(path) : undefined))).toBe(1);
+      expect(await oneMore(before)).toBe(before + 1);
     });
   }
 
-  it('an exit hook through signal-exit is not a handler: the events arrive, the hook runs, the process ends by the signal', async () => {
+  it('an exit hook through signal-exit is not a handler: the request metrics arrive, the hook runs, the process ends by the signal', async () => {
+    const before = await reported();
     const run = await world.runApp(serving('/v1/signal-exit', { APP_SIGNAL_HANDLER: 'signal-exit' }), { ...stopWith('SIGTERM'), timeoutMs: 15_000 });
     expect(run.signal, run.stderr).toBe('SIGTERM');
     expect(run.lines.filter((line) => line.line === 'exit-hook')).toEqual([{ line: 'exit-hook', signal: 'SIGTERM' }]);
-    expect(await eventually(async () => ((await reported('/v1/signal-exit')) > 0 ? reported('/v1/signal-exit') : undefined))).toBe(1);
+    expect(await oneMore(before)).toBe(before + 1);
   });
 
   it('the application’s own handler decides: its exit code, its output, nothing of ours', async () => {

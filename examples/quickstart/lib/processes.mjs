@@ -29,9 +29,13 @@ export function startService(name, script, { env = {}, execArgv = [], cwd } = {}
   });
 }
 
-/** Starts the control plane's CLI; resolves with its URL and the bootstrap admin key it printed. */
+/**
+ * Starts the control plane's CLI; resolves with its URL and the bootstrap admin key it printed.
+ * The SDKs may report request metrics every second (the default is every 10 s), so that the
+ * demo shows them at once.
+ */
 export function startControlPlane(cli, dataDir) {
-  const child = spawn(process.execPath, [cli, 'start', '--port', '0', '--data', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [cli, 'start', '--port', '0', '--data', dataDir, '--log-level', 'warn', '--metrics-interval', '1'], {
     env: { PATH: process.env.PATH },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

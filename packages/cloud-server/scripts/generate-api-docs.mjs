@@ -92,6 +92,8 @@ const TAG_INTROS = {
   'Log stream': 'A log stream exports audit events, for example to a JSON-lines file or a webhook. Its `secrets` are write-only.',
   'Audit event':
     'Every create, update and delete of an object through this API is recorded as an audit event of kind `admin.change`, in the same transaction as the change. The event of an access policy, and of a server workload whose `host`, `port`, `scheme`, `pathPrefix` or `injection` changed, names the credential providers concerned in `data.credentialProviders` (`[{"id", "name"}]`). Events cannot be changed or deleted through the API.',
+  'Request metric':
+    'What the SDKs report about the requests they handled, added up per minute: for each client workload, server workload (or, for requests that matched none, target origin), outcome, status class and reason, the number of requests and a latency histogram. Reports are not audit events: every decision (`POST /edge/v1/credentials`) is an `edge.credential` audit event of its own. See [request metrics](edge-api.md#request-metrics).',
   'Signing key':
     'The ES256 keys that sign the tokens this control plane issues. Only public metadata is exposed; the private halves never leave the store.',
   Health: 'Probes for load balancers and orchestrators. They need no admin key.',
@@ -114,6 +116,8 @@ const OPERATION_NOTES = {
   'GET /api/v1/signing-keys': 'Needs an `admin` key with access to all resource sets (`["*"]`).',
   'GET /api/v1/audit-events':
     'Needs the `admin` or `auditor` role. Events outside the resource sets of the key are left out. Events about objects without a resource set (admin keys, resource sets) are visible only to keys with access to all resource sets.',
+  'GET /api/v1/request-metrics':
+    'Needs the `admin` or `auditor` role, like audit events; rows outside the resource sets of the key are left out. Rows are newest first, then ordered by their key. `since` and `until` select whole minutes; with `groupBy=hour` the minutes of each hour are added up (give `since` and `until`: the sums are computed for each page). A latency bucket counts the requests that took at most its bound in `latencyBucketBoundsMs` and more than the bound before it; the last bucket has no bound.',
   'POST /api/v1/admin-keys':
     'The answer holds the key itself in `key`, once. A key may only grant resource sets it holds itself.',
 };
@@ -811,7 +815,7 @@ List routes return one page at a time, in a stable order:
 - When \`nextCursor\` is a string, more items follow: send it back as \`cursor\` to get the next
   page, with the same filters. When it is \`null\`, this was the last page.
 - A cursor is opaque. A made-up or damaged cursor gets \`400 invalid_cursor\`.
-- Object lists are in creation order (ids are time-ordered UUIDs). Audit events are newest first.
+- Object lists are in creation order (ids are time-ordered UUIDs). Audit events and request metrics are newest first.
 - Lists include only objects in the key's scope. \`resourceSetId\` narrows a list to one
   resource set; \`name\` finds an object by its exact name.
 

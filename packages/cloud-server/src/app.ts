@@ -7,6 +7,7 @@ import { installErrorHandler, ErrorResponse } from './api/error-handler.js';
 import { installJsonBodyParser } from './api/json-body.js';
 import { registerObjectRoutes } from './api/admin-routes.js';
 import { registerAuditRoutes } from './api/audit-routes.js';
+import { registerRequestMetricsRoutes } from './api/request-metrics-routes.js';
 import { registerSigningKeyRoutes } from './api/signing-key-routes.js';
 import { registerPublicRoutes } from './api/public-routes.js';
 import { authenticateAdmin } from './auth/authenticate.js';
@@ -26,6 +27,7 @@ import { RefusalAggregator } from './edge/refusal-aggregator.js';
 import { createOutboundFetch } from './edge/outbound-fetch.js';
 import { ProviderConfigs } from './edge/provider-configs.js';
 import { registerEdgeRoutes } from './edge/routes.js';
+import { RequestMetricsIngest, type RequestMetricsOptions } from './metrics/ingest.js';
 import { SourceAddressResolver } from './edge/source-ip.js';
 
 declare module 'fastify' {
@@ -86,6 +88,8 @@ export interface AppOptions {
   timeouts?: Partial<ServerTimeouts>;
   /** Most ids each replay cache remembers (DPoP proof ids, used nonces); default 200,000 each. */
   replayCacheSizes?: { proofs?: number; nonces?: number };
+  /** Request metrics: the report interval SDKs are told, and limits (defaults in metrics/ingest.ts). */
+  requestMetrics?: RequestMetricsOptions;
 }
 
 export interface TesseraApp {
@@ -192,9 +196,11 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     now,
     onError: (error) => app.log.warn({ err: error }, 'refused attestations could not be recorded; will retry'),
   });
+  const metrics = new RequestMetricsIngest(store, { now, ...options.requestMetrics });
   app.addHook('onClose', async () => {
     await refusals.close();
     await audit.flush();
+    await metrics.flush();
   });
   // The admin API is one encapsulated plugin: its hook authenticates every route registered in
   // it, before the body is even parsed, whatever path spelling reached the route.
@@ -204,6 +210,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     });
     registerObjectRoutes(api, service);
     registerAuditRoutes(api, store);
+    registerRequestMetricsRoutes(api, store);
     registerSigningKeyRoutes(api, store, keyRing);
   });
   await app.register(async (edgeApi) =>
@@ -218,6 +225,7 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       dpop: new DpopVerifier({ now, maxRememberedProofs: options.replayCacheSizes?.proofs }),
       audit,
       refusals,
+      metrics,
       sources: new SourceAddressResolver(options.trustedProxies),
       outboundFetch: options.outboundFetch ?? createOutboundFetch(),
       verifyTimeoutMs: options.trustProviderTimeoutMs ?? DEFAULT_TRUST_PROVIDER_TIMEOUT_MS,

@@ -38,6 +38,10 @@ Options (start, keys, admin-keys create):
                             private or link-local (repeatable; TESSERA_LOG_STREAM_ALLOW, comma-separated)
   --audit-retention AGE     Delete audit events older than AGE, e.g. 30d, 12h, 90m (TESSERA_AUDIT_RETENTION,
                             default: keep them all); events a log stream has not exported yet are kept
+  --metrics-retention AGE   Delete request metrics older than AGE (TESSERA_METRICS_RETENTION, default: as
+                            --audit-retention, else keep them all)
+  --metrics-interval SECONDS  How often SDKs report request metrics at most (TESSERA_METRICS_INTERVAL,
+                            default 10); raise it for large fleets
   --headers-timeout-ms MS   Time a client has to send its request headers (TESSERA_HEADERS_TIMEOUT_MS, default 10000)
   --request-timeout-ms MS   Time a client has to send its whole request (TESSERA_REQUEST_TIMEOUT_MS, default 30000)
   --keep-alive-timeout-ms MS  An idle keep-alive connection is closed after this (TESSERA_KEEP_ALIVE_TIMEOUT_MS, default 72000)
@@ -69,6 +73,8 @@ const SERVER_OPTIONS = {
   plugin: { type: 'string', multiple: true },
   'log-stream-allow': { type: 'string', multiple: true },
   'audit-retention': { type: 'string' },
+  'metrics-retention': { type: 'string' },
+  'metrics-interval': { type: 'string' },
   'headers-timeout-ms': { type: 'string' },
   'request-timeout-ms': { type: 'string' },
   'keep-alive-timeout-ms': { type: 'string' },

@@ -21,6 +21,10 @@ export interface ServerConfig {
   logStreamAllow: string[];
   /** Audit events older than this are deleted (once exported by their log streams); undefined keeps them all. */
   auditRetentionMs?: number;
+  /** Request metrics older than this are deleted; undefined keeps them all. Default: the audit retention. */
+  metricsRetentionMs?: number;
+  /** The longest SDKs wait between two reports of request metrics, and the least: they report no more often. */
+  metricsIntervalSeconds: number;
   timeouts: ServerTimeouts;
   /** Most ids each replay cache (DPoP proof ids, used nonces) remembers. */
   replayCacheSize: number;
@@ -54,6 +58,8 @@ export interface ServerFlags {
   plugin?: string[];
   'log-stream-allow'?: string[];
   'audit-retention'?: string;
+  'metrics-retention'?: string;
+  'metrics-interval'?: string;
   'headers-timeout-ms'?: string;
   'request-timeout-ms'?: string;
   'keep-alive-timeout-ms'?: string;
@@ -110,7 +116,9 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
   const badAllow = parseRuleList('--log-stream-allow', logStreamAllow).issues;
   if (badAllow.length > 0) throw new Error(badAllow.join('; '));
   const retention = flags['audit-retention'] ?? env.TESSERA_AUDIT_RETENTION;
-  const auditRetentionMs = retention === undefined ? undefined : parseRetention(retention);
+  const auditRetentionMs = retention === undefined ? undefined : parseRetention('audit-retention', retention);
+  const metricsRetention = flags['metrics-retention'] ?? env.TESSERA_METRICS_RETENTION;
+  const metricsRetentionMs = metricsRetention === undefined ? auditRetentionMs : parseRetention('metrics-retention', metricsRetention);
   return {
     host: flags.host ?? env.TESSERA_HOST ?? '127.0.0.1',
     port,
@@ -124,6 +132,8 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
     logStreamAllow,
     ...(auditRetentionMs !== undefined ? { auditRetentionMs } : {}),
+    ...(metricsRetentionMs !== undefined ? { metricsRetentionMs } : {}),
+    metricsIntervalSeconds: wholeNumber('metrics-interval', flags['metrics-interval'] ?? env.TESSERA_METRICS_INTERVAL, 10, 1, 86_400),
     timeouts: resolveTimeouts(flags, env),
     replayCacheSize: wholeNumber('replay-cache-size', flags['replay-cache-size'] ?? env.TESSERA_REPLAY_CACHE_SIZE, DEFAULT_REPLAY_CACHE_SIZE, 1000, 100_000_000),
   };
@@ -132,9 +142,9 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
 const RETENTION_UNITS_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** `30d`, `12h`, `90m`: at least an hour (shorter would delete what an operator has not looked at yet). */
-function parseRetention(value: string): number {
+function parseRetention(flag: string, value: string): number {
   const match = /^([1-9][0-9]{0,5})([mhd])$/.exec(value);
   const ms = match ? Number(match[1]) * RETENTION_UNITS_MS[match[2] as keyof typeof RETENTION_UNITS_MS] : 0;
-  if (ms < RETENTION_UNITS_MS.h) throw new Error('--audit-retention must be a duration such as 30d, 12h or 90m, of at least 1h');
+  if (ms < RETENTION_UNITS_MS.h) throw new Error(`--${flag} must be a duration such as 30d, 12h or 90m, of at least 1h`);
   return ms;
 }

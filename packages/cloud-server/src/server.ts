@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { AuditExporter } from './audit/exporter.js';
 import { DestinationGuard } from './audit/destination-guard.js';
 import { AuditRetention } from './audit/retention.js';
+import { MetricsRetention } from './metrics/retention.js';
 import { bootstrap } from './bootstrap.js';
 import type { ServerConfig } from './config.js';
 import { SecretBox, loadMasterKey, verifyMasterKey } from './crypto/secret-box.js';
@@ -71,6 +72,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       trustedProxies: config.trustedProxies,
       timeouts: config.timeouts,
       replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },
+      requestMetrics: { reportIntervalSeconds: config.metricsIntervalSeconds },
       logger: loggerOptions(config.logLevel, options.output ?? new StdoutLog()),
     });
     app = built.app;
@@ -96,6 +98,13 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         ? undefined
         : new AuditRetention({ store, maxAgeMs: config.auditRetentionMs, logger: app.log.child({ component: 'audit-retention' }) });
     retention?.start();
+    // Runs without --metrics-retention too: report ids of ended processes must go.
+    const metricsRetention = new MetricsRetention({
+      store,
+      ...(config.metricsRetentionMs !== undefined ? { maxAgeMs: config.metricsRetentionMs } : {}),
+      logger: app.log.child({ component: 'request-metrics-retention' }),
+    });
+    metricsRetention.start();
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -108,7 +117,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         (closing ??= (async () => {
           built.beginShutdown();
           // The exporter finishes its delivery in flight while requests drain; both need the store.
-          await Promise.all([built.app.close(), auditExporter.stop(), retention?.stop()]);
+          await Promise.all([built.app.close(), auditExporter.stop(), retention?.stop(), metricsRetention.stop()]);
           await store.close();
         })()),
     };

@@ -68,7 +68,7 @@ export async function init(options: InitOptions): Promise<Tessera> {
   return tessera;
 }
 
-/** Removes the interceptors, sends the queued edge events and closes the connection to the cloud. */
+/** Removes the interceptors, sends the last request metrics and closes the connection to the cloud. */
 export async function shutdown(): Promise<void> {
   const running = current;
   if (running === undefined) return;

@@ -2,8 +2,8 @@
  * Zero-code entry: `node --import @tessera/sdk/register app.js` (or in `NODE_OPTIONS`).
  * Configured by the `TESSERA_*` environment variables (see docs/sdk.md); starts Tessera before
  * the application's first line runs (waiting at most the start timeout for the attestation), and
- * sends the queued edge events when the process ends: on its own, or by SIGTERM/SIGINT that the
- * application does not handle itself.
+ * sends the last request metrics when the process ends: on its own, or by SIGTERM/SIGINT that
+ * the application does not handle itself.
  *
  * The Node.js version is checked first, with a module that imports nothing: the rest is loaded
  * only after it (imports are hoisted), since it would break on an older Node with an error that
@@ -21,7 +21,7 @@ const { optionsFromEnv } = await import('./config/env.js');
 const { init, shutdown } = await import('./init.js');
 const { waitAtMost } = await import('./runtime/bounded-wait.js');
 
-/** On a stop signal, the queued events may hold the process back this long at most. */
+/** On a stop signal, the last report may hold the process back this long at most. */
 const SIGNAL_FLUSH_MS = 2_000;
 
 await init(optionsFromEnv(process.env));
@@ -33,7 +33,7 @@ process.on('beforeExit', () => void stop());
 
 /**
  * A SIGTERM or SIGINT the application does not handle would end the process at once, and the
- * events queued since the last flush with it. Ours sends them (bounded), then raises the signal
+ * requests counted since the last report with it. Ours reports them (bounded), then raises the signal
  * again with no listener left, so the process ends as it would have: killed by that signal. When
  * the application listens for the signal itself, it decides what happens, and ours does nothing.
  */

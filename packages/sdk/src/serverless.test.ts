@@ -16,9 +16,9 @@ afterAll(async () => {
 });
 
 describe('withTessera', () => {
-  it('starts once per instance, attests lazily, and flushes the events before the handler returns', async () => {
+  it('starts once per instance, attests lazily, and reports the request metrics before the handler returns', async () => {
     const attests = world.proxy.count('/edge/v1/attest');
-    const options = { cloudUrl: world.proxy.url, collectors: [world.collector()], events: { flushIntervalMs: 0 } };
+    const options = { cloudUrl: world.proxy.url, collectors: [world.collector()], metrics: { flushIntervalMs: 0 } };
     let invocations = 0;
     // Lambda-style: (event, context) => result.
     const handler = withTessera(async (event: { path: string }, context: { requestId: string }) => {
@@ -29,11 +29,11 @@ describe('withTessera', () => {
     expect(tessera()).toBeUndefined(); // nothing at module load
     expect(world.proxy.count('/edge/v1/attest')).toBe(attests);
 
-    const events = world.proxy.count('/edge/v1/events');
+    const reports = world.proxy.count('/edge/v1/metrics');
     const first = await handler({ path: '/lambda-1' }, { requestId: 'r1' });
     expect(first).toEqual({ statusCode: 200, requestId: 'r1' });
     expect(headerValues(world.api.received.at(-1)!, 'authorization')).toEqual([`Bearer ${API_KEY}`]);
-    expect(world.proxy.count('/edge/v1/events')).toBe(events + 1); // flushed before returning
+    expect(world.proxy.count('/edge/v1/metrics')).toBe(reports + 1); // flushed before returning
 
     await handler({ path: '/lambda-2' }, { requestId: 'r2' });
     expect(world.proxy.count('/edge/v1/attest')).toBe(attests + 1); // one attestation per instance
@@ -61,7 +61,7 @@ describe('withTessera', () => {
   it('never lets the flush outlast the time the runtime says is left', async () => {
     const handler = withTessera(async (_event: unknown, _context: { getRemainingTimeInMillis(): number }) => (await fetch(`${world.api.url}/cached`)).status);
     await handler({}, { getRemainingTimeInMillis: () => 60_000 }); // the credential is cached now
-    world.proxy.always = { status: 503 }; // the events call now retries until its deadline
+    world.proxy.always = { status: 503 }; // the metrics report now retries until its deadline
     try {
       const started = Date.now();
       expect(await handler({}, { getRemainingTimeInMillis: () => 600 })).toBe(200);

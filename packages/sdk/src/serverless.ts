@@ -8,9 +8,9 @@ import type { Tessera } from './runtime/tessera.js';
  * `(request: Request) => Promise<Response>` — so its outgoing requests go through Tessera.
  * Tessera starts once per instance (at the first invocation, or reuses what `init()` or the
  * register hook started), attests lazily (at the first request that needs it, not at cold
- * start), and the edge events of each invocation are flushed before the handler's promise
- * settles — within the time a Lambda-style context says is left (at most 2 s), so the flush never
- * makes an invocation time out; what misses it stays queued for the next invocation.
+ * start), and the request metrics of each invocation are reported before the handler's promise
+ * settles — within the time a Lambda-style context says is left (at most 2 s), so the report never
+ * makes an invocation time out; what misses it goes with the next invocation's report.
  *
  * Options default to the `TESSERA_*` environment variables.
  */
@@ -45,8 +45,8 @@ const DEFAULT_FLUSH_BUDGET_MS = 2_000;
 
 /**
  * How long the flush may take: a Lambda-style context says how much time the invocation has
- * left, and the flush must not be what makes it time out. Events that miss the budget stay
- * queued for the next invocation.
+ * left, and the flush must not be what makes it time out. Counts that miss the budget go with
+ * the next invocation's report.
  */
 function flushBudgetMs(context: unknown): number {
   const remaining = (context as { getRemainingTimeInMillis?: () => number } | undefined)?.getRemainingTimeInMillis;

@@ -147,6 +147,28 @@ export async function auditEvents(cloudUrl: string, key: string, kind: string): 
   return response.body.items as AuditEvent[];
 }
 
+export interface RequestMetric {
+  time: string;
+  clientWorkloadId: string;
+  serverWorkloadId: string | null;
+  target: string;
+  outcome: string;
+  statusClass: string | null;
+  reason: string | null;
+  requests: number;
+  latencyBuckets: number[];
+}
+
+/** The request metrics matching `query` (e.g. `clientWorkloadId=...`), newest first: one page of 500. */
+export async function requestMetrics(cloudUrl: string, key: string, query = ''): Promise<RequestMetric[]> {
+  const response = await api(cloudUrl, key, 'GET', `/api/v1/request-metrics?limit=500${query ? `&${query}` : ''}`);
+  if (response.status !== 200) throw new Error(`request-metrics: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body.items as RequestMetric[];
+}
+
+/** How many requests `rows` count. */
+export const requestsIn = (rows: readonly RequestMetric[]): number => rows.reduce((sum, row) => sum + row.requests, 0);
+
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -139,21 +139,24 @@ const GLOBAL_ROUTES = [
   'GET audit-events',
   'GET audit-events ?resourceSetId=A',
   'GET audit-events ?resourceSetId=B',
+  'GET request-metrics',
+  'GET request-metrics ?resourceSetId=A',
+  'GET request-metrics ?resourceSetId=B',
   'GET signing-keys',
   'POST signing-keys/rotate',
 ] as const;
 
 // prettier-ignore
 const GLOBAL_MATRIX: Record<KeyName, Cell[]> = {
-  //                 audit  audit?A audit?B  signing-keys rotate
-  'global admin':   ['A+B', 'A',    'B',     200,         200],
-  'global editor':  [403,   403,    403,     403,         403],
-  'global policy-editor': [403, 403, 403,    403,         403],
-  'global auditor': ['A+B', 'A',    'B',     403,         403],
-  'admin [A]':      ['A',   'A',    'none',  403,         403],
-  'editor [A]':     [403,   403,    403,     403,         403],
-  'policy-editor [A]': [403, 403,   403,     403,         403],
-  'auditor [A]':    ['A',   'A',    'none',  403,         403],
+  //                 audit  audit?A audit?B  metrics metrics?A metrics?B  signing-keys rotate
+  'global admin':   ['A+B', 'A',    'B',     'A+B',  'A',      'B',       200,         200],
+  'global editor':  [403,   403,    403,     403,    403,      403,       403,         403],
+  'global policy-editor': [403, 403, 403,    403,    403,      403,       403,         403],
+  'global auditor': ['A+B', 'A',    'B',     'A+B',  'A',      'B',       403,         403],
+  'admin [A]':      ['A',   'A',    'none',  'A',    'A',      'none',    403,         403],
+  'editor [A]':     [403,   403,    403,     403,    403,      403,       403,         403],
+  'policy-editor [A]': [403, 403,   403,     403,    403,      403,       403,         403],
+  'auditor [A]':    ['A',   'A',    'none',  'A',    'A',      'none',    403,         403],
 };
 
 interface Case {
@@ -265,6 +268,13 @@ describe.each(BACKENDS)('authorization matrix ($name)', (backend) => {
       const resourceSetIds = scope === 'all' ? ['*'] : [sets.A.id];
       keys[name] = (await create(t, 'admin-keys', { name: name.replace(/\W+/g, '-').replace(/-$/, ''), role, resourceSetIds })).key;
     }
+    // A minute of request metrics in each set, for the request-metrics routes.
+    await t.store.transaction((tx) =>
+      tx.addRequestMetrics((['A', 'B'] as const).map((set) => ({
+        time: '2030-01-01T00:00:00.000Z', resourceSetId: sets[set].id, clientWorkloadId: graphs[set].client.id, serverWorkloadId: graphs[set].server.id,
+        target: 'https://api.example.com:443', outcome: 'allow' as const, statusClass: '2xx', reason: null, requests: 1, latencyMsSum: 1, latencyBuckets: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      }))),
+    );
     for (const scope of ['[A]', '[B]', '["*"]'] as const) {
       targetKeys[scope] = await create(t, 'admin-keys', { name: unique('target-key'), role: 'auditor', resourceSetIds: scopeIds(scope) });
     }
@@ -412,11 +422,12 @@ describe.each(BACKENDS)('authorization matrix ($name)', (backend) => {
 
   async function globalCase({ key: keyName, route, expected }: Case): Promise<void> {
     const key = keys[keyName];
-    if (route.startsWith('GET audit-events')) {
+    if (route.startsWith('GET audit-events') || route.startsWith('GET request-metrics')) {
       const filter = route.match(/resourceSetId=([AB])$/)?.[1] as SetName | undefined;
-      const response = await t.call('GET', `/api/v1/audit-events?limit=500${filter ? `&resourceSetId=${sets[filter].id}` : ''}`, { key });
+      const response = await t.call('GET', `/api/v1/${route.split(' ')[1]}?limit=500${filter ? `&resourceSetId=${sets[filter].id}` : ''}`, { key });
       if (typeof expected === 'number') return expectStatus(response, expected, route);
-      // Every object of a graph was created through the API, so each set has admin.change events.
+      // Every object of a graph was created through the API, so each set has admin.change events;
+      // and each set has a row of request metrics.
       const mustInclude = { A: [] as string[], B: [] as string[] };
       expectVisible(response, expected, (event) => [event.resourceSetId], mustInclude);
       for (const set of expected === 'A+B' || expected === 'none' ? [] : [expected]) {

@@ -33,6 +33,7 @@ const ROUTES: Route[] = [
   ['PATCH /api/v1/client-workloads/:id {resourceSetId}', (t, key, setId, own) => t.call('PATCH', `/api/v1/client-workloads/${own.clientId}`, { key, body: { resourceSetId: setId } })],
   ['GET /api/v1/client-workloads?resourceSetId=', (t, key, setId) => t.call('GET', `/api/v1/client-workloads?resourceSetId=${setId}`, { key })],
   ['GET /api/v1/audit-events?resourceSetId=', (t, key, setId) => t.call('GET', `/api/v1/audit-events?resourceSetId=${setId}`, { key })],
+  ['GET /api/v1/request-metrics?resourceSetId=', (t, key, setId) => t.call('GET', `/api/v1/request-metrics?resourceSetId=${setId}`, { key })],
   ['GET /api/v1/resource-sets/:id', (t, key, setId) => t.call('GET', `/api/v1/resource-sets/${setId}`, { key })],
   ['PATCH /api/v1/resource-sets/:id', (t, key, setId) => t.call('PATCH', `/api/v1/resource-sets/${setId}`, { key, body: { description: 'x' } })],
   ['DELETE /api/v1/resource-sets/:id', (t, key, setId) => t.call('DELETE', `/api/v1/resource-sets/${setId}`, { key })],

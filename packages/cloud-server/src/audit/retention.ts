@@ -5,6 +5,7 @@ import type { Store } from '../store/types.js';
 import type { ExporterLogger } from './export-status.js';
 import { describeFailure } from './sink.js';
 import { idFloor } from './stream-runner.js';
+import { PeriodicPass } from '../store/periodic-pass.js';
 
 export interface AuditRetentionOptions {
   store: Store;
@@ -47,9 +48,7 @@ export class AuditRetention {
   readonly #now: () => Date;
   readonly #logger: ExporterLogger;
   readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<RetentionPass | undefined> | undefined;
-  #stopping = false;
+  readonly #periodic: PeriodicPass<RetentionPass | undefined>;
 
   constructor(options: AuditRetentionOptions) {
     this.#options = options;
@@ -57,31 +56,21 @@ export class AuditRetention {
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger ?? silentLogger;
     this.#intervalMs = options.intervalMs ?? 3_600_000;
+    this.#periodic = new PeriodicPass(() => this.#pass(), { intervalMs: this.#intervalMs, firstDelayMs: options.firstPassDelayMs ?? 10_000 });
   }
 
   start(): void {
-    if (this.#timer !== undefined || this.#stopping) return;
-    const pass = () => {
-      void this.runOnce().finally(() => {
-        if (!this.#stopping) this.#timer = setTimeout(pass, this.#intervalMs).unref();
-      });
-    };
-    this.#timer = setTimeout(pass, this.#options.firstPassDelayMs ?? 10_000).unref();
+    this.#periodic.start();
   }
 
   /** Ends the pass in progress after its current step. */
   async stop(): Promise<void> {
-    this.#stopping = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#periodic.stop();
   }
 
   /** Runs one pass now; undefined when another replica holds the lease (or the store failed). */
   runOnce(): Promise<RetentionPass | undefined> {
-    this.#running ??= this.#pass().finally(() => {
-      this.#running = undefined;
-    });
-    return this.#running;
+    return this.#periodic.runOnce();
   }
 
   async #pass(): Promise<RetentionPass | undefined> {
@@ -91,7 +80,7 @@ export class AuditRetention {
     const result: RetentionPass = { deleted: 0, kept: 0, steps: 0 };
     let afterId: string | null = null;
     try {
-      while (!this.#stopping) {
+      while (!this.#periodic.stopping) {
         const at = this.#now();
         const step = await store.transaction(async (tx) =>
           (await tx.tryAcquireLease(LEASE, this.#holder, this.#intervalMs, at))

@@ -2,8 +2,8 @@
  * Admin roles and what each may do. One table, read by every route, so the access matrix lives
  * in one place:
  *
- * | role          | read objects | write workloads, access conditions, access policies | write trust providers, credential providers, log streams | admin keys | audit events | global ops (resource sets, signing keys) |
- * | ------------- | ------------ | ---------------------------------------------------- | --------------------------------------------------------- | ---------- | ------------ | ---------------------------------------- |
+ * | role          | read objects | write workloads, access conditions, access policies | write trust providers, credential providers, log streams | admin keys | audit events, request metrics | global ops (resource sets, signing keys) |
+ * | ------------- | ------------ | ---------------------------------------------------- | --------------------------------------------------------- | ---------- | ----------------------------- | ---------------------------------------- |
  * | admin         | in scope     | in scope                                             | in scope                                                  | in scope   | in scope     | only with scope ["*"]                    |
  * | editor        | in scope     | in scope                                             | in scope                                                  | no         | no           | no                                       |
  * | policy-editor | in scope     | in scope, but never who receives a stored secret or where it is sent | no                                        | no         | no           | no                                       |

@@ -1,3 +1,4 @@
+import { GroupCommit } from '../store/group-commit.js';
 import type { AuditEvent, Store } from '../store/types.js';
 
 /**
@@ -6,24 +7,22 @@ import type { AuditEvent, Store } from '../store/types.js';
  * auditing every request costs one commit per batch rather than one per request.
  */
 export class AuditWriter {
-  readonly #store: Pick<Store, 'transaction'>;
-  readonly #maxBatch: number;
-  #queue: Array<{ event: AuditEvent; resolve: () => void; reject: (error: unknown) => void }> = [];
-  #running: Promise<void> | undefined;
-  readonly #onFlushed: (() => void) | undefined;
+  readonly #commit: GroupCommit<AuditEvent, void>;
 
   constructor(store: Pick<Store, 'transaction'>, options: { maxBatch?: number; onFlushed?: () => void } = {}) {
-    this.#store = store;
-    this.#maxBatch = options.maxBatch ?? 500;
-    this.#onFlushed = options.onFlushed;
+    this.#commit = new GroupCommit<AuditEvent, void>(
+      store,
+      async (tx, events) => {
+        for (const event of events) await tx.appendAuditEvent(event);
+        return events.map((): void => undefined);
+      },
+      { maxBatch: options.maxBatch ?? 500, ...(options.onFlushed ? { onCommitted: options.onFlushed } : {}) },
+    );
   }
 
   /** Resolves once the event is committed; rejects when it could not be written. */
   append(event: AuditEvent): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ event, resolve, reject });
-      this.#running ??= this.#drain();
-    });
+    return this.#commit.submit(event);
   }
 
   appendMany(events: AuditEvent[]): Promise<void> {
@@ -31,28 +30,7 @@ export class AuditWriter {
   }
 
   /** Waits until everything queued so far is written. */
-  async flush(): Promise<void> {
-    while (this.#running) await this.#running;
-  }
-
-  async #drain(): Promise<void> {
-    // Let the current tick's requests join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
-        try {
-          await this.#store.transaction(async (tx) => {
-            for (const { event } of batch) await tx.appendAuditEvent(event);
-          });
-          for (const entry of batch) entry.resolve();
-          this.#onFlushed?.();
-        } catch (error) {
-          for (const entry of batch) entry.reject(error);
-        }
-      }
-    } finally {
-      this.#running = undefined;
-    }
+  flush(): Promise<void> {
+    return this.#commit.flush();
   }
 }

@@ -1,9 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../store/test-backends.js';
 import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
 import { EdgeTestClient, type Send } from '../testing/edge-client.js';
 
 const ISSUER = 'https://tessera.test';
+
+/** A report of one successful request to api.example.com. */
+const report = () => ({
+  reportId: randomUUID(),
+  series: [{ target: { scheme: 'https', host: 'api.example.com', port: 443 }, outcome: 'allow', statusClass: '2xx', requests: 1, latencyMsSum: 1, latencyBuckets: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
+});
 
 /** A time-window that excludes now: it opens 12 hours from now (UTC) for one minute. */
 function closedWindow() {
@@ -55,6 +62,9 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
   afterAll(async () => {
     await t.close();
   });
+  /** Requests counted in the request metrics that match `filter` (a query string). */
+  const requestsOf = async (filter: string) =>
+    ((await t.call('GET', `/api/v1/request-metrics?${filter}&limit=500`)).body.items as Array<{ requests: number }>).reduce((sum, row) => sum + row.requests, 0);
 
   it('attests with a DPoP-bound edge token and the directory of reachable targets', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
@@ -179,6 +189,8 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
       expect(credentials.status, `${scheme}: ${JSON.stringify(credentials.body)}`).toBe(200);
       const events = await send('POST', '/edge/v1/events', { authorization, dpop: await sdk.proof('POST', '/edge/v1/events', { token }) }, { events: [event] });
       expect(events.status, `${scheme}: ${JSON.stringify(events.body)}`).toBe(202);
+      const metrics = await send('POST', '/edge/v1/metrics', { authorization, dpop: await sdk.proof('POST', '/edge/v1/metrics', { token }) }, report());
+      expect(metrics.status, `${scheme}: ${JSON.stringify(metrics.body)}`).toBe(200);
     }
   });
 
@@ -188,16 +200,16 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other', 'temp-short'] } } });
     const target = { scheme: 'https', host: 'api.example.com', port: 443 };
     const event = { time: new Date().toISOString(), target, outcome: 'allow', statusClass: '2xx', latencyMs: 1 };
-    const routes = async (sdk: EdgeTestClient) => [(await sdk.credentials(target)).body.code, (await sdk.events([event])).body.code];
+    const routes = async (sdk: EdgeTestClient) => [(await sdk.credentials(target)).body.code, (await sdk.events([event])).body.code, (await sdk.metrics(report())).body.code];
     const sdk = await EdgeTestClient.create(ISSUER, send);
     expect((await sdk.attest({ type: 'fixture', subject: 'temp-short' })).body.clientWorkload.id).toBe(client.id);
     expect((await sdk.events([event])).status).toBe(202);
     await t.call('PATCH', `/api/v1/client-workloads/${client.id}`, { body: { enabled: false } });
-    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token']);
+    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token', 'invalid_edge_token']);
     await t.call('PATCH', `/api/v1/client-workloads/${client.id}`, { body: { enabled: true } });
     expect((await sdk.events([event])).status).toBe(202);
     expect((await t.call('DELETE', `/api/v1/client-workloads/${client.id}`)).status).toBe(204);
-    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token']);
+    expect(await routes(sdk)).toEqual(['invalid_edge_token', 'invalid_edge_token', 'invalid_edge_token']);
     await t.call('PATCH', `/api/v1/trust-providers/${trust.id}`, { body: { config: { subjects: ['svc-a', 'other'] } } });
   });
 
@@ -210,6 +222,7 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
       ['/edge/v1/credentials', deep('[', ']', 200_000)],
       ['/edge/v1/credentials', `{"target":${deep('{"":', '}', 200_000)}}`],
       ['/edge/v1/events', `{"events":${deep('[', ']', 100_000)}}`],
+      ['/edge/v1/metrics', `{"reportId":"${randomUUID()}","series":${deep('[', ']', 100_000)}}`],
       ['/edge/v1/attest', `{"evidence":{"type":"fixture","subject":"svc-a","x":${deep('{"":', '}', 12_000)}}}`],
       ['/edge/v1/attest', `{"evidence":{"type":"fixture","subject":"svc-a","x":${deep('[', ']', 30_000)}}}`],
     ] as const;
@@ -260,9 +273,10 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect((await sdk.credentials(target)).body.code).toBe('no_matching_policy');
   });
 
-  it('accepts bounded, validated edge events', async () => {
+  it('takes the deprecated edge events of older SDKs into request metrics, bounded and validated', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });
+    const before = await requestsOf(`clientWorkloadId=${ids.client}`);
     const event = { time: new Date().toISOString(), target: { scheme: 'https', host: 'api.example.com', port: 443, path: '/v1' }, outcome: 'allow', statusClass: '2xx', latencyMs: 12.5 };
     const accepted = await sdk.events([event, { ...event, outcome: 'deny', statusClass: null, reason: 'no_matching_policy' }]);
     expect(accepted.status).toBe(202);
@@ -271,29 +285,26 @@ describe.each(BACKENDS)('edge API ($name)', (backend) => {
     expect((await sdk.events(Array.from({ length: 501 }, () => event))).status).toBe(400);
     expect((await sdk.events([{ ...event, latencyMs: -1 }])).status).toBe(400);
     expect((await sdk.events([{ ...event, extra: 1 }])).status).toBe(400);
-    const stored = await t.call('GET', `/api/v1/audit-events?kind=edge.request&clientWorkloadId=${ids.client}`);
-    expect(stored.body.items.length).toBeGreaterThanOrEqual(2);
+    expect(await requestsOf(`clientWorkloadId=${ids.client}`)).toBe(before + 2);
+    expect((await t.call('GET', `/api/v1/audit-events?kind=edge.request`)).body.items).toEqual([]);
   });
 
-  it('names the server workload each reported request went to, as a credentials call would resolve it', async () => {
+  it('names the server workload each reported event went to, as a credentials call would resolve it', async () => {
     const sdk = await EdgeTestClient.create(ISSUER, send);
     await sdk.attest({ type: 'fixture', subject: 'svc-a' });
     const at = (host: string, path?: string) => ({
       time: new Date().toISOString(),
       target: { scheme: 'https', host, port: 443, ...(path === undefined ? {} : { path }) },
-      outcome: 'allow',
-      statusClass: '2xx',
+      outcome: 'error',
+      statusClass: null,
+      reason: 'resolved_here',
       latencyMs: 3,
     });
     // Host case does not matter; the longest path prefix wins; no path is `/`; an unknown host names none.
     expect((await sdk.events([at('API.example.com', '/v2/refunds'), at('api.example.com'), at('unknown.example.org', '/x')])).status).toBe(202);
-    const stored = (await t.call('GET', `/api/v1/audit-events?kind=edge.request&clientWorkloadId=${ids.client}&limit=3`)).body.items;
-    const byHost = new Map(stored.map((e: { data: { target: { host: string; path?: string } }; serverWorkloadId: string | null }) => [`${e.data.target.host}${e.data.target.path ?? ''}`, e.serverWorkloadId]));
-    expect(byHost.get('API.example.com/v2/refunds')).toBe(ids.apiV2);
-    expect(byHost.get('api.example.com')).toBe(ids.api);
-    expect(byHost.get('unknown.example.org/x')).toBeNull();
-    const toV2 = (await t.call('GET', `/api/v1/audit-events?kind=edge.request&serverWorkloadId=${ids.apiV2}`)).body.items;
-    expect(toV2.map((e: { data: { target: { path: string } } }) => e.data.target.path)).toContain('/v2/refunds');
+    const stored = (await t.call('GET', `/api/v1/request-metrics?clientWorkloadId=${ids.client}&outcome=error&limit=500`)).body.items.filter((row: { reason: string }) => row.reason === 'resolved_here');
+    const byServer = Object.fromEntries(stored.map((row: { serverWorkloadId: string | null; target: string; requests: number }) => [`${row.serverWorkloadId} ${row.target}`, row.requests]));
+    expect(byServer).toEqual({ [`${ids.apiV2} https://api.example.com:443`]: 1, [`${ids.api} https://api.example.com:443`]: 1, 'null https://unknown.example.org:443': 1 });
   });
 });
 

@@ -18,7 +18,10 @@ export type EdgeErrorCode =
   | 'no_matching_policy'
   | 'trust_provider_mismatch'
   | 'condition_failed'
-  | 'credential_provider_error';
+  | 'credential_provider_error'
+  | 'invalid_metrics'
+  | 'unknown_server_workload'
+  | 'rate_limited';
 
 const STATUS: Record<EdgeErrorCode, number> = {
   invalid_request: 400,
@@ -37,6 +40,9 @@ const STATUS: Record<EdgeErrorCode, number> = {
   trust_provider_mismatch: 403,
   condition_failed: 403,
   credential_provider_error: 403,
+  invalid_metrics: 400,
+  unknown_server_workload: 400,
+  rate_limited: 429,
 };
 
 export interface EdgeErrorDetails {
@@ -46,7 +52,7 @@ export interface EdgeErrorDetails {
 }
 
 export interface EdgeErrorOptions {
-  /** Sent as `Retry-After` (a 503 that will clear by itself). */
+  /** Sent as `Retry-After` (a 503 or 429 that will clear by itself). */
   retryAfterSeconds?: number;
   /** What caused it, for the server log only. */
   cause?: unknown;

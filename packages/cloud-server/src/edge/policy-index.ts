@@ -208,6 +208,11 @@ export class PolicyIndex {
     return this.#clientsById.get(id);
   }
 
+  /** An enabled server workload. */
+  server(id: string): IndexedServer | undefined {
+    return this.#serversById.get(id);
+  }
+
   trustProvider(id: string): IndexedTrustProvider | undefined {
     return this.#trustById.get(id);
   }

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_RESOURCE_SET } from '../objects/service.js';
 import type { ProviderRegistry } from '@tessera/providers';
-import { Type } from 'typebox';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { KeyRing } from '../keys/key-ring.js';
 import { attest } from './attest.js';
@@ -9,7 +8,7 @@ import type { Challenges } from './challenge.js';
 import type { AuditWriter } from './audit-writer.js';
 import { decide, type DecisionTrace } from './decide.js';
 import type { DpopVerifier } from './dpop.js';
-import { auditAttest, auditCredential, auditEdgeEvents } from './edge-audit.js';
+import { auditAttest, auditCredential } from './edge-audit.js';
 import type { EdgeSession, EdgeTokens } from './edge-token.js';
 import { EdgeError } from './errors.js';
 import { workloadSigner } from './workload-signer.js';
@@ -17,9 +16,11 @@ import type { PolicyIndexHolder } from './index-holder.js';
 import type { Target } from './policy-index.js';
 import type { ProviderConfigs } from './provider-configs.js';
 import type { RefusalAggregator } from './refusal-aggregator.js';
-import { AttestBody, ChallengeBody, CredentialsBody, EdgeHeaders, EventsBody, credentialView } from './schemas.js';
+import { AttestBody, ChallengeBody, CredentialsBody, EdgeHeaders, EventsBody, MetricsBody, credentialView } from './schemas.js';
 import type { SourceAddressResolver } from './source-ip.js';
 import { logProviderFailures } from './upstream-log.js';
+import type { RequestMetricsIngest } from '../metrics/ingest.js';
+import type { LegacyEvent, MetricsReport } from '../metrics/report.js';
 
 export interface EdgeServices {
   index: PolicyIndexHolder;
@@ -33,6 +34,8 @@ export interface EdgeServices {
   audit: AuditWriter;
   /** Refused attestations of callers not identified: counted per address, reason and minute. */
   refusals: RefusalAggregator;
+  /** What SDKs report about their requests, stored as request metrics. */
+  metrics: RequestMetricsIngest;
   sources: SourceAddressResolver;
   outboundFetch: typeof fetch;
   /** Each trust provider's verify is given this long at an attestation. */
@@ -43,7 +46,7 @@ export interface EdgeServices {
   staticCredentialTtlSeconds: number;
 }
 
-/** The edge API the SDK calls: attest, credentials, events. */
+/** The edge API the SDK calls: attest, credentials, metrics (and the deprecated events). */
 export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): void {
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof EdgeError) {
@@ -112,6 +115,7 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
         tokenType: 'DPoP',
         expiresAt: issued.expiresAt.toISOString(),
         clientWorkload: { id: outcome.client.id, name: outcome.client.name },
+        reportIntervalSeconds: edge.metrics.reportIntervalSeconds,
         directory: outcome.directory.map((server) => ({
           serverWorkloadId: server.id,
           name: server.name,
@@ -164,15 +168,47 @@ export function registerEdgeRoutes(app: FastifyInstance, edge: EdgeServices): vo
     }
   });
 
-  app.post('/edge/v1/events', { schema: { tags: ['Edge'], summary: 'Report outcomes of requests the SDK handled', security: [{ edgeToken: [] }], body: EventsBody, headers: EdgeHeaders }, bodyLimit: 256 * 1024 }, async (request, reply) => {
-    const meta = context(request);
-    const session = await authenticate(edge, request, meta.url);
-    const { events } = request.body as { events: Parameters<typeof auditEdgeEvents>[3] };
-    const index = edge.index.current;
-    const serverFor = (target: (typeof events)[number]['target']) => index.resolveServer(session.resourceSetId, normalizeTarget(target))?.id ?? null;
-    await edge.audit.appendMany(auditEdgeEvents(edge.now(), meta, session, events, serverFor));
-    return reply.status(202).send({ accepted: events.length });
-  });
+  app.post(
+    '/edge/v1/metrics',
+    {
+      schema: {
+        tags: ['Edge'],
+        summary: 'Report request metrics: counts and latency histograms per server workload, outcome and status class',
+        description: 'Stored per minute; a report id is counted once, however often the report is retried.',
+        security: [{ edgeToken: [] }],
+        body: MetricsBody,
+        headers: EdgeHeaders,
+      },
+      bodyLimit: 256 * 1024,
+    },
+    async (request) => {
+      const session = await authenticate(edge, request, context(request).url);
+      const stored = await edge.metrics.report(session, edge.index.current, request.body as MetricsReport);
+      return { ...stored, reportIntervalSeconds: edge.metrics.reportIntervalSeconds };
+    },
+  );
+
+  app.post(
+    '/edge/v1/events',
+    {
+      schema: {
+        tags: ['Edge'],
+        summary: 'Deprecated: report requests one by one (SDKs before request metrics)',
+        description: 'Each event is added to the request metrics of its minute, as one request. Use POST /edge/v1/metrics.',
+        deprecated: true,
+        security: [{ edgeToken: [] }],
+        body: EventsBody,
+        headers: EdgeHeaders,
+      },
+      bodyLimit: 256 * 1024,
+    },
+    async (request, reply) => {
+      const session = await authenticate(edge, request, context(request).url);
+      const { events } = request.body as { events: LegacyEvent[] };
+      await edge.metrics.events(session, edge.index.current, events);
+      return reply.status(202).send({ accepted: events.length });
+    },
+  );
 }
 
 /** A target as the policy index matches it: host in lower case, path `/` when none was given. */

@@ -1,5 +1,6 @@
 import type { Credential } from '@tessera/providers';
 import { Type } from 'typebox';
+import { LATENCY_BOUNDS_MS, LATENCY_BUCKETS } from '../metrics/latency-buckets.js';
 
 const Host = Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:_\\[\\]-]+$' });
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
@@ -76,6 +77,40 @@ export const EventsBody = Type.Object(
         { additionalProperties: false },
       ),
       { minItems: 1, maxItems: 500 },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ReportId = Type.String({ format: 'uuid', maxLength: 36 });
+/** A target's host, or a server workload's wildcard host (`*.example.com`). */
+const MetricsHost = Type.String({ minLength: 1, maxLength: 253, pattern: '^(\\*\\.)?[A-Za-z0-9.:_\\[\\]-]+$' });
+
+export const MAX_SERIES_PER_REPORT = 500;
+
+export const MetricsBody = Type.Object(
+  {
+    reportId: Type.String({ ...ReportId, description: 'A random UUID per report, the same in every retry of it: a report is counted once' }),
+    previousReportId: Type.Optional(Type.String({ ...ReportId, description: 'The last report this SDK sent and will not retry, so its id can be forgotten' })),
+    series: Type.Array(
+      Type.Object(
+        {
+          serverWorkloadId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'The directory entry the requests matched; absent for requests that matched none' })),
+          target: Type.Object({ scheme: Type.Union([Type.Literal('https'), Type.Literal('http')]), host: MetricsHost, port: Port }, { additionalProperties: false }),
+          outcome: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('error')]),
+          statusClass: Type.Union([Type.Literal('1xx'), Type.Literal('2xx'), Type.Literal('3xx'), Type.Literal('4xx'), Type.Literal('5xx'), Type.Null()]),
+          reason: Type.Optional(Type.String({ maxLength: 64, pattern: '^[a-z_]+$' })),
+          requests: Type.Integer({ minimum: 1, maximum: 1_000_000_000_000 }),
+          latencyMsSum: Type.Number({ minimum: 0 }),
+          latencyBuckets: Type.Array(Type.Integer({ minimum: 0, maximum: 1_000_000_000_000 }), {
+            minItems: LATENCY_BUCKETS,
+            maxItems: LATENCY_BUCKETS,
+            description: `Requests per latency bucket; upper bounds in ms: ${LATENCY_BOUNDS_MS.join(', ')}, then everything slower`,
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: MAX_SERIES_PER_REPORT },
     ),
   },
   { additionalProperties: false },

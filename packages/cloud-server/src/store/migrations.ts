@@ -88,6 +88,54 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'request_metrics',
+    statements: [
+      // What the SDKs report about managed requests, added up per minute. '' stands for "none" in
+      // the key columns (no server workload matched, no answer, no reason): NULLs would never
+      // collide, and the upsert needs them to. No foreign keys: metrics outlive the objects.
+      // The latency columns are the histogram of src/metrics/latency-buckets.ts.
+      `CREATE TABLE request_metrics (
+        minute TEXT NOT NULL,
+        resource_set_id TEXT NOT NULL,
+        client_workload_id TEXT NOT NULL,
+        server_workload_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        status_class TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        requests BIGINT NOT NULL,
+        latency_ms_sum DOUBLE PRECISION NOT NULL,
+        latency_le_1ms BIGINT NOT NULL,
+        latency_le_2_5ms BIGINT NOT NULL,
+        latency_le_5ms BIGINT NOT NULL,
+        latency_le_10ms BIGINT NOT NULL,
+        latency_le_25ms BIGINT NOT NULL,
+        latency_le_50ms BIGINT NOT NULL,
+        latency_le_100ms BIGINT NOT NULL,
+        latency_le_250ms BIGINT NOT NULL,
+        latency_le_500ms BIGINT NOT NULL,
+        latency_le_1s BIGINT NOT NULL,
+        latency_le_2_5s BIGINT NOT NULL,
+        latency_le_5s BIGINT NOT NULL,
+        latency_le_10s BIGINT NOT NULL,
+        latency_gt_10s BIGINT NOT NULL,
+        PRIMARY KEY (minute, resource_set_id, client_workload_id, server_workload_id, target, outcome, status_class, reason)
+      )`,
+      `CREATE INDEX request_metrics_client_workload ON request_metrics (client_workload_id, minute)`,
+      `CREATE INDEX request_metrics_server_workload ON request_metrics (server_workload_id, minute)`,
+      // Reports already counted, so that a retried report is not counted twice.
+      `CREATE TABLE request_metric_reports (
+        resource_set_id TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        client_workload_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (resource_set_id, report_id)
+      )`,
+      `CREATE INDEX request_metric_reports_received_at ON request_metric_reports (received_at)`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

@@ -1,15 +1,19 @@
 import type { SqlExecutor } from './executor.js';
 import * as rows from './rows.js';
+import { METRICS_SQL, ROWS_PER_INSERT, listRequestMetrics, requestMetricFromRow, upsertMetrics } from './metrics-sql.js';
 import { SQL, insertRefs, listAuditEvents, listAuditEventsAfter, listObjects } from './sql.js';
 import type {
   AuditAfterOptions,
   AuditEvent,
   ListAuditQuery,
+  ListRequestMetricsQuery,
   LogStreamCursor,
   ListObjectsQuery,
+  MetricReportClaim,
   ObjectKind,
   PruneAuditResult,
   PruneAuditStep,
+  RequestMetricRow,
   SigningKeyRecord,
   StoreReader,
   StoreWriter,
@@ -63,6 +67,12 @@ export class SqlOperations implements StoreWriter {
     return (await this.db.query(sql, params)).map(rows.auditEventFromRow);
   }
 
+  async listRequestMetrics(query: ListRequestMetricsQuery): Promise<RequestMetricRow[]> {
+    if (query.resourceSetIds?.length === 0 || query.limit <= 0) return [];
+    const { sql, params } = listRequestMetrics(query);
+    return (await this.db.query(sql, params)).map(requestMetricFromRow);
+  }
+
   async getLogStreamCursor(streamId: string): Promise<LogStreamCursor | undefined> {
     const [row] = await this.db.query(SQL.selectCursor, [streamId]);
     return row === undefined ? undefined : rows.cursorFromRow(row);
@@ -111,6 +121,30 @@ export class SqlOperations implements StoreWriter {
     const lastId = String(ids[ids.length - 1]!.id);
     const deleted = await this.db.run(SQL.pruneAuditEvents, [after, lastId]);
     return { examined: ids.length, deleted, lastId };
+  }
+
+  async claimMetricReport(claim: MetricReportClaim): Promise<boolean> {
+    const params = [claim.resourceSetId, claim.reportId, claim.clientWorkloadId, claim.receivedAt];
+    return (await this.db.run(METRICS_SQL.claimReport, params)) > 0;
+  }
+
+  async forgetMetricReport(resourceSetId: string, clientWorkloadId: string, reportId: string): Promise<void> {
+    await this.db.run(METRICS_SQL.forgetReport, [resourceSetId, reportId, clientWorkloadId]);
+  }
+
+  async addRequestMetrics(rows: readonly RequestMetricRow[]): Promise<void> {
+    for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+      const { sql, params } = upsertMetrics(rows.slice(start, start + ROWS_PER_INSERT));
+      await this.db.run(sql, params);
+    }
+  }
+
+  async pruneRequestMetrics(before: string, limit: number): Promise<number> {
+    return this.db.run(METRICS_SQL.pruneMetrics, [before, limit]);
+  }
+
+  async pruneMetricReports(before: string, limit: number): Promise<number> {
+    return this.db.run(METRICS_SQL.pruneReports, [before, limit]);
   }
 
   async insertSigningKey(key: SigningKeyRecord): Promise<void> {
@@ -199,6 +233,9 @@ export abstract class ReaderFacade implements StoreReader {
   }
   listAuditEventsAfter(afterId: string | null, options: AuditAfterOptions): Promise<AuditEvent[]> {
     return this.read((reader) => reader.listAuditEventsAfter(afterId, options));
+  }
+  listRequestMetrics(query: ListRequestMetricsQuery): Promise<RequestMetricRow[]> {
+    return this.read((reader) => reader.listRequestMetrics(query));
   }
   getLogStreamCursor(streamId: string): Promise<LogStreamCursor | undefined> {
     return this.read((reader) => reader.getLogStreamCursor(streamId));

@@ -40,6 +40,8 @@ describe('PostgresStore', () => {
           'meta',
           'object_refs',
           'objects',
+          'request_metric_reports',
+          'request_metrics',
           'schema_migrations',
           'signing_keys',
         ]);

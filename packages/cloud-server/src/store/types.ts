@@ -119,6 +119,55 @@ export interface PruneAuditResult {
   lastId: string | null;
 }
 
+export type RequestOutcome = 'allow' | 'deny' | 'error';
+
+/**
+ * Requests reported by SDKs, added up per minute and key. `serverWorkloadId`, `statusClass` and
+ * `reason` are null when there is none; `target` is an origin (`https://api.example.com:443`), or
+ * `*` where a client workload's distinct keys in one minute went past the limit (see metrics/).
+ */
+export interface RequestMetricRow {
+  /** Start of the minute (or hour, in a listing by hour), ISO 8601. */
+  time: string;
+  resourceSetId: string;
+  clientWorkloadId: string;
+  serverWorkloadId: string | null;
+  target: string;
+  outcome: RequestOutcome;
+  statusClass: string | null;
+  reason: string | null;
+  requests: number;
+  latencyMsSum: number;
+  /** Requests per latency bucket (metrics/latency-buckets.ts); they add up to `requests`. */
+  latencyBuckets: number[];
+}
+
+/** The key columns of a row in listing order: what a page cursor holds. */
+export type RequestMetricPosition = readonly [time: string, resourceSetId: string, clientWorkloadId: string, serverWorkloadId: string, target: string, outcome: string, statusClass: string, reason: string];
+
+export interface ListRequestMetricsQuery {
+  /** Only rows of these resource sets; undefined = all. */
+  resourceSetIds?: readonly string[];
+  since?: string; // inclusive ISO time, compared with the minute
+  until?: string; // exclusive
+  clientWorkloadId?: string;
+  serverWorkloadId?: string;
+  outcome?: RequestOutcome;
+  /** Rows per minute as stored, or added up per hour. */
+  groupBy: 'minute' | 'hour';
+  /** Newest first: only rows after this position. */
+  after?: RequestMetricPosition;
+  limit: number;
+}
+
+/** A report whose rows are being added: remembered so that the same report is counted once. */
+export interface MetricReportClaim {
+  resourceSetId: string;
+  reportId: string;
+  clientWorkloadId: string;
+  receivedAt: string;
+}
+
 /** Where a log stream's export stands: the id of the last event it delivered. */
 export interface LogStreamCursor {
   streamId: string;
@@ -152,6 +201,8 @@ export interface StoreReader {
   listAuditEvents(query: ListAuditQuery): Promise<AuditEvent[]>;
   /** Oldest first: events with an id greater than `afterId` (every event when null). */
   listAuditEventsAfter(afterId: string | null, options: AuditAfterOptions): Promise<AuditEvent[]>;
+  /** Newest first, then by key (descending): one page. */
+  listRequestMetrics(query: ListRequestMetricsQuery): Promise<RequestMetricRow[]>;
   getLogStreamCursor(streamId: string): Promise<LogStreamCursor | undefined>;
   listSigningKeys(): Promise<SigningKeyRecord[]>;
   getMeta(key: string): Promise<string | undefined>;
@@ -170,6 +221,19 @@ export interface StoreWriter extends StoreReader {
    * or not) has not exported yet (its cursor is below them, or it has none): export loses none.
    */
   pruneAuditEvents(step: PruneAuditStep): Promise<PruneAuditResult>;
+  /**
+   * Remembers a report id (per resource set); false when it was already remembered: that report
+   * was counted before, and its rows must not be added again.
+   */
+  claimMetricReport(claim: MetricReportClaim): Promise<boolean>;
+  /** Forgets a report id its SDK no longer retries (it sent a later report). */
+  forgetMetricReport(resourceSetId: string, clientWorkloadId: string, reportId: string): Promise<void>;
+  /** Adds the rows to what is stored under their keys (`time` is the minute). No key twice. */
+  addRequestMetrics(rows: readonly RequestMetricRow[]): Promise<void>;
+  /** Deletes at most `limit` rows of minutes before `before`; returns how many. */
+  pruneRequestMetrics(before: string, limit: number): Promise<number>;
+  /** Deletes at most `limit` report ids received before `before`; returns how many. */
+  pruneMetricReports(before: string, limit: number): Promise<number>;
   insertSigningKey(key: SigningKeyRecord): Promise<void>;
   updateSigningKey(key: SigningKeyRecord): Promise<void>;
   deleteSigningKey(kid: string): Promise<void>;

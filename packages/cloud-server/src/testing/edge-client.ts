@@ -4,7 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 
 /**
  * Test support (not shipped): what the SDK does on the wire — an ephemeral P-256 key, a DPoP
- * proof per call, attest then credentials — over any transport (`inject` or real HTTP).
+ * proof per call, attest then credentials and reports — over any transport (`inject` or real HTTP).
  */
 export type Send = (
   method: string,
@@ -65,6 +65,12 @@ export class EdgeTestClient {
     const token = options.token ?? this.edgeToken!;
     const proof = options.proof ?? (await this.proof('POST', '/edge/v1/credentials', { token }));
     return this.send('POST', '/edge/v1/credentials', { authorization: `DPoP ${token}`, dpop: proof }, { target });
+  }
+
+  async metrics(report: unknown, options: { token?: string } = {}) {
+    const token = options.token ?? this.edgeToken!;
+    const proof = await this.proof('POST', '/edge/v1/metrics', { token });
+    return this.send('POST', '/edge/v1/metrics', { authorization: `DPoP ${token}`, dpop: proof }, report);
   }
 
   async events(events: unknown[]) {

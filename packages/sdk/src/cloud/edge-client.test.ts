@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProviderRegistry, defineEvidenceCollector, TesseraError } from '@tessera/providers';
 import { TesseraAccessDeniedError, TesseraCloudError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
 import { EdgeClient, type EdgeClientOptions } from './edge-client.js';
-import { EventQueue } from './event-queue.js';
+import { RequestMetrics } from './request-metrics.js';
 import type { CloudLogger } from './logger.js';
 import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud, type TestCollectorOptions } from './test-support.js';
 
@@ -315,22 +315,41 @@ describe('EdgeClient when the cloud misbehaves', () => {
   });
 });
 
-describe('edge events', () => {
-  it('reports batched events that the cloud records', async () => {
+describe('request metrics', () => {
+  it('reports counts the cloud stores exactly once, however often a report is sent, and learns the interval', async () => {
     const sdk = client();
     const session = await sdk.session();
-    const queue = new EventQueue({ sender: sdk, batchSize: 2, flushIntervalMs: 0, logger });
-    const before = proxy.count('/edge/v1/events');
-    for (let i = 0; i < 5; i++) {
-      queue.push({ time: new Date().toISOString(), target: { scheme: 'https', host: 'api.example.com', port: 443, path: `/events-${i}?key=${API_KEY}` }, outcome: 'allow', statusClass: '2xx', latencyMs: 3 });
-    }
-    await queue.close();
-    expect(proxy.count('/edge/v1/events')).toBe(before + 3);
-    expect(queue.dropped).toBe(0);
-    const stored = await cloud.admin('GET', `/api/v1/audit-events?kind=edge.request&clientWorkloadId=${session.clientWorkload.id}&limit=100`);
-    const paths = stored.items.map((e: { data: { target: { path: string } } }) => e.data.target.path);
-    expect(paths).toEqual(expect.arrayContaining(['/events-0', '/events-4']));
-    expect(JSON.stringify(stored)).not.toContain(API_KEY);
+    expect(session.reportIntervalSeconds).toBe(10);
+    const counted = async () => {
+      const stored = await cloud.admin('GET', `/api/v1/request-metrics?clientWorkloadId=${session.clientWorkload.id}&limit=500`);
+      return (stored.items as Array<{ requests: number }>).reduce((sum, row) => sum + row.requests, 0);
+    };
+    const before = await counted();
+    const entry = session.directory.find((each) => each.host === api.host)!;
+    // Every answer is lost once: the report goes again under its id, and counts once.
+    const sent: string[] = [];
+    const metrics = new RequestMetrics({
+      flushIntervalMs: 0,
+      logger,
+      sender: {
+        sendMetrics: async (report) => {
+          const answer = await sdk.sendMetrics(report);
+          sent.push(report.reportId);
+          if (sent.filter((id) => id === report.reportId).length === 1) throw new TesseraUnavailableError('the answer was lost');
+          return answer;
+        },
+      },
+    });
+    for (let i = 0; i < 5; i += 1) metrics.record(entry.serverWorkloadId, entry, 'allow', 200, undefined, 3);
+    metrics.record(undefined, { scheme: 'https', host: 'elsewhere.example.org', port: 443 }, 'error', undefined, 'cloud_unavailable', 0);
+    await metrics.flush();
+    await metrics.flush();
+    for (let i = 0; i < 3; i += 1) metrics.record(entry.serverWorkloadId, entry, 'deny', undefined, 'condition_failed', 1);
+    await metrics.flush();
+    await metrics.close();
+    expect(sent).toHaveLength(4);
+    expect(await counted()).toBe(before + 9);
+    expect(metrics.dropped).toBe(0);
   });
 });
 

@@ -4,9 +4,10 @@ import { TesseraCloudError, TesseraConfigurationError } from '../errors.js';
 import { pickCollector, resolveCollectors, type CollectorsOption } from './collectors.js';
 import { silentLogger, type CloudLogger } from './logger.js';
 import { ProofKey } from './proof-key.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import type { MetricsReport } from './request-metrics.js';
+import { RETRYABLE_STATUSES, withRetry, type RetryOptions } from './retry.js';
 import { createHttpTransport, TransportError, type CloudResponse, type CloudTransport } from './transport.js';
-import { cloudError, parseAttest, parseCredentials, refusal, type DirectoryEntry, type IssuedCredential } from './wire.js';
+import { cloudError, parseAttest, parseCredentials, parseMetricsAnswer, refusal, type DirectoryEntry, type IssuedCredential } from './wire.js';
 
 export interface EdgeClientOptions {
   /** The cloud's public URL (its issuer), e.g. `https://tessera.example.com`. */
@@ -40,6 +41,8 @@ export interface Session {
   readonly expiresAt: Date;
   /** Type of the collector whose evidence was used. */
   readonly collector: string;
+  /** How often the control plane wants request metrics at most, when it said. */
+  readonly reportIntervalSeconds?: number;
 }
 
 export interface CredentialTarget {
@@ -50,23 +53,15 @@ export interface CredentialTarget {
   method?: string;
 }
 
-/** Edge event as `/edge/v1/events` takes it (see event-queue.ts). */
-export interface EdgeEvent {
-  time: string;
-  target: { scheme: 'http' | 'https'; host: string; port: number; path?: string };
-  outcome: 'allow' | 'deny' | 'error';
-  statusClass: '1xx' | '2xx' | '3xx' | '4xx' | '5xx' | null;
-  latencyMs: number;
-  reason?: string;
-}
-
 /** The cloud's answers that mean "this token or its proof no longer works": attest again. */
 const REATTEST_CODES = new Set(['invalid_edge_token', 'invalid_dpop_proof', 'dpop_replay']);
 const tokens = new WeakMap<Session, string>();
+/** Statuses a report is tried again for within one send: all but 429, which means "later". */
+const NOT_RATE_LIMITED: ReadonlySet<number> = new Set([...RETRYABLE_STATUSES].filter((status) => status !== 429));
 
 /**
  * The SDK's client of the edge API: attests lazily (one attestation shared by concurrent
- * callers), renews the edge token before it expires, fetches credentials, reports events.
+ * callers), renews the edge token before it expires, fetches credentials, reports request metrics.
  * Every call carries a fresh DPoP proof from the process's ephemeral key.
  */
 export class EdgeClient {
@@ -135,10 +130,14 @@ export class EdgeClient {
     return parseCredentials(response.body);
   }
 
-  /** Sends one batch (at most 500) to `/edge/v1/events`. */
-  async sendEvents(events: readonly EdgeEvent[]): Promise<void> {
-    const response = await this.#authorized('/edge/v1/events', { events });
-    if (response.status !== 202) throw refusal(response, 'the edge events report');
+  /**
+   * Sends one report of request metrics. A 429 (this process reports too often) is not waited
+   * for: the report is kept, and goes with a later flush.
+   */
+  async sendMetrics(report: MetricsReport): Promise<{ reportIntervalSeconds?: number }> {
+    const response = await this.#authorized('/edge/v1/metrics', report, { ...this.#retry, retryableStatuses: NOT_RATE_LIMITED });
+    if (response.status !== 200) throw refusal(response, 'the request metrics report');
+    return parseMetricsAnswer(response.body);
   }
 
   close(): void {
@@ -146,10 +145,10 @@ export class EdgeClient {
   }
 
   /** A call with the edge token; when the cloud rejects the token, attest from scratch once. */
-  async #authorized(path: string, body: unknown): Promise<CloudResponse> {
+  async #authorized(path: string, body: unknown, retry = this.#retry): Promise<CloudResponse> {
     for (let retried = false; ; retried = true) {
       const session = await this.session();
-      const response = await this.#post(path, body, session);
+      const response = await this.#post(path, body, session, retry);
       const code = cloudError(response.body).code;
       if (retried || response.status !== 401 || code === undefined || !REATTEST_CODES.has(code)) return response;
       this.#logger.warn('tessera: the cloud rejected the edge token; attesting again', { reason: code });
@@ -168,6 +167,7 @@ export class EdgeClient {
       directory: Object.freeze(answer.directory),
       expiresAt: answer.expiresAt,
       collector: collector.type,
+      ...(answer.reportIntervalSeconds !== undefined ? { reportIntervalSeconds: answer.reportIntervalSeconds } : {}),
     });
     tokens.set(session, answer.edgeToken);
     // Renew `skew` before expiry, but never sooner than half-way: a token shorter-lived than
@@ -215,7 +215,7 @@ export class EdgeClient {
     }
   }
 
-  async #post(path: string, body: unknown, session?: Session): Promise<CloudResponse> {
+  async #post(path: string, body: unknown, session?: Session, retry = this.#retry): Promise<CloudResponse> {
     const url = `${this.cloudUrl}${path}`;
     const token = session ? tokens.get(session) : undefined;
     try {
@@ -227,7 +227,7 @@ export class EdgeClient {
           return this.#transport.post({ path, headers, body, timeoutMs });
         },
         { what: `POST ${url}` },
-        this.#retry,
+        retry,
       );
     } catch (error) {
       if (error instanceof TransportError) throw new TesseraCloudError(`Tessera cloud sent an unusable answer to POST ${url}: ${error.message}`);

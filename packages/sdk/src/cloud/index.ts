@@ -1,5 +1,5 @@
-export { EdgeClient, type EdgeClientOptions, type Session, type CredentialTarget, type EdgeEvent } from './edge-client.js';
-export { EventQueue, type EventQueueOptions, type EventSender } from './event-queue.js';
+export { EdgeClient, type EdgeClientOptions, type Session, type CredentialTarget } from './edge-client.js';
+export { RequestMetrics, LATENCY_BOUNDS_MS, type RequestMetricsOptions, type MetricsReport, type MetricsSeries, type MetricsSender } from './request-metrics.js';
 export type { CollectorsOption } from './collectors.js';
 export type { CloudLogger } from './logger.js';
 export type { CloudTransport, CloudRequest, CloudResponse } from './transport.js';

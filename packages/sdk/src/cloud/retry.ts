@@ -14,6 +14,8 @@ export interface RetryOptions {
   attemptTimeoutMs?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** Answers tried again (default `RETRYABLE_STATUSES`); any other is returned at once. */
+  retryableStatuses?: ReadonlySet<number>;
   /** Longest `Retry-After` honoured, default 5 s. */
   maxRetryAfterMs?: number;
   now?: () => number;
@@ -58,6 +60,7 @@ export async function withRetry(
   const base = options.baseDelayMs ?? 100;
   const cap = options.maxDelayMs ?? 2_000;
   const maxRetryAfter = options.maxRetryAfterMs ?? 5_000;
+  const retryable = options.retryableStatuses ?? RETRYABLE_STATUSES;
   const started = now();
   let attempts = 0;
   let last: { reason: string; cause: unknown };
@@ -68,7 +71,7 @@ export async function withRetry(
     let retryAfterMs: number | undefined;
     try {
       const response = await attempt(Math.max(1, Math.min(attemptTimeoutMs, remaining)));
-      if (!RETRYABLE_STATUSES.has(response.status)) return response;
+      if (!retryable.has(response.status)) return response;
       last = { reason: describeStatus(response), cause: new Error(describeStatus(response)) };
       retryAfterMs = response.status === 429 || response.status === 503 ? parseRetryAfter(response.retryAfter) : undefined;
     } catch (error) {

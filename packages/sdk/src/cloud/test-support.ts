@@ -3,7 +3,7 @@
  * `@tessera/cloud-server` on loopback, behind a small fault-injecting proxy that counts requests,
  * plus an identity provider key to mint OIDC evidence and a collector that hands it over.
  */
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -71,7 +71,8 @@ export function testCollector(idp: TestIdp, options: TestCollectorOptions): Evid
   return collector;
 }
 
-type Fault = { status: number; body?: unknown; headers?: Record<string, string> };
+/** An answer the proxy gives instead of the cloud's; `afterForwarding`: the cloud gets the request all the same. */
+type Fault = { status: number; body?: unknown; headers?: Record<string, string>; afterForwarding?: boolean };
 
 /** In front of the cloud: counts requests per path, answers queued faults, can switch upstream. */
 export class FaultProxy {
@@ -103,13 +104,20 @@ export class FaultProxy {
     const path = req.url ?? '/';
     this.counts.set(path, this.count(path) + 1);
     const fault = this.faults.shift() ?? this.always;
-    if (fault) {
+    const injectFault = () => {
+      res.writeHead(fault!.status, { 'content-type': 'application/json', ...fault!.headers });
+      res.end(JSON.stringify(fault!.body ?? { code: 'unavailable', message: 'injected fault' }));
+    };
+    if (fault && !fault.afterForwarding) {
       req.resume();
-      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
-      res.end(JSON.stringify(fault.body ?? { code: 'unavailable', message: 'injected fault' }));
-      return;
+      return injectFault();
     }
     const forward = unpatchedRequest(`${this.upstream}${path}`, { method: req.method, headers: req.headers }, (answer) => {
+      if (fault) {
+        // The cloud did the work; its answer is lost on the way back.
+        answer.resume();
+        return answer.on('end', injectFault);
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       const chunks: Buffer[] = [];
       answer.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -136,10 +144,12 @@ export interface TestCloud {
  * A control plane whose public URL (the issuer, and so the evidence audience) is `publicUrl`.
  * `plugins`: modules registering custom providers (the server's `--plugin`), e.g. a fixture.
  */
-export async function startTestCloud(publicUrl: string, plugins: string[] = []): Promise<TestCloud> {
+export async function startTestCloud(publicUrl: string, plugins: string[] = [], options: { databaseUrl?: string } = {}): Promise<TestCloud> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-sdk-test-'));
-  const config = resolveServerConfig({ port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl, plugin: plugins }, {});
-  const server = await startServer({ config, env: {} });
+  const flags = { port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl, plugin: plugins, ...(options.databaseUrl ? { 'database-url': options.databaseUrl } : {}) };
+  const config = resolveServerConfig(flags, {});
+  // PostgreSQL keeps no key file: the master key comes from the environment.
+  const server = await startServer({ config, env: options.databaseUrl ? { TESSERA_MASTER_KEY: randomBytes(32).toString('base64') } : {} });
   const adminKey = server.bootstrapAdminKey!;
   return {
     server,

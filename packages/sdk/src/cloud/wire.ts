@@ -21,6 +21,8 @@ export interface AttestAnswer {
   expiresAt: Date;
   clientWorkload: { id: string; name: string };
   directory: DirectoryEntry[];
+  /** How often the control plane wants request metrics at most (older ones do not say). */
+  reportIntervalSeconds?: number;
 }
 
 /** The cloud's error body `{code, message, details?}`, when it is one. */
@@ -84,7 +86,25 @@ export function parseAttest(body: unknown): AttestAnswer {
       injection,
     };
   });
-  return { edgeToken: b.edgeToken, expiresAt: date(b.expiresAt, what), clientWorkload: { id: client.id, name: client.name }, directory };
+  const reportIntervalSeconds = interval(b.reportIntervalSeconds);
+  return {
+    edgeToken: b.edgeToken,
+    expiresAt: date(b.expiresAt, what),
+    clientWorkload: { id: client.id, name: client.name },
+    directory,
+    ...(reportIntervalSeconds !== undefined ? { reportIntervalSeconds } : {}),
+  };
+}
+
+/** The answer to a metrics report: only the interval matters to the SDK. */
+export function parseMetricsAnswer(body: unknown): { reportIntervalSeconds?: number } {
+  const reportIntervalSeconds = interval((body as { reportIntervalSeconds?: unknown } | undefined)?.reportIntervalSeconds);
+  return reportIntervalSeconds !== undefined ? { reportIntervalSeconds } : {};
+}
+
+/** A report interval the control plane sent: whole seconds, at most a day; anything else is ignored. */
+function interval(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 86_400 ? value : undefined;
 }
 
 export function parseCredentials(body: unknown): IssuedCredential {

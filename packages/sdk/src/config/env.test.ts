@@ -30,8 +30,7 @@ describe('optionsFromEnv', () => {
       TESSERA_REQUEST_TIMEOUT_MS: '1000',
       TESSERA_CACHE_MAX_ENTRIES: '50',
       TESSERA_CACHE_REFRESH_AHEAD_SECONDS: '10',
-      TESSERA_EVENTS_MAX_QUEUE: '100',
-      TESSERA_EVENTS_FLUSH_INTERVAL_MS: '250',
+      TESSERA_METRICS_FLUSH_INTERVAL_MS: '250',
     });
     expect(options).toMatchObject({
       collectors: ['kubernetes-service-account', 'oidc'],
@@ -44,10 +43,19 @@ describe('optionsFromEnv', () => {
       deadlineMs: 3000,
       requestTimeoutMs: 1000,
       cache: { maxEntries: 50, refreshAheadSeconds: 10 },
-      events: { maxQueue: 100, flushIntervalMs: 250 },
+      metrics: { flushIntervalMs: 250 },
     });
-    expect(optionsFromEnv({ TESSERA_CLOUD_URL: 'https://t.example', TESSERA_EVENTS: 'off' }).events).toBe(false);
+    expect(optionsFromEnv({ TESSERA_CLOUD_URL: 'https://t.example', TESSERA_METRICS: 'off' }).metrics).toBe(false);
+    expect(optionsFromEnv({ TESSERA_CLOUD_URL: 'https://t.example', TESSERA_METRICS_FLUSH_INTERVAL_MS: '0' }).metrics).toEqual({ flushIntervalMs: 0 });
     expect(optionsFromEnv({ TESSERA_CLOUD_URL: 'https://t.example', TESSERA_INTERCEPT: 'none' }).intercept).toEqual({ fetch: false, http: false });
+  });
+
+  it('still reads the TESSERA_EVENTS names of before request metrics; the new names win', () => {
+    const url = { TESSERA_CLOUD_URL: 'https://t.example' };
+    expect(optionsFromEnv({ ...url, TESSERA_EVENTS: 'off' }).metrics).toBe(false);
+    expect(optionsFromEnv({ ...url, TESSERA_EVENTS: 'off', TESSERA_METRICS: 'on' }).metrics).toBeUndefined();
+    expect(optionsFromEnv({ ...url, TESSERA_EVENTS_FLUSH_INTERVAL_MS: '600000', TESSERA_EVENTS_MAX_QUEUE: '100' }).metrics).toEqual({ flushIntervalMs: 600_000 });
+    expect(optionsFromEnv({ ...url, TESSERA_EVENTS_FLUSH_INTERVAL_MS: '600000', TESSERA_METRICS_FLUSH_INTERVAL_MS: '5' }).metrics).toEqual({ flushIntervalMs: 5 });
   });
 
   it('names the variable when a value is malformed', () => {
@@ -61,6 +69,9 @@ describe('optionsFromEnv', () => {
       TESSERA_DEADLINE_MS: '0',
       TESSERA_CACHE_MAX_ENTRIES: '1e3',
       TESSERA_EVENTS: 'maybe',
+      TESSERA_METRICS: 'sometimes',
+      TESSERA_METRICS_FLUSH_INTERVAL_MS: '10s',
+      TESSERA_EVENTS_MAX_QUEUE: 'lots',
       TESSERA_COLLECTORS: ' , ',
       TESSERA_RESOURCE_SET: 'tenant b',
     };

@@ -24,9 +24,12 @@ export const ENVIRONMENT = {
   TESSERA_REQUEST_TIMEOUT_MS: 'Time for one attempt of a call to the cloud (default 5000).',
   TESSERA_CACHE_MAX_ENTRIES: 'Credentials kept in memory (default 1000).',
   TESSERA_CACHE_REFRESH_AHEAD_SECONDS: 'Refresh a credential at least this long before it counts as expired (default 30).',
-  TESSERA_EVENTS: '`on` (default) or `off`: report per-target outcomes to the cloud.',
-  TESSERA_EVENTS_MAX_QUEUE: 'Edge events held before new ones are dropped (default 10000).',
-  TESSERA_EVENTS_FLUSH_INTERVAL_MS: 'How often queued edge events are sent (default 5000).',
+  TESSERA_METRICS: '`on` (default) or `off`: report request metrics (per server workload, outcome and status class: counts and latencies) to the cloud.',
+  TESSERA_METRICS_FLUSH_INTERVAL_MS:
+    'Time between two reports of request metrics (default 10000; the cloud may ask for longer). `0`: only at `flush()`, at the end of a serverless invocation and when the process ends.',
+  TESSERA_EVENTS: 'Deprecated: the name of `TESSERA_METRICS` before request metrics (`TESSERA_METRICS` wins).',
+  TESSERA_EVENTS_FLUSH_INTERVAL_MS: 'Deprecated: the name of `TESSERA_METRICS_FLUSH_INTERVAL_MS` before request metrics.',
+  TESSERA_EVENTS_MAX_QUEUE: 'Deprecated, no effect: request metrics hold no queue of requests.',
   TESSERA_KUBERNETES_TOKEN_FILE: 'Projected service-account token for `kubernetes-service-account` (default `/var/run/secrets/tokens/tessera-token`).',
   TESSERA_OIDC_TOKEN_FILE: 'File holding an OIDC token for the `oidc` collector, re-read at every attestation.',
   TESSERA_OIDC_TOKEN: 'An OIDC token for the `oidc` collector, given directly (the file wins when both are set).',
@@ -88,13 +91,14 @@ export function optionsFromEnv(env: Env = process.env): InitOptions {
     options.cache = { ...(maxEntries !== undefined ? { maxEntries } : {}), ...(refreshAhead !== undefined ? { refreshAheadSeconds: refreshAhead } : {}) };
   }
 
-  const events = oneOf(env, 'TESSERA_EVENTS', ['on', 'off'] as const);
-  const maxQueue = number(env, 'TESSERA_EVENTS_MAX_QUEUE', 1);
-  const flushInterval = number(env, 'TESSERA_EVENTS_FLUSH_INTERVAL_MS', 1);
-  if (events === 'off') options.events = false;
-  else if (maxQueue !== undefined || flushInterval !== undefined) {
-    options.events = { ...(maxQueue !== undefined ? { maxQueue } : {}), ...(flushInterval !== undefined ? { flushIntervalMs: flushInterval } : {}) };
-  }
+  // The TESSERA_EVENTS_* names are still read (checked the same way), the new names winning.
+  number(env, 'TESSERA_EVENTS_MAX_QUEUE', 1);
+  const legacy = oneOf(env, 'TESSERA_EVENTS', ['on', 'off'] as const);
+  const metrics = oneOf(env, 'TESSERA_METRICS', ['on', 'off'] as const) ?? legacy;
+  const legacyInterval = number(env, 'TESSERA_EVENTS_FLUSH_INTERVAL_MS', 1);
+  const flushInterval = number(env, 'TESSERA_METRICS_FLUSH_INTERVAL_MS') ?? legacyInterval;
+  if (metrics === 'off') options.metrics = false;
+  else if (flushInterval !== undefined) options.metrics = { flushIntervalMs: flushInterval };
   return options;
 }
 

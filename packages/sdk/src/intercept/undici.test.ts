@@ -251,17 +251,18 @@ describe('when the cloud is unreachable', () => {
   });
 });
 
-describe('edge events', () => {
-  it('reports outcomes of managed requests to the cloud, never the query string', async () => {
+describe('request metrics', () => {
+  it('reports the outcomes of managed requests to the cloud, never a path or query string', async () => {
     const t = installed();
     await fetch(`${world.query.url}/evented?secret=1`);
     await rejection(fetch(`${world.denied.url}/evented-deny`));
-    const before = world.proxy.count('/edge/v1/events');
+    const before = world.proxy.count('/edge/v1/metrics');
     await t.flush();
-    expect(world.proxy.count('/edge/v1/events')).toBe(before + 1);
-    const events = await world.cloud.admin('GET', '/api/v1/audit-events?limit=50');
-    const text = JSON.stringify(events);
-    expect(text).toContain('/evented');
+    expect(world.proxy.count('/edge/v1/metrics')).toBe(before + 1);
+    const metrics = await world.cloud.admin('GET', '/api/v1/request-metrics?limit=500');
+    expect(metrics.items).toEqual(expect.arrayContaining([expect.objectContaining({ outcome: 'deny', reason: 'condition_failed' })]));
+    const text = JSON.stringify(metrics);
+    expect(text).not.toContain('/evented');
     expect(text).not.toContain(QUERY_KEY);
     expect(text).not.toContain('secret=1');
   });

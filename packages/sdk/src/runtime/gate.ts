@@ -23,7 +23,7 @@ export interface OutgoingRequest {
 export interface Grant {
   readonly entry: DirectoryEntry;
   readonly issued: IssuedCredential;
-  /** `performance.now()` when the request was admitted, for the latency of its edge event. */
+  /** `performance.now()` when the request was admitted, for the latency in the request metrics. */
   readonly startedAt: number;
 }
 
@@ -52,7 +52,7 @@ export interface RequestGate {
 
   /**
    * A granted request finished: `statusCode` when a response arrived, else the error. Feeds the
-   * edge events and diagnostics; never throws.
+   * request metrics and diagnostics; never throws.
    */
   finished(grant: Grant, request: OutgoingRequest, statusCode: number | undefined, error?: unknown): void;
 

@@ -14,7 +14,7 @@ const published: string[] = [];
 const instances: Tessera[] = [];
 
 function tessera(options: Partial<TesseraOptions> = {}): Tessera {
-  const created = new Tessera({ cloudUrl: world.proxy.url, collectors: [world.collector()], logger, deadlineMs: 1500, events: { flushIntervalMs: 0 }, ...options });
+  const created = new Tessera({ cloudUrl: world.proxy.url, collectors: [world.collector()], logger, deadlineMs: 1500, metrics: { flushIntervalMs: 0 }, ...options });
   instances.push(created);
   return created;
 }
@@ -215,10 +215,31 @@ describe('Tessera', () => {
     expect((first as TesseraAccessDeniedError).code).toBe('no_client_workload');
     const second = await t.admit(target('127.0.0.1', world.unmanaged.port)).catch((e: unknown) => e);
     expect(second).toBe(first);
-    await t.flush(); // the deny events wait for a session; they do not attest by themselves
+    await t.flush(); // the counted denials wait for a session; they do not attest by themselves
     expect(world.proxy.count('/edge/v1/attest')).toBe(attests + 1);
     expect(logLines.some((line) => line.includes('refused this workload') && line.includes('no_client_workload'))).toBe(true);
     expect(logLines.some((line) => line.includes('FAIL-OPEN'))).toBe(false);
+  });
+
+  it('metrics: false reports nothing, nor does the deprecated events: false; a bad interval is a configuration error', async () => {
+    for (const options of [{ metrics: false as const }, { metrics: undefined, events: false as const }]) {
+      const t = tessera(options);
+      await t.ready();
+      const reports = world.proxy.count('/edge/v1/metrics');
+      await t.fetch(`${world.api.url}/unreported`);
+      await t.flush();
+      await t.close();
+      expect(world.proxy.count('/edge/v1/metrics')).toBe(reports);
+      expect(t.droppedRequests).toBe(0);
+    }
+    const reporting = tessera({ metrics: undefined, events: { maxQueue: 5, flushIntervalMs: 0 } });
+    await reporting.fetch(`${world.api.url}/reported`);
+    const reports = world.proxy.count('/edge/v1/metrics');
+    await reporting.flush();
+    expect(world.proxy.count('/edge/v1/metrics')).toBe(reports + 1);
+    for (const flushIntervalMs of [-1, Number.NaN, Infinity]) {
+      expect(() => new Tessera({ cloudUrl: world.proxy.url, metrics: { flushIntervalMs } })).toThrow(TesseraConfigurationError);
+    }
   });
 
   it('a collector that cannot run here is a configuration error, not an outage', async () => {

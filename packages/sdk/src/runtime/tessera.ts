@@ -5,7 +5,7 @@ import type { Dispatcher, fetch as undiciFetch } from 'undici';
 import { CredentialCache, type CredentialKey, type IssuedCredential } from '../cache/credential-cache.js';
 import type { CollectorsOption } from '../cloud/collectors.js';
 import { EdgeClient, type Session } from '../cloud/edge-client.js';
-import { EventQueue } from '../cloud/event-queue.js';
+import { RequestMetrics } from '../cloud/request-metrics.js';
 import type { CloudLogger } from '../cloud/logger.js';
 import type { CloudTransport } from '../cloud/transport.js';
 import { Directory, type DirectoryEntry } from '../directory/directory.js';
@@ -58,13 +58,24 @@ export interface TesseraOptions {
     /** Refresh at least this long before the skewed expiry (default 30 s). */
     refreshAheadSeconds?: number;
   };
-  /** Edge events sent to `/edge/v1/events`; `false` sends none. */
+  /**
+   * Request metrics, sent to `/edge/v1/metrics` once per interval: per server workload, outcome
+   * and status class, how many requests and a latency histogram. `false` sends none.
+   */
+  metrics?:
+    | false
+    | {
+        /** Time between reports (default 10 000 ms; the control plane may ask for longer); 0: only on flush() and close(). */
+        flushIntervalMs?: number;
+      };
+  /**
+   * @deprecated The name of `metrics` before request metrics: `false` turns them off,
+   * `flushIntervalMs` is their interval; `maxQueue` has no effect. `metrics` wins when both are set.
+   */
   events?:
     | false
     | {
-        /** Events held at most; beyond, new ones are dropped and counted (default 10 000). */
         maxQueue?: number;
-        /** Default 5 000 ms. */
         flushIntervalMs?: number;
       };
   /**
@@ -117,7 +128,7 @@ export class Tessera implements RequestGate {
   readonly failMode: FailMode;
   readonly #edge: EdgeClient;
   readonly #cache: CredentialCache;
-  readonly #events: EventQueue | undefined;
+  readonly #metrics: RequestMetrics | undefined;
   readonly #logger: CloudLogger;
   readonly #outage: OutageLog;
   /** The cloud's recent refusals per target: retries fail at once, without a cloud call. */
@@ -183,19 +194,20 @@ export class Tessera implements RequestGate {
       refreshAheadSeconds: refreshAhead,
       onRefreshError: (error) => this.#logger.warn('tessera: refreshing a credential ahead of expiry failed; the cached one is used until it expires', { reason: reasonOf(error) }),
     });
-    if (options.events !== false) {
-      const events = options.events ?? {};
-      this.#events = new EventQueue({
+    const metrics = options.metrics ?? options.events;
+    if (metrics !== false) {
+      const flushIntervalMs = metrics?.flushIntervalMs;
+      if (flushIntervalMs !== undefined && !(Number.isFinite(flushIntervalMs) && flushIntervalMs >= 0)) throw invalid('metrics.flushIntervalMs must be 0 or more milliseconds');
+      this.#metrics = new RequestMetrics({
         sender: {
-          // Events need an edge token; they never start an attestation of their own (which, for
+          // Reports need an edge token; they never start an attestation of their own (which, for
           // a refused workload, would only be refused again). Kept until there is a session.
-          sendEvents: (batch) =>
+          sendMetrics: (report) =>
             this.#session === undefined
               ? Promise.reject(new TesseraUnavailableError('not attested yet'))
-              : this.#cloudCall(() => this.#edge.sendEvents(batch)),
+              : this.#cloudCall(() => this.#edge.sendMetrics(report)),
         },
-        ...(events.maxQueue !== undefined ? { maxSize: events.maxQueue } : {}),
-        ...(events.flushIntervalMs !== undefined ? { flushIntervalMs: events.flushIntervalMs } : {}),
+        ...(flushIntervalMs !== undefined ? { flushIntervalMs } : {}),
         logger: this.#logger,
       });
     }
@@ -218,9 +230,14 @@ export class Tessera implements RequestGate {
     return { clientWorkload: session.clientWorkload, targets: directory.entries };
   }
 
-  /** Edge events dropped so far (queue full, refused by the cloud). */
+  /** Requests left out of the request metrics so far (too many keys, refused by the cloud). */
+  get droppedRequests(): number {
+    return this.#metrics?.dropped ?? 0;
+  }
+
+  /** @deprecated `droppedRequests`. */
   get droppedEvents(): number {
-    return this.#events?.dropped ?? 0;
+    return this.droppedRequests;
   }
 
   // ---- RequestGate -------------------------------------------------------------------------
@@ -258,7 +275,7 @@ export class Tessera implements RequestGate {
       const issued = await this.#bounded(this.#cache.get(this.#key(entry), this.#fetcher(entry, request)));
       return { entry, issued, startedAt };
     } catch (error) {
-      return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt);
+      return this.#failed(request, error, `no credential for ${entry.name || entry.serverWorkloadId}`, performance.now() - startedAt, entry);
     }
   }
 
@@ -276,9 +293,8 @@ export class Tessera implements RequestGate {
   finished(grant: Grant, request: OutgoingRequest, statusCode: number | undefined, error?: unknown): void {
     try {
       const latencyMs = performance.now() - grant.startedAt;
-      const statusClass = statusCode === undefined ? null : (`${Math.floor(statusCode / 100)}xx` as '2xx');
       const outcome = statusCode === undefined ? 'error' : 'allow';
-      this.#report(request, outcome, statusClass, latencyMs, statusCode === undefined ? 'request_failed' : undefined);
+      this.#metrics?.record(grant.entry.serverWorkloadId, grant.entry, outcome, statusCode, statusCode === undefined ? 'request_failed' : undefined, latencyMs);
       if (channels.finished.hasSubscribers) {
         channels.finished.publish({ target: describeTarget(request), serverWorkload: grant.entry.name, statusCode, latencyMs, outcome, ...(error ? { error } : {}) });
       }
@@ -339,22 +355,23 @@ export class Tessera implements RequestGate {
   };
 
   /**
-   * Sends the queued edge events now (serverless handlers call this before returning), waiting at
-   * most `deadlineMs`; what the cloud did not take stays queued. Never rejects.
+   * Sends the request metrics counted so far (serverless handlers call this before returning),
+   * waiting at most `deadlineMs`; what the cloud did not take is sent with a later report.
+   * Never rejects.
    */
   async flush(): Promise<void> {
-    if (this.#events !== undefined) await waitAtMost(this.#events.flush(), this.#deadlineMs);
+    if (this.#metrics !== undefined) await waitAtMost(this.#metrics.flush(), this.#deadlineMs);
   }
 
   /**
-   * Stops renewing, sends the queued events (waiting at most 2 s: a process that ends must not
-   * wait out an outage) and closes the connection to the cloud.
+   * Stops renewing, sends the last request metrics (waiting at most 2 s: a process that ends must
+   * not wait out an outage) and closes the connection to the cloud.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#renewTimer);
-    if (this.#events !== undefined) await waitAtMost(this.#events.close(), CLOSE_FLUSH_MS);
+    if (this.#metrics !== undefined) await waitAtMost(this.#metrics.close(), CLOSE_FLUSH_MS);
     this.#cache.clear();
     this.#edge.close();
     await this.#agent?.close();
@@ -436,6 +453,7 @@ export class Tessera implements RequestGate {
       this.#denials.clear(); // a new session may come with new policies
       this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
       this.#logger.debug('tessera: directory of targets', directoryLogFields(this.#directory));
+      if (this.#metrics !== undefined) this.#metrics.reportIntervalSeconds = session.reportIntervalSeconds;
       if (channels.attest.hasSubscribers) {
         channels.attest.publish({ clientWorkload: session.clientWorkload.name, collector: session.collector, targets: session.directory.length, expiresAt: session.expiresAt });
       }
@@ -502,23 +520,23 @@ export class Tessera implements RequestGate {
    * fail-open never overrides them. Only when the cloud could not be reached is there no
    * decision: then fail closed, or (explicitly) open.
    */
-  #failed(request: OutgoingRequest, error: unknown, what: string, latencyMs: number): undefined {
+  #failed(request: OutgoingRequest, error: unknown, what: string, latencyMs: number, entry?: DirectoryEntry): undefined {
     if (error instanceof TesseraAccessDeniedError) {
-      this.#report(request, 'deny', null, latencyMs, error.code);
+      this.#report(entry, request, 'deny', latencyMs, error.code);
       if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: error.code, error });
       throw error;
     }
     if (!(error instanceof TesseraUnavailableError)) {
       // A set-up mistake, or an answer the SDK cannot use (TesseraCloudError): not an outage.
-      this.#report(request, 'error', null, latencyMs, typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'error');
+      this.#report(entry, request, 'error', latencyMs, typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : 'error');
       if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: reasonOf(error), error });
       throw error;
     }
-    return this.#cannotDecide(request, error, what);
+    return this.#cannotDecide(request, error, what, entry);
   }
 
   /** No decision could be had from the cloud: fail closed, or (explicitly) open. */
-  #cannotDecide(request: OutgoingRequest, error: TesseraUnavailableError, what: string): undefined {
+  #cannotDecide(request: OutgoingRequest, error: TesseraUnavailableError, what: string, entry: DirectoryEntry | undefined): undefined {
     const unavailable = new TesseraUnavailableError(`Tessera cannot decide on ${describeTarget(request)}: ${what}; ${error.message}`, { cause: error });
     if (this.failMode === 'open') {
       const now = Date.now();
@@ -534,20 +552,15 @@ export class Tessera implements RequestGate {
       return undefined;
     }
     this.#outage.failedClosed(error);
-    this.#report(request, 'error', null, 0, 'cloud_unavailable');
+    this.#report(entry, request, 'error', 0, 'cloud_unavailable');
     if (channels.denied.hasSubscribers) channels.denied.publish({ target: describeTarget(request), reason: 'cloud_unavailable', error: unavailable });
     throw unavailable;
   }
 
-  #report(request: OutgoingRequest, outcome: 'allow' | 'deny' | 'error', statusClass: '2xx' | null, latencyMs: number, reason?: string): void {
-    this.#events?.push({
-      time: new Date().toISOString(),
-      target: { scheme: request.scheme === 'https' ? 'https' : 'http', host: normalizeHost(request.host), port: request.port, path: request.path },
-      outcome,
-      statusClass,
-      latencyMs,
-      ...(reason !== undefined ? { reason } : {}),
-    });
+  /** A request that was not sent: to a server workload of the directory, or to a target not known to be one. */
+  #report(entry: DirectoryEntry | undefined, request: OutgoingRequest, outcome: 'deny' | 'error', latencyMs: number, reason: string): void {
+    const target = entry ?? { scheme: request.scheme, host: normalizeHost(request.host), port: request.port };
+    this.#metrics?.record(entry?.serverWorkloadId, target, outcome, undefined, reason, latencyMs);
   }
 }
 
