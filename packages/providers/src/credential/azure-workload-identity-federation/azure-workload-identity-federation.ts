@@ -31,7 +31,7 @@ import type { CredentialContext, CredentialProvider, SignJwtOptions } from '../.
 import { defineCredentialProvider } from '../../define.js';
 import { workloadSubject } from '../workload-subject.js';
 import { CredentialError } from '../../errors.js';
-import { type CachedToken, TokenCache } from '../oauth2-client-credentials/token-cache.js';
+import { type CachedToken, TokenCache } from '../token-cache.js';
 import { type AuthorityRequestError, createAuthorityHttpClient } from './authority-client.js';
 import {
   ASSERTION_LIFETIME_SECONDS,

@@ -14,7 +14,7 @@
  */
 import type { IdentityPoolClientOptions } from 'google-auth-library';
 import { CredentialError } from '../../errors.js';
-import { DEFAULT_TOKEN_LIFETIME_MS } from '../oauth2-client-credentials/token-cache.js';
+import { DEFAULT_TOKEN_LIFETIME_MS } from '../token-cache.js';
 import { GCP_WIF_TYPE, type ParsedGcpWifConfig } from './config.js';
 import { createRestrictedFetch } from './outbound.js';
 

@@ -19,7 +19,7 @@
 import type { EvidenceCollector } from '../../contracts.js';
 import { defineEvidenceCollector } from '../../define.js';
 import { TrustError } from '../../errors.js';
-import { fetchBounded, KeySourceError } from '../jwt/bounded-fetch.js';
+import { fetchBounded, KeySourceError } from '../../http/bounded-fetch.js';
 import { AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE, AWS_EC2_INSTANCE_IDENTITY_TYPE, MAX_DOCUMENT_BYTES, MAX_PKCS7_CHARS } from './config.js';
 
 export const AWS_IMDS_ENDPOINT_ENV = 'TESSERA_AWS_IMDS_ENDPOINT';

@@ -22,7 +22,7 @@
  */
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import type { CollectContext, Evidence, EvidenceCollector } from '../../contracts.js';
-import { parseEndpointUrl } from '../../credential/oauth2-client-credentials/config.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
 import { defineEvidenceCollector } from '../../define.js';
 import { TesseraError, TrustError } from '../../errors.js';
 import {

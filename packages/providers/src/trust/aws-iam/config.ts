@@ -9,7 +9,7 @@
  * config fails closed with the same messages.
  */
 import { Type, type Static } from 'typebox';
-import { parseEndpointUrl } from '../../credential/oauth2-client-credentials/config.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
 
 export const AWS_IAM_TYPE = 'aws-iam';
 export const AWS_IAM_EVIDENCE_TYPE = 'aws-iam';

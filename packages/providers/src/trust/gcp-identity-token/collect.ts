@@ -18,7 +18,7 @@
 import type { EvidenceCollector } from '../../contracts.js';
 import { defineEvidenceCollector } from '../../define.js';
 import { TrustError } from '../../errors.js';
-import { fetchBounded, KeySourceError } from '../jwt/bounded-fetch.js';
+import { fetchBounded, KeySourceError } from '../../http/bounded-fetch.js';
 import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
 import { GCP_IDENTITY_TOKEN_EVIDENCE_TYPE, GCP_IDENTITY_TOKEN_TYPE } from './config.js';
 

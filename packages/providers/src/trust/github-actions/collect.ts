@@ -9,8 +9,8 @@
 import type { EvidenceCollector } from '../../contracts.js';
 import { defineEvidenceCollector } from '../../define.js';
 import { TrustError } from '../../errors.js';
-import { fetchBounded, KeySourceError, parseJsonObject } from '../jwt/bounded-fetch.js';
-import { checkFetchUrl } from '../jwt/config.js';
+import { fetchBounded, KeySourceError, parseJsonObject } from '../../http/bounded-fetch.js';
+import { checkFetchUrl } from '../../http/endpoint-url.js';
 import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
 import { GITHUB_ACTIONS_EVIDENCE_TYPE, GITHUB_ACTIONS_TYPE } from './config.js';
 

@@ -1,9 +1,9 @@
+export { checkFetchUrl } from '../../http/endpoint-url.js';
 export { claimedIssuer, issuerToVerify } from './claimed-issuer.js';
 export { ClaimReader, claimAsString, COPIED_CLAIM_NAME, copyScalarClaims, readEvidenceToken } from './claims.js';
 export {
   type BuildJwtTrustConfigOptions,
   buildJwtTrustConfig,
-  checkFetchUrl,
   DEFAULT_CLOCK_TOLERANCE_SECONDS,
   DEFAULT_JWT_TRUST_ALGORITHMS,
   discoveryDocumentUrl,

@@ -8,7 +8,7 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
 import type { VerifyContext } from '../../contracts.js';
 import { TrustError, type TrustErrorCode } from '../../errors.js';
-import { KeySourceError } from './bounded-fetch.js';
+import { KeySourceError } from '../../http/bounded-fetch.js';
 import { type BuildJwtTrustConfigOptions, buildJwtTrustConfig, type JwtTrustConfig } from './config.js';
 import type { JwtKeySource } from './key-source.js';
 
