@@ -17,5 +17,6 @@ export {
   type ResolvedJwtTrustConfig,
 } from './config.js';
 export { createJwtKeySource, type JwtKeySource, type JwtKeySourceOptions, type JwtTrustProviderOptions } from './key-source.js';
-export { FORBIDDEN_JWT_HEADERS, MAX_JWT_EVIDENCE_BYTES, type VerifiedJwt, type VerifyJwtOptions, verifyJwt } from './verify-jwt.js';
+export { FORBIDDEN_JWT_HEADERS, type VerifiedJwt, type VerifyJwtOptions, verifyJwt } from './verify-jwt.js';
+export { MAX_JWT_EVIDENCE_BYTES } from './evidence.js';
 export { isReadableFile, readTokenFile } from './token-file.js';
