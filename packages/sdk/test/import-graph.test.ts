@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -113,6 +113,14 @@ describe('what the SDK loads', () => {
     expect(code, output).toBe(0);
     expect(evidence).toEqual([{ type: 'kubernetes-token', token: 'header.payload.signature' }]);
     expect(output).toContain('{"authorization":"Bearer issued"}');
+    expect(serverSide(modules)).toEqual([]);
+  });
+
+  it("a custom collector's own entry, as docs/providers.md lays it out, loads only the collecting half too", async () => {
+    const collector = pathToFileURL(join(ROOT, 'examples/custom-trust-provider/collector.js')).href;
+    const { modules, output, code } = await loadedBy(['--input-type=module', '-e', `await import(${JSON.stringify(collector)})`]);
+    expect(code, output).toBe(0);
+    expect(modules).toContain(collector);
     expect(serverSide(modules)).toEqual([]);
   });
 
