@@ -16,6 +16,8 @@
 // signature or the other way round. Only Ed25519 is accepted: there is no "alg" to choose.
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 
+/** The provider's type and its evidence's type: the same name on both halves. */
+export const MACHINE_CERTIFICATE_TYPE = 'machine-certificate';
 export const CERTIFICATE_PREFIX = 'mc1';
 export const PROOF_PREFIX = 'mp1';
 export const MAX_CERTIFICATE_LENGTH = 4096;

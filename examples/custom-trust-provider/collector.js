@@ -1,4 +1,7 @@
-// Workload half: the `machine-certificate` evidence collector, for the Tessera SDK.
+// Workload half: the `machine-certificate` evidence collector, for the Tessera SDK. It imports
+// only `@tessera/providers/collect` (the collecting half: no schema library, nothing of the
+// control plane) and the certificate format, never the trust provider: a workload loads this
+// module through the package's `./collector` entry and nothing of the control plane's half.
 //
 // It reads the machine certificate and the machine's private key from files, again at every
 // attestation (a renewed certificate is picked up without a restart), and signs a fresh proof
@@ -6,9 +9,8 @@
 // (public) and the one-minute proof are sent.
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
-import { TrustError, defineEvidenceCollector } from '@tessera/providers';
-import { MAX_CERTIFICATE_LENGTH, createProof, ed25519PrivateKey } from './certificate.js';
-import { MACHINE_CERTIFICATE_TYPE } from './trust-provider.js';
+import { TrustError, defineEvidenceCollector } from '@tessera/providers/collect';
+import { MACHINE_CERTIFICATE_TYPE, MAX_CERTIFICATE_LENGTH, createProof, ed25519PrivateKey } from './certificate.js';
 
 export const CERTIFICATE_FILE_ENV = 'MACHINE_IDENTITY_CERT_FILE';
 export const KEY_FILE_ENV = 'MACHINE_IDENTITY_KEY_FILE';

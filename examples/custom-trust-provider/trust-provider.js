@@ -11,6 +11,7 @@
 import { TrustError, defineTrustProvider } from '@tessera/providers';
 import {
   CERTIFICATE_PREFIX,
+  MACHINE_CERTIFICATE_TYPE,
   MAX_CERTIFICATE_LENGTH,
   MAX_PROOF_LENGTH,
   PROOF_PREFIX,
@@ -20,7 +21,7 @@ import {
   patterns,
 } from './certificate.js';
 
-export const MACHINE_CERTIFICATE_TYPE = 'machine-certificate';
+export { MACHINE_CERTIFICATE_TYPE };
 
 const DEFAULT_PROOF_MAX_AGE_SECONDS = 60;
 const DEFAULT_CLOCK_TOLERANCE_SECONDS = 30;

@@ -186,14 +186,14 @@ describe('examples/custom-trust-provider and custom-credential-provider: the REA
     expect(JSON.stringify(invalid.body)).not.toContain('too-short');
   });
 
-  it('the README snippets start the SDK with the collector: init({ collectors: [...] }) and through a registry', async () => {
+  it('the README snippets start the SDK with the collector from its ./collector entry: alone, and beside a built-in collector', async () => {
     const snippets = codeBlocks(TRUST_README).filter((b) => b.lang === 'js');
     expect(snippets).toHaveLength(2);
     const files = { cert: `${demo}/edge-box-17/certificate`, key: `${demo}/edge-box-17/machine-key.pem` };
     const runSnippet = (snippet: { text: string }) => {
       const program = [
         snippet.text
-          .replaceAll("'@example/tessera-machine-certificate'", JSON.stringify(pathToFileURL(example('custom-trust-provider/index.js')).href))
+          .replaceAll("'@example/tessera-machine-certificate/collector'", JSON.stringify(pathToFileURL(example('custom-trust-provider/collector.js')).href))
           .replaceAll("'https://tessera.example.com'", JSON.stringify(settings.TESSERA_URL))
           .replaceAll('/etc/machine-identity/certificate', files.cert)
           .replaceAll('/etc/machine-identity/machine-key.pem', files.key),

@@ -32,7 +32,9 @@ export const builtinTrustProviders: readonly TrustProvider[] = [
 ];
 /**
  * In `'auto'` order: collectors that only look at files and variables first; the ones whose
- * detection may probe a metadata endpoint (up to 300 ms off their cloud) last.
+ * detection may probe a metadata endpoint (up to 300 ms off their cloud) last. Registries built
+ * here hold them for compatibility; the SDK takes them from `builtinCollectorLoaders`
+ * (collectors.ts), which lists the same ones in the same order and loads each on demand.
  */
 export const builtinEvidenceCollectors: readonly EvidenceCollector[] = [
   kubernetesCollector,

@@ -11,18 +11,13 @@
  * (empty when valid) that name the offending field and never contain secret values.
  */
 import type { TSchema } from 'typebox';
+import type { Evidence, SpecificationVersion } from './collector-contract.js';
 
-export type SpecificationVersion = 'v1';
+export type { CollectContext, Evidence, EvidenceCollector, SpecificationVersion } from './collector-contract.js';
 
 // ---------------------------------------------------------------------------------------
-// Trust: evidence collection (workload side) and verification (cloud side)
+// Trust: verification (cloud side); the collecting half's contract is in collector-contract.ts
 // ---------------------------------------------------------------------------------------
-
-/** Platform evidence sent by a workload, e.g. `{ type: 'jwt', token }`. */
-export interface Evidence {
-  type: string;
-  [key: string]: unknown;
-}
 
 /** What a trust provider vouches for once the evidence verified. */
 export interface VerifiedIdentity {
@@ -68,28 +63,6 @@ export interface TrustProvider<C = unknown> {
   /** Verifies the evidence; throws `TrustError` when it does not verify. */
   verify(evidence: Evidence, config: C, ctx: VerifyContext): Promise<VerifiedIdentity>;
   validate?(config: C): string[];
-}
-
-export interface CollectContext {
-  /** Audience to request for the evidence: the cloud's URL. */
-  audience: string;
-  signal?: AbortSignal;
-  /**
-   * Asks the cloud for a fresh, single-use nonce bound to this SDK's proof key, to put inside
-   * the evidence (see `VerifyContext.consumeNonce`). Calls the cloud: use it only when needed.
-   */
-  nonce?: () => Promise<string>;
-}
-
-/** Workload-side half of a trust provider: gathers evidence from the runtime. */
-export interface EvidenceCollector {
-  readonly specificationVersion: SpecificationVersion;
-  /** Same name as the matching trust provider, e.g. `kubernetes-service-account`. */
-  readonly type: string;
-  readonly evidenceType: string;
-  /** Whether this collector can run here (the token file exists, the env var is set ...). */
-  detect(): Promise<boolean>;
-  collect(ctx: CollectContext): Promise<Evidence>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -13,21 +13,14 @@
  * and the result is accepted by `ProviderRegistry` like a built-in.
  */
 import type { Static, TSchema } from 'typebox';
-import type {
-  AccessCondition,
-  CredentialProvider,
-  EvidenceCollector,
-  TrustProvider,
-} from './contracts.js';
+import type { AccessCondition, CredentialProvider, TrustProvider } from './contracts.js';
+
+export { defineEvidenceCollector } from './collector-contract.js';
 
 export function defineTrustProvider<const CS extends TSchema>(
   provider: TrustProvider<Static<CS>> & { readonly configSchema: CS },
 ): TrustProvider<Static<CS>> & { readonly configSchema: CS } {
   return provider;
-}
-
-export function defineEvidenceCollector(collector: EvidenceCollector): EvidenceCollector {
-  return collector;
 }
 
 export function defineCredentialProvider<const CS extends TSchema, const SS extends TSchema>(

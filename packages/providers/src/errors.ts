@@ -24,12 +24,13 @@ export type TesseraErrorCode =
   | 'evidence_expired'
   | 'trust_provider_error'
   | 'credential_provider_error'
-  | 'condition_error';
+  | 'condition_error'
+  | 'missing_dependency';
 
 export type TrustErrorCode = 'evidence_invalid' | 'evidence_expired' | 'trust_provider_error' | 'invalid_config';
 export type CredentialErrorCode = 'credential_provider_error' | 'invalid_config';
 export type ConditionErrorCode = 'condition_error' | 'invalid_config';
-export type ConfigErrorCode = 'invalid_config' | 'unknown_provider_type' | 'duplicate_provider_type';
+export type ConfigErrorCode = 'invalid_config' | 'unknown_provider_type' | 'duplicate_provider_type' | 'missing_dependency';
 
 export interface TesseraErrorOptions {
   /** Type of the provider on whose behalf the error is raised, e.g. `api-key`. */
@@ -157,7 +158,10 @@ export class ConditionError extends TesseraError {
   }
 }
 
-/** Invalid provider configuration or registration (unknown or duplicate type, bad schema ...). */
+/**
+ * Invalid provider configuration or registration (unknown or duplicate type, bad schema ...), or
+ * a package a provider needs that is not installed (`missing_dependency`, see optional-dependency.ts).
+ */
 export class ConfigError extends TesseraError {
   static override readonly prefix: string = 'config';
   declare readonly code: ConfigErrorCode;

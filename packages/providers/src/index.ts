@@ -5,6 +5,8 @@ export * from './destination.js';
 export * from './validate-config.js';
 export * from './registry.js';
 export * from './catalog.js';
+export * from './collectors.js';
+export * from './optional-dependency.js';
 export * from './credential/api-key/index.js';
 export * from './credential/basic/index.js';
 export * from './credential/workload-subject.js';

@@ -14,8 +14,15 @@ const manifest = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as {
 };
 
 const subpaths = Object.entries(manifest.exports).filter(([subpath]) => subpath !== './package.json');
-/** tsup entry name for a subpath: `.` → `index`, `./credential/api-key` → `credential/api-key/index`. */
-const entryName = (subpath: string) => (subpath === '.' ? 'index' : `${subpath.slice(2)}/index`);
+/**
+ * tsup entry name for a subpath: `.` → `index`, `./credential/api-key` → `credential/api-key/index`
+ * (a folder's index), `./trust/kubernetes/collect` → `trust/kubernetes/collect` (a module).
+ */
+const entryName = (subpath: string) => {
+  if (subpath === '.') return 'index';
+  const path = subpath.slice(2);
+  return existsSync(`${root}src/${path}/index.ts`) ? `${path}/index` : path;
+};
 
 function tsupEntries(): Record<string, string> {
   const config = (Array.isArray(tsupConfig) ? tsupConfig[0] : tsupConfig) as { entry?: unknown };

@@ -8,10 +8,10 @@
  * RULE: a message never holds an edge token, a credential or evidence; name the thing, never
  * its value. The cloud's own messages are safe to repeat: the edge API promises the same.
  */
-import { TesseraError, type TesseraErrorOptions } from '@tessera/providers';
+import { ConfigError, TesseraError, type TesseraErrorOptions } from '@tessera/providers/collect';
 import { unsupportedNodeMessage } from './node-version.js';
 
-export { TesseraError, type TesseraErrorCode } from '@tessera/providers';
+export { TesseraError, type TesseraErrorCode } from '@tessera/providers/collect';
 
 /** The cloud's reasons for refusing a workload, as sent by the edge API. */
 export type AccessDeniedCode =
@@ -28,7 +28,7 @@ export type AccessDeniedCode =
   /** A refusal whose reason this SDK version does not know yet. */
   | 'access_denied';
 
-export type ConfigurationErrorCode = 'invalid_options' | 'no_evidence_collector' | 'unsupported_node';
+export type ConfigurationErrorCode = 'invalid_options' | 'no_evidence_collector' | 'unsupported_node' | 'missing_dependency';
 
 export type SdkErrorCode = AccessDeniedCode | ConfigurationErrorCode | 'cloud_unavailable' | 'cloud_error';
 
@@ -129,6 +129,16 @@ export class TesseraConfigurationError extends SdkErrorBase {
   get [kConfiguration](): true {
     return true;
   }
+}
+
+/**
+ * A package that this workload's collector (or an aws-sigv4 target) needs and that is not
+ * installed, as the providers report it, becomes the SDK's `missing_dependency` configuration
+ * error, with the same message: it names the `npm install` to run. `undefined` for any other error.
+ */
+export function missingDependency(error: unknown): TesseraConfigurationError | undefined {
+  if (!(error instanceof ConfigError) || error.code !== 'missing_dependency') return undefined;
+  return new TesseraConfigurationError('missing_dependency', error.message, { cause: error });
 }
 
 /** Throws `unsupported_node` on a Node.js older than the SDK supports (see node-version.ts). */

@@ -14,7 +14,7 @@ export { optionsFromEnv, ENVIRONMENT } from './config/env.js';
 export { Tessera, type TesseraOptions, type FailMode, type CredentialGrant, type CredentialTargetInput } from './runtime/tessera.js';
 export { consoleLogger, type LogLevel } from './runtime/logger.js';
 export type { CloudLogger as TesseraLogger } from './cloud/logger.js';
-export type { CollectorsOption } from './cloud/collectors.js';
+export type { CollectorsOption, EvidenceCollectorSource } from './cloud/collectors.js';
 export {
   TesseraError,
   TesseraAccessDeniedError,

@@ -1,7 +1,8 @@
 import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProviderRegistry, defineEvidenceCollector, TesseraError } from '@tessera/providers';
+import { createProviderRegistry, TesseraError } from '@tessera/providers';
+import { defineEvidenceCollector, loadOptionalDependency } from '@tessera/providers/collect';
 import { TesseraAccessDeniedError, TesseraCloudError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
 import { EdgeClient, type EdgeClientOptions } from './edge-client.js';
 import { RequestMetrics } from './request-metrics.js';
@@ -232,6 +233,29 @@ describe('EdgeClient against a real control plane', () => {
     expect(error.code).toBe('no_evidence_collector');
     registry.registerEvidenceCollector(testCollector(idp, { subject: 'svc-payments' }));
     expect((await client('auto', { registry }).session()).collector).toBe('test-oidc');
+  });
+
+  it('takes a list that mixes built-in collector names and collector objects', async () => {
+    // No Kubernetes token is mounted here: the built-in collector is asked, says no, and the next one runs.
+    const sdk = client(['kubernetes-service-account', testCollector(idp, { subject: 'svc-payments' })], {});
+    expect((await sdk.session()).collector).toBe('test-oidc');
+  });
+
+  it('stops at a collector whose package is not installed, with missing_dependency naming the npm install', async () => {
+    const needsPackage = defineEvidenceCollector({
+      specificationVersion: 'v1',
+      type: 'needs-package',
+      evidenceType: 'jwt',
+      detect: async () => true,
+      async collect() {
+        await loadOptionalDependency('@tessera-test/not-installed', { feature: 'the needs-package collector', install: ['@tessera-test/not-installed'] });
+        return expect.fail('the package is not installed');
+      },
+    });
+    const error = await rejection(client([needsPackage]).session());
+    expect(error).toBeInstanceOf(TesseraConfigurationError);
+    expect(error.code).toBe('missing_dependency');
+    expect(error.message).toBe('the needs-package collector needs @tessera-test/not-installed, which is not installed: npm install @tessera-test/not-installed');
   });
 
   it('refuses invalid options at construction', () => {

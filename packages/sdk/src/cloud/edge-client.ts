@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createProviderRegistry, TesseraError, TrustError, type Evidence, type EvidenceCollector, type ProviderRegistry } from '@tessera/providers';
-import { TesseraCloudError, TesseraConfigurationError } from '../errors.js';
-import { pickCollector, resolveCollectors, type CollectorsOption } from './collectors.js';
+import { TesseraError, TrustError, type CollectorLoader, type Evidence, type EvidenceCollector } from '@tessera/providers/collect';
+import { missingDependency, TesseraCloudError, TesseraConfigurationError } from '../errors.js';
+import { pickCollector, resolveCollectors, type CollectorsOption, type EvidenceCollectorSource } from './collectors.js';
 import { silentLogger, type CloudLogger } from './logger.js';
 import { ProofKey } from './proof-key.js';
 import type { MetricsReport } from './request-metrics.js';
@@ -12,12 +12,12 @@ import { cloudError, parseAttest, parseCredentials, parseMetricsAnswer, refusal,
 export interface EdgeClientOptions {
   /** The cloud's public URL (its issuer), e.g. `https://tessera.example.com`. */
   cloudUrl: string;
-  /** Default `'auto'`: the registry's collectors, the first whose `detect()` is true. */
+  /** Default `'auto'`: the built-in collectors (or `registry`'s), the first whose `detect()` is true. */
   collectors?: CollectorsOption;
   /** The resource set to attest into, by name or id; default: the cloud's `default` set. */
   resourceSet?: string;
   /** Where collector names are looked up; default the built-ins. */
-  registry?: ProviderRegistry;
+  registry?: EvidenceCollectorSource;
   /** Edge tokens count as expired this long before their expiry (default 60). */
   skewSeconds?: number;
   /** Total time for one cloud call, retries included (default 10 s). */
@@ -68,9 +68,9 @@ export class EdgeClient {
   readonly cloudUrl: string;
   readonly #transport: CloudTransport;
   readonly #ownsTransport: boolean;
-  readonly #collectors: readonly EvidenceCollector[];
+  readonly #collectors: readonly CollectorLoader[];
   /** One collector named by the caller: used as is, without asking `detect()` first. */
-  readonly #onlyCollector: EvidenceCollector | undefined;
+  readonly #onlyCollector: CollectorLoader | undefined;
   readonly #key: ProofKey;
   readonly #skewMs: number;
   readonly #retry: RetryOptions;
@@ -88,7 +88,7 @@ export class EdgeClient {
     const deadlineMs = options.deadlineMs ?? 10_000;
     if (!Number.isFinite(skewSeconds) || skewSeconds < 0) throw invalid('skewSeconds must be a number of seconds, 0 or more');
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) throw invalid('deadlineMs must be a positive number of milliseconds');
-    this.#collectors = resolveCollectors(options.collectors ?? 'auto', options.registry ?? createProviderRegistry());
+    this.#collectors = resolveCollectors(options.collectors ?? 'auto', options.registry);
     // Its own errors say more than "no collector can run here", and it saves a detection probe.
     this.#onlyCollector = options.collectors !== undefined && options.collectors !== 'auto' && this.#collectors.length === 1 ? this.#collectors[0] : undefined;
     this.#now = options.now ?? (() => new Date());
@@ -157,7 +157,7 @@ export class EdgeClient {
   }
 
   async #attest(): Promise<Session> {
-    const collector = this.#onlyCollector ?? (await pickCollector(this.#collectors));
+    const collector = this.#onlyCollector !== undefined ? await this.#onlyCollector.load() : await pickCollector(this.#collectors);
     const evidence = await this.#collect(collector);
     const response = await this.#post('/edge/v1/attest', this.#resourceSet === undefined ? { evidence } : { evidence, resourceSet: this.#resourceSet });
     if (response.status !== 200) throw refusal(response, `the attestation with evidence from "${collector.type}"`);
@@ -210,6 +210,9 @@ export class EdgeClient {
       if (error instanceof TrustError && error.code === 'invalid_config') {
         throw new TesseraConfigurationError('no_evidence_collector', `evidence collector "${collector.type}" cannot run here: ${error.message}`, { cause: error });
       }
+      // A package the collector needs is not installed: its message names the npm install.
+      const missing = missingDependency(error);
+      if (missing !== undefined) throw missing;
       if (error instanceof TesseraError) throw error;
       throw new TrustError('trust_provider_error', 'collecting evidence failed', { provider: collector.type, cause: error });
     }

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defineEvidenceCollector, type EvidenceCollector } from '@tessera/providers';
+import { defineEvidenceCollector, type EvidenceCollector } from '@tessera/providers/collect';
 import { resolveServerConfig, startServer, type RunningServer } from '@tessera/cloud-server';
 
 export const IDP_ISSUER = 'https://idp.test';

@@ -92,4 +92,12 @@ describe('createHttpTransport', () => {
     await expect(closed.post({ path: '/x', headers: {}, body: {}, timeoutMs: 1000 })).rejects.toMatchObject({ retryable: true, message: expect.stringContaining('ECONNREFUSED') });
     closed.close();
   });
+
+  it('connects at the first call, and refuses calls once closed', async () => {
+    const unused = createHttpTransport({ cloudUrl: base });
+    unused.close(); // nothing to close yet
+    const error = await unused.post({ path: '/echo', headers: {}, body: {}, timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error).toMatchObject({ message: 'the connection to the cloud is closed', retryable: false });
+  });
 });

@@ -9,6 +9,7 @@ import { loadUndici } from '../load-undici.js';
  * that `HTTPS_PROXY` / `HTTP_PROXY` name (except for the hosts `NO_PROXY` lists), as in networks
  * whose egress passes a proxy; without those variables it connects directly. It is never the
  * global dispatcher, which the SDK's interceptors manage: a cloud call must not intercept itself.
+ * It is made at the first call, so that loading the SDK does not load undici for it.
  */
 export interface CloudRequest {
   /** Path under the cloud URL, e.g. `/edge/v1/attest`. */
@@ -61,11 +62,14 @@ export interface HttpTransportOptions {
 export function createHttpTransport(options: HttpTransportOptions): CloudTransport {
   const base = new URL(options.cloudUrl);
   const prefix = base.pathname.replace(/\/+$/, '');
-  const agent: Dispatcher = new (loadUndici().EnvHttpProxyAgent)({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
+  let agent: Dispatcher | undefined;
+  let closed = false;
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   return {
     async post(request) {
+      if (closed) throw new TransportError('the connection to the cloud is closed', false);
+      agent ??= new (loadUndici().EnvHttpProxyAgent)({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
       const payload = Buffer.from(JSON.stringify(request.body), 'utf8');
       // Bounds the whole exchange, connection and proxy tunnel included.
       const timeout = new AbortController();
@@ -92,7 +96,8 @@ export function createHttpTransport(options: HttpTransportOptions): CloudTranspo
       }
     },
     close() {
-      void agent.destroy().catch(() => {});
+      closed = true;
+      void agent?.destroy().catch(() => {});
     },
   };
 }

@@ -1,4 +1,4 @@
-import { TesseraError, type TesseraErrorOptions } from '@tessera/providers';
+import { TesseraError, type TesseraErrorOptions } from '@tessera/providers/collect';
 import type { InjectionKind } from './types.js';
 
 export type InjectionErrorCode =

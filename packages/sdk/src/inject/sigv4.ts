@@ -1,9 +1,24 @@
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { loadOptionalDependency } from '@tessera/providers/collect';
+import { missingDependency } from '../errors.js';
 import { InjectionError } from './injection-error.js';
 import { canonicalPath } from './sigv4-path.js';
 import type { EdgeCredential, Injection } from './types.js';
+
+type SignatureV4Module = typeof import('@smithy/signature-v4');
+
+/**
+ * The AWS signer, loaded at the first aws-sigv4 injection: an optional dependency, which only
+ * workloads calling AWS install (an application using the AWS SDK has it already). Without it,
+ * such a request fails with a `missing_dependency` configuration error naming the npm install.
+ */
+async function loadSigner(): Promise<SignatureV4Module> {
+  try {
+    return await loadOptionalDependency<SignatureV4Module>('@smithy/signature-v4', { feature: 'aws-sigv4 injection', install: ['@smithy/signature-v4'] });
+  } catch (error) {
+    throw missingDependency(error) ?? error;
+  }
+}
 
 /** Marks a body that will be streamed (not known in full when signing). */
 // Symbol.for: a duplicate copy of the SDK in one process must recognise the same marker.
@@ -95,6 +110,7 @@ export async function signAwsSigv4(
   }
 
   const { pathname, query } = splitPath(request.path);
+  const { SignatureV4 } = await loadSigner();
   const signer = new SignatureV4({
     service,
     region,
@@ -109,8 +125,9 @@ export async function signAwsSigv4(
     // S3 requires x-amz-content-sha256, other services do not expect it.
     applyChecksum: isS3,
   });
+  // A plain request object: the signer copies it into its own HttpRequest.
   const signed = await signer.sign(
-    new HttpRequest({
+    {
       method: request.method,
       protocol: `${request.scheme}:`,
       hostname: request.host,
@@ -119,7 +136,7 @@ export async function signAwsSigv4(
       query: parseQuery(query),
       headers,
       body,
-    }),
+    },
     { signingDate: now },
   );
   // The signer drops `date` (x-amz-date replaces it) but the application's other headers stay.

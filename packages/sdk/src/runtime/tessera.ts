@@ -1,9 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import type { ProviderRegistry } from '@tessera/providers';
 import type { Dispatcher, fetch as undiciFetch } from 'undici';
 import { CredentialCache, type CredentialKey, type IssuedCredential } from '../cache/credential-cache.js';
-import type { CollectorsOption } from '../cloud/collectors.js';
+import type { CollectorsOption, EvidenceCollectorSource } from '../cloud/collectors.js';
 import { EdgeClient, type Session } from '../cloud/edge-client.js';
 import { RequestMetrics } from '../cloud/request-metrics.js';
 import type { CloudLogger } from '../cloud/logger.js';
@@ -30,8 +29,12 @@ export interface TesseraOptions {
   cloudUrl: string | URL;
   /** `'auto'` (default): the first built-in collector this environment offers; or a list. */
   collectors?: CollectorsOption;
-  /** Where collector names are looked up; default the built-ins. */
-  registry?: ProviderRegistry;
+  /**
+   * Where collector names (and `'auto'`'s collectors) are looked up instead of the built-ins:
+   * an object with `listEvidenceCollectors()` and `getEvidenceCollector(type)`, such as a
+   * `ProviderRegistry`. A list in `collectors` can mix built-in names and collector objects.
+   */
+  registry?: EvidenceCollectorSource;
   /**
    * The resource set this workload attests into, by name or id (default: the cloud's `default`
    * set). Only that set's trust providers and client workloads are considered.

@@ -9,7 +9,7 @@ import https from 'node:https';
 import { inspect } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../cloud/test-support.js';
-import type { EvidenceCollector } from '@tessera/providers';
+import type { EvidenceCollector } from '@tessera/providers/collect';
 import type { CloudLogger } from '../cloud/logger.js';
 import { TEST_CERT, TEST_KEY } from './tls.js';
 

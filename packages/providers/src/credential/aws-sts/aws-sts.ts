@@ -22,7 +22,7 @@
 import type { CredentialProvider } from '../../contracts.js';
 import { defineCredentialProvider } from '../../define.js';
 import { CredentialError } from '../../errors.js';
-import { TokenCache, type CachedToken } from '../oauth2-client-credentials/token-cache.js';
+import { TokenCache, type CachedToken } from '../token-cache.js';
 import { workloadSubject } from '../workload-subject.js';
 import {
   AWS_STS_TYPE,

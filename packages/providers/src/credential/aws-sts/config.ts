@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { destination } from '../../destination.js';
-import { parseEndpointUrl } from '../oauth2-client-credentials/config.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
 
 export const AWS_STS_TYPE = 'aws-sts';
 

@@ -16,6 +16,7 @@
 import { CredentialError, type UpstreamFailure } from '../../errors.js';
 import { AWS_STS_TYPE, type ParsedAwsStsConfig } from './config.js';
 import { readCapped } from '../../http/read-capped.js';
+import { loadOptionalDependency } from '../../optional-dependency.js';
 import { AWS_STS_ERROR_CODES, describeUrl, descriptionForLog, errorCodeForLog, fetchFailure, knownErrorCode, upstreamFailure } from '../../http/upstream-failure.js';
 
 /** The one message for every failure that is not a refusal from STS. */
@@ -186,7 +187,10 @@ export async function assumeRoleWithWebIdentity(options: AssumeRoleOptions): Pro
   const secrets = [webIdentityToken];
   let client: { destroy(): void } | undefined;
   try {
-    const { STSClient, AssumeRoleWithWebIdentityCommand } = await import('@aws-sdk/client-sts');
+    const { STSClient, AssumeRoleWithWebIdentityCommand } = await loadOptionalDependency<typeof import('@aws-sdk/client-sts')>('@aws-sdk/client-sts', {
+      feature: 'the aws-sts credential provider',
+      install: ['@aws-sdk/client-sts'],
+    });
     const sts = new STSClient({
       region: config.region,
       endpoint: config.stsEndpoint,

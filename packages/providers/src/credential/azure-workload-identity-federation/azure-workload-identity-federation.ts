@@ -31,7 +31,8 @@ import type { CredentialContext, CredentialProvider, SignJwtOptions } from '../.
 import { defineCredentialProvider } from '../../define.js';
 import { workloadSubject } from '../workload-subject.js';
 import { CredentialError } from '../../errors.js';
-import { type CachedToken, TokenCache } from '../oauth2-client-credentials/token-cache.js';
+import { loadOptionalDependency } from '../../optional-dependency.js';
+import { type CachedToken, TokenCache } from '../token-cache.js';
 import { type AuthorityRequestError, createAuthorityHttpClient } from './authority-client.js';
 import {
   ASSERTION_LIFETIME_SECONDS,
@@ -72,15 +73,13 @@ interface CredentialEntry {
   transportFailure: AuthorityRequestError | undefined;
 }
 
-let azureIdentity: Promise<typeof import('@azure/identity')> | undefined;
-
 /** Loads @azure/identity once, on first use; a failed load is retried next time. */
-function loadAzureIdentity(): Promise<typeof import('@azure/identity')> {
-  azureIdentity ??= import('@azure/identity').catch((error: unknown) => {
-    azureIdentity = undefined;
+async function loadAzureIdentity(): Promise<typeof import('@azure/identity')> {
+  try {
+    return await loadOptionalDependency<typeof import('@azure/identity')>('@azure/identity', { feature: 'the azure-workload-identity-federation credential provider', install: ['@azure/identity'] });
+  } catch (error) {
     throw new CredentialError('credential_provider_error', '@azure/identity could not be loaded', { provider: AZURE_WIF_TYPE, cause: error });
-  });
-  return azureIdentity;
+  }
 }
 
 const fail = (message: string, cause?: unknown) =>

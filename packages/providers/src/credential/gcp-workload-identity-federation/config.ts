@@ -10,7 +10,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { destination } from '../../destination.js';
-import { parseEndpointUrl } from '../oauth2-client-credentials/config.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
 
 export const GCP_WIF_TYPE = 'gcp-workload-identity-federation';
 export const GOOGLE_STS_TOKEN_URL = 'https://sts.googleapis.com/v1/token';

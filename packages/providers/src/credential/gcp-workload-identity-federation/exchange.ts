@@ -14,7 +14,8 @@
  */
 import type { IdentityPoolClientOptions } from 'google-auth-library';
 import { CredentialError } from '../../errors.js';
-import { DEFAULT_TOKEN_LIFETIME_MS } from '../oauth2-client-credentials/token-cache.js';
+import { loadOptionalDependency } from '../../optional-dependency.js';
+import { DEFAULT_TOKEN_LIFETIME_MS } from '../token-cache.js';
 import { GCP_WIF_TYPE, type ParsedGcpWifConfig } from './config.js';
 import { createRestrictedFetch } from './outbound.js';
 
@@ -23,14 +24,10 @@ export const JWT_SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 type GoogleAuthModule = typeof import('google-auth-library');
-let googleAuth: Promise<GoogleAuthModule> | undefined;
 
+/** Loaded once, at the first exchange; a failed load is retried at the next. */
 function loadGoogleAuth(): Promise<GoogleAuthModule> {
-  googleAuth ??= import('google-auth-library').catch((error: unknown) => {
-    googleAuth = undefined; // a failed load is retried on the next exchange
-    throw error;
-  });
-  return googleAuth;
+  return loadOptionalDependency<GoogleAuthModule>('google-auth-library', { feature: 'the gcp-workload-identity-federation credential provider', install: ['google-auth-library'] });
 }
 
 export interface GoogleTokenExchange {

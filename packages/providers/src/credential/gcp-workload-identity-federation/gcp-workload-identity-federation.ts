@@ -24,7 +24,7 @@
 import type { CredentialProvider } from '../../contracts.js';
 import { defineCredentialProvider } from '../../define.js';
 import { CredentialError } from '../../errors.js';
-import { type CachedToken, TokenCache } from '../oauth2-client-credentials/token-cache.js';
+import { type CachedToken, TokenCache } from '../token-cache.js';
 import { workloadSubject } from '../workload-subject.js';
 import {
   GCP_WIF_SUBJECT_TOKEN_LIFETIME_SECONDS,

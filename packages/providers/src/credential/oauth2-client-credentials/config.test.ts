@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
-import { isLoopbackHost } from './config.js';
+import { isLoopbackHost } from '../../http/endpoint-url.js';
 import { startFakeTokenServer, type FakeTokenServer } from './fake-token-server.js';
 import { createOAuth2ClientCredentialsProvider, oauth2ClientCredentialsProvider as provider } from './index.js';
 

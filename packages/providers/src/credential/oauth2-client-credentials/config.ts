@@ -8,6 +8,7 @@
  */
 import { Type, type Static } from 'typebox';
 import { destination } from '../../destination.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
 
 export const OAUTH2_CLIENT_CREDENTIALS_TYPE = 'oauth2-client-credentials';
 
@@ -68,24 +69,6 @@ export interface ParsedOAuth2Config {
   resources: string[];
   signingAlg: OAuth2AssertionAlgorithm | undefined;
   timeoutMs: number;
-}
-
-/** Literal names that always mean this host (the same set as the JWT trust providers). */
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname.toLowerCase());
-}
-
-/** Parses an endpoint URL; returns the URL or the problem (naming the field, not the value). */
-export function parseEndpointUrl(field: string, value: unknown): URL | string {
-  if (typeof value !== 'string' || !URL.canParse(value)) return `${field} must be an absolute URL`;
-  const parsed = new URL(value);
-  if (parsed.username !== '' || parsed.password !== '') return `${field} must not contain credentials`;
-  if (parsed.hash !== '') return `${field} must not contain a fragment`;
-  if (parsed.protocol === 'https:') return parsed;
-  if (parsed.protocol === 'http:' && isLoopbackHost(parsed.hostname)) return parsed;
-  return `${field} must use https (http only on a loopback host)`;
 }
 
 const scopeRegExp = new RegExp(SCOPE_PATTERN);

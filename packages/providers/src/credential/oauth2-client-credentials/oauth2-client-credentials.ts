@@ -24,7 +24,7 @@ import {
   type OAuth2ClientCredentialsConfig,
   type OAuth2ClientCredentialsSecrets,
 } from './config.js';
-import { DEFAULT_TOKEN_LIFETIME_MS, TokenCache, type CachedToken } from './token-cache.js';
+import { DEFAULT_TOKEN_LIFETIME_MS, TokenCache, type CachedToken } from '../token-cache.js';
 import { toCredentialError } from './token-errors.js';
 import { describeUrl } from '../../http/upstream-failure.js';
 import { MetadataCache, requestToken } from './token-request.js';

@@ -16,7 +16,8 @@ import {
   type ServerMetadata,
 } from 'openid-client';
 import { CredentialError } from '../../errors.js';
-import { OAUTH2_CLIENT_CREDENTIALS_TYPE, parseEndpointUrl, type ParsedOAuth2Config } from './config.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
+import { OAUTH2_CLIENT_CREDENTIALS_TYPE, type ParsedOAuth2Config } from './config.js';
 
 const METADATA_TTL_MS = 60 * 60_000;
 const MAX_METADATA_ENTRIES = 100;

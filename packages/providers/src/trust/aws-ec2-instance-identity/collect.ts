@@ -16,18 +16,17 @@
  * In a container on EC2 the token response needs two network hops: set the instance's
  * `HttpPutResponseHopLimit` to 2, or the token request times out.
  */
-import type { EvidenceCollector } from '../../contracts.js';
-import { defineEvidenceCollector } from '../../define.js';
+import { type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
 import { TrustError } from '../../errors.js';
-import { fetchBounded, KeySourceError } from '../jwt/bounded-fetch.js';
-import { AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE, AWS_EC2_INSTANCE_IDENTITY_TYPE, MAX_DOCUMENT_BYTES, MAX_PKCS7_CHARS } from './config.js';
+import { fetchBounded, KeySourceError } from '../../http/bounded-fetch.js';
+import { AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE, AWS_EC2_INSTANCE_IDENTITY_TYPE, MAX_DOCUMENT_BYTES, MAX_PKCS7_CHARS } from './evidence.js';
 
 export const AWS_IMDS_ENDPOINT_ENV = 'TESSERA_AWS_IMDS_ENDPOINT';
 export const AWS_EC2_METADATA_DISABLED_ENV = 'AWS_EC2_METADATA_DISABLED';
 export const DEFAULT_AWS_IMDS_ENDPOINT = 'http://169.254.169.254';
-export const IMDS_TOKEN_PATH = '/latest/api/token';
-export const IMDS_DOCUMENT_PATH = '/latest/dynamic/instance-identity/document';
-export const IMDS_RSA2048_PATH = '/latest/dynamic/instance-identity/rsa2048';
+const IMDS_TOKEN_PATH = '/latest/api/token';
+const IMDS_DOCUMENT_PATH = '/latest/dynamic/instance-identity/document';
+const IMDS_RSA2048_PATH = '/latest/dynamic/instance-identity/rsa2048';
 
 /** Lifetime asked for the session token: it is used at once, for two requests. */
 const TOKEN_TTL_SECONDS = 60;
@@ -53,7 +52,7 @@ function fail(code: 'trust_provider_error' | 'evidence_invalid' | 'invalid_confi
 }
 
 /** The IMDS origin (`http://host[:port]`), or the problem naming where the value came from. */
-export function parseImdsEndpoint(value: string, source: string): { origin: string } | { issue: string } {
+function parseImdsEndpoint(value: string, source: string): { origin: string } | { issue: string } {
   if (!URL.canParse(value)) return { issue: `${source} must be an absolute http(s) URL` };
   const url = new URL(value);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return { issue: `${source} must be an absolute http(s) URL` };

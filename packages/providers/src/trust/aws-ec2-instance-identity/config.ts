@@ -12,15 +12,9 @@ import { X509Certificate } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, MAX_CLOCK_TOLERANCE_SECONDS } from '../jwt/config.js';
 
-export const AWS_EC2_INSTANCE_IDENTITY_TYPE = 'aws-ec2-instance-identity';
-export const AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE = 'aws-ec2-instance-identity';
-
 export const DEFAULT_AWS_EC2_MAX_AGE_SECONDS = 300;
 /** 366 days: the same ceiling as the JWT providers' `maxTokenAgeSeconds`. */
 export const MAX_AWS_EC2_MAX_AGE_SECONDS = 31_622_400;
-/** IMDS documents are about 500 bytes; the signature about 2 KiB of base64. */
-export const MAX_DOCUMENT_BYTES = 16 * 1024;
-export const MAX_PKCS7_CHARS = 16 * 1024;
 /** Below this an RSA signature is not worth checking; AWS's certificates are RSA-2048. */
 const MIN_RSA_MODULUS_BITS = 2048;
 

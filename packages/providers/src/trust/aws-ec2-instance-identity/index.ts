@@ -7,8 +7,6 @@ export {
   DEFAULT_AWS_IMDS_ENDPOINT,
 } from './collect.js';
 export {
-  AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE,
-  AWS_EC2_INSTANCE_IDENTITY_TYPE,
   type AwsEc2InstanceIdentityConfig,
   awsEc2InstanceIdentityConfigSchema,
   DEFAULT_AWS_EC2_MAX_AGE_SECONDS,
@@ -16,4 +14,5 @@ export {
   type ParsedAwsEc2InstanceIdentityConfig,
   validateAwsEc2InstanceIdentityConfig,
 } from './config.js';
+export { AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE, AWS_EC2_INSTANCE_IDENTITY_TYPE } from './evidence.js';
 export { awsEc2InstanceIdentityTrustProvider, createAwsEc2InstanceIdentityTrustProvider } from './verify.js';

@@ -15,6 +15,7 @@
  * pkijs is loaded on first use: the catalog is imported at start by the SDK and the cloud.
  */
 import type { Certificate, SignedData } from 'pkijs';
+import { loadOptionalDependency } from '../../optional-dependency.js';
 
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
 const OID_DATA = '1.2.840.113549.1.7.1';
@@ -42,14 +43,10 @@ export interface VerifiedPkcs7 {
 }
 
 type Pkijs = typeof import('pkijs');
-let pkijsModule: Promise<Pkijs> | undefined;
 
+/** Loaded once, at the first verification; a failed load is retried at the next. */
 function loadPkijs(): Promise<Pkijs> {
-  pkijsModule ??= import('pkijs').catch((error: unknown) => {
-    pkijsModule = undefined; // a failed load is retried at the next verification
-    throw error;
-  });
-  return pkijsModule;
+  return loadOptionalDependency<Pkijs>('pkijs', { feature: 'the aws-ec2-instance-identity trust provider', install: ['pkijs'] });
 }
 
 /** Parsed configured certificates, by DER (base64); bounded, parsing is cheap but not free. */

@@ -18,15 +18,17 @@ import type { TrustProvider, VerifiedIdentity } from '../../contracts.js';
 import { defineTrustProvider } from '../../define.js';
 import { TrustError } from '../../errors.js';
 import {
-  AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE,
-  AWS_EC2_INSTANCE_IDENTITY_TYPE,
   type AwsEc2InstanceIdentityConfig,
   awsEc2InstanceIdentityConfigSchema,
-  MAX_DOCUMENT_BYTES,
-  MAX_PKCS7_CHARS,
   parseAwsEc2InstanceIdentityConfig,
   validateAwsEc2InstanceIdentityConfig,
 } from './config.js';
+import {
+  AWS_EC2_INSTANCE_IDENTITY_EVIDENCE_TYPE,
+  AWS_EC2_INSTANCE_IDENTITY_TYPE,
+  MAX_DOCUMENT_BYTES,
+  MAX_PKCS7_CHARS,
+} from './evidence.js';
 import { Pkcs7Refusal, verifyInstanceIdentityPkcs7 } from './pkcs7.js';
 
 const refuse = (message: string) => new TrustError('evidence_invalid', message, { provider: AWS_EC2_INSTANCE_IDENTITY_TYPE });

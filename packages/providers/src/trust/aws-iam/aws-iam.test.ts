@@ -11,7 +11,7 @@ import { ProviderRegistry } from '../../registry.js';
 import { validateProviderConfig } from '../../validate-config.js';
 import { expectRefused } from '../testing/jwt-fixtures.js';
 import { startLoopbackServer } from '../testing/loopback-server.js';
-import { NodeSha256 } from './collect.js';
+import { NodeSha256 } from './collect-sha256.js';
 import { ACCOUNT_ID, type AwsIamWorld, countingFetch, NonceStore, OTHER_ROLE_ARN, ROLE_ARN, startAwsIamWorld, USER, verifyContext } from './fixtures.js';
 import { type AwsIamConfig, type AwsIamCredentials, awsIamTrustProvider as provider, createAwsIamCollector } from './index.js';
 

@@ -11,7 +11,10 @@
  *
  * Credentials come from the AWS SDK's default chain, `fromNodeProviderChain()` (environment,
  * IRSA web identity token file, SSO and shared files, ECS / EKS Pod Identity container
- * endpoint, EC2 instance role), loaded on first use. The secret key never leaves the process:
+ * endpoint, EC2 instance role), loaded on first use. `@aws-sdk/credential-providers` and
+ * `@smithy/signature-v4` are optional dependencies, installed only by workloads that use this
+ * collector: without them, collecting fails with a `missing_dependency` error naming the
+ * `npm install` to run. The secret key never leaves the process:
  * the evidence holds the access key id, the session token (which STS needs to check the
  * signature; it is useless without the secret key) and the signature.
  *
@@ -20,11 +23,11 @@
  * token file, a container endpoint or Lambda, or when `TESSERA_AWS_IAM=true`. EC2 instance
  * roles therefore need `TESSERA_AWS_IAM=true` or an explicit collectors list.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
-import type { CollectContext, Evidence, EvidenceCollector } from '../../contracts.js';
-import { parseEndpointUrl } from '../../credential/oauth2-client-credentials/config.js';
-import { defineEvidenceCollector } from '../../define.js';
-import { TesseraError, TrustError } from '../../errors.js';
+import { type CollectContext, type Evidence, type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
+import { ConfigError, TesseraError, TrustError } from '../../errors.js';
+import { loadOptionalDependency } from '../../optional-dependency.js';
+import { NodeSha256 } from './collect-sha256.js';
 import {
   AWS_IAM_CONTENT_TYPE,
   AWS_IAM_EVIDENCE_TYPE,
@@ -34,7 +37,7 @@ import {
   AWS_IAM_TYPE,
   regionalStsEndpoint,
   stsHostRegion,
-} from './config.js';
+} from './evidence.js';
 
 /** STS endpoint the request is signed for (default: the regional one, else the global one). */
 export const AWS_IAM_STS_ENDPOINT_ENV = 'TESSERA_AWS_STS_ENDPOINT';
@@ -80,41 +83,17 @@ export interface AwsIamCollectorOptions {
   now?: () => Date;
 }
 
+/** What this collector loads at its first collect; a workload that uses it installs them. */
+const AWS_PACKAGES = ['@aws-sdk/credential-providers', '@smithy/signature-v4'] as const;
+type CredentialProviders = typeof import('@aws-sdk/credential-providers');
+type SignatureV4Module = typeof import('@smithy/signature-v4');
+
+function loadAwsPackage<T>(name: (typeof AWS_PACKAGES)[number]): Promise<T> {
+  return loadOptionalDependency<T>(name, { feature: 'the aws-iam evidence collector', install: AWS_PACKAGES });
+}
+
 function fail(code: 'trust_provider_error' | 'invalid_config', message: string): TrustError {
   return new TrustError(code, message, { provider: AWS_IAM_TYPE });
-}
-
-/** SHA-256 (or HMAC-SHA-256 with a secret) for the SigV4 signer, on node:crypto (`@smithy/hash-node` is not a dependency). */
-export class NodeSha256 {
-  #hash: Hash | Hmac;
-  readonly #secret: Uint8Array | undefined;
-
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#secret = secret === undefined ? undefined : toBytes(secret);
-    this.#hash = this.#create();
-  }
-
-  #create(): Hash | Hmac {
-    return this.#secret === undefined ? createHash('sha256') : createHmac('sha256', this.#secret);
-  }
-
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.#hash.update(toBytes(data));
-  }
-
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.#hash.digest()));
-  }
-
-  reset(): void {
-    this.#hash = this.#create();
-  }
-}
-
-function toBytes(data: string | ArrayBuffer | ArrayBufferView): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return new Uint8Array(data);
 }
 
 interface Target {
@@ -167,7 +146,7 @@ export function createAwsIamCollector(options: AwsIamCollectorOptions = {}): Evi
       return { accessKeyId: given.AWS_ACCESS_KEY_ID, secretAccessKey: given.AWS_SECRET_ACCESS_KEY, ...(given.AWS_SESSION_TOKEN ? { sessionToken: given.AWS_SESSION_TOKEN } : {}) };
     }
     // Memoised by the AWS SDK: refreshed within five minutes of expiry.
-    chain ??= import('@aws-sdk/credential-providers').then(({ fromNodeProviderChain }) => fromNodeProviderChain());
+    chain ??= loadAwsPackage<CredentialProviders>('@aws-sdk/credential-providers').then(({ fromNodeProviderChain }) => fromNodeProviderChain());
     chain.catch(() => {
       chain = undefined;
     });
@@ -188,11 +167,14 @@ export function createAwsIamCollector(options: AwsIamCollectorOptions = {}): Evi
         throw fail('trust_provider_error', 'aws-iam needs a nonce from the cloud (POST /edge/v1/challenge), and this SDK offers none: upgrade the SDK');
       }
       if (!HEADER_VALUE.test(ctx.audience)) throw fail('invalid_config', 'the cloud URL cannot be sent as a header');
+      // Before anything is asked of the cloud: a package to install is said at once.
+      const { SignatureV4 } = await loadAwsPackage<SignatureV4Module>('@smithy/signature-v4');
 
       let identity: AwsIamCredentials;
       try {
         identity = await credentials();
       } catch (error) {
+        if (error instanceof ConfigError) throw error; // a package to install, not an absence of credentials
         throw fail('trust_provider_error', `no AWS credentials: the AWS default credential chain found none${nameOf(error)}`);
       }
       if (typeof identity?.accessKeyId !== 'string' || identity.accessKeyId === '' || typeof identity.secretAccessKey !== 'string' || identity.secretAccessKey === '') {
@@ -211,7 +193,6 @@ export function createAwsIamCollector(options: AwsIamCollectorOptions = {}): Evi
         throw fail('trust_provider_error', 'the cloud gave a nonce that cannot be sent as a header');
       }
 
-      const { SignatureV4 } = await import('@smithy/signature-v4');
       const signer = new SignatureV4({
         service: 'sts',
         region: target.region,

@@ -1,5 +1,5 @@
 /**
- * Configuration of the `aws-iam` trust provider, and the constants its two halves share.
+ * Configuration of the `aws-iam` trust provider (what both halves share is in evidence.ts).
  *
  * The provider verifies a SigV4-signed `sts:GetCallerIdentity` request made by a workload: the
  * cloud forwards it to STS, and STS says who signed it. `stsEndpoint` is the only place the
@@ -9,18 +9,8 @@
  * config fails closed with the same messages.
  */
 import { Type, type Static } from 'typebox';
-import { parseEndpointUrl } from '../../credential/oauth2-client-credentials/config.js';
-
-export const AWS_IAM_TYPE = 'aws-iam';
-export const AWS_IAM_EVIDENCE_TYPE = 'aws-iam';
-
-/** The signed request: always this body, as a form, with these two Tessera headers signed. */
-export const AWS_IAM_REQUEST_BODY = 'Action=GetCallerIdentity&Version=2011-06-15';
-export const AWS_IAM_CONTENT_TYPE = 'application/x-www-form-urlencoded; charset=utf-8';
-/** Binds the request to one Tessera cloud (its URL), as Vault's `X-Vault-AWS-IAM-Server-ID`. */
-export const AWS_IAM_SERVER_ID_HEADER = 'x-tessera-server-id';
-/** Carries the single-use nonce the cloud issued to the SDK (`POST /edge/v1/challenge`). */
-export const AWS_IAM_NONCE_HEADER = 'x-tessera-nonce';
+import { parseEndpointUrl } from '../../http/endpoint-url.js';
+import { stsHostRegion } from './evidence.js';
 
 export const DEFAULT_AWS_IAM_MAX_SKEW_SECONDS = 300;
 /** STS itself refuses a signature more than 15 minutes off. */
@@ -36,23 +26,6 @@ const REGION_PATTERN = '^[a-z]{2}(-[a-z0-9]+){1,3}-[0-9]{1,2}$';
 const ROLE_ARN_PATTERN = '^arn:aws[a-z-]{0,16}:iam::[0-9]{12}:role/[\\w+=,.@*-]{1,64}$';
 /** What the schema lets through: paths too, so that `validate` can say why they are refused. */
 const ROLE_ARN_SCHEMA_PATTERN = '^arn:aws[a-z-]{0,16}:iam::[0-9]{12}:role/[\\w+=,.@*/-]{1,200}$';
-
-/**
- * The region of an AWS STS host: `sts.amazonaws.com` (global, us-east-1),
- * `sts.<region>.amazonaws.com`, `sts-fips.<region>.amazonaws.com`, `sts.<region>.amazonaws.com.cn`,
- * `sts.<region>.api.aws`. Undefined for other hosts (a proxy, a VPC endpoint, a test double).
- */
-export function stsHostRegion(hostname: string): string | undefined {
-  const host = hostname.toLowerCase();
-  if (host === 'sts.amazonaws.com') return 'us-east-1';
-  const match = /^sts(?:-fips)?\.([a-z]{2}(?:-[a-z0-9]+){1,3}-[0-9]{1,2})\.(?:amazonaws\.com(?:\.cn)?|api\.aws)$/.exec(host);
-  return match?.[1];
-}
-
-/** The regional STS endpoint (`.amazonaws.com.cn` for the China regions), with its trailing `/`. */
-export function regionalStsEndpoint(region: string): string {
-  return `https://sts.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}/`;
-}
 
 export const awsIamConfigSchema = Type.Object(
   {

@@ -8,12 +8,6 @@ export {
   createAwsIamCollector,
 } from './collect.js';
 export {
-  AWS_IAM_CONTENT_TYPE,
-  AWS_IAM_EVIDENCE_TYPE,
-  AWS_IAM_NONCE_HEADER,
-  AWS_IAM_REQUEST_BODY,
-  AWS_IAM_SERVER_ID_HEADER,
-  AWS_IAM_TYPE,
   type AwsIamConfig,
   awsIamConfigSchema,
   DEFAULT_AWS_IAM_MAX_SKEW_SECONDS,
@@ -21,4 +15,12 @@ export {
   type ParsedAwsIamConfig,
   validateAwsIamConfig,
 } from './config.js';
+export {
+  AWS_IAM_CONTENT_TYPE,
+  AWS_IAM_EVIDENCE_TYPE,
+  AWS_IAM_NONCE_HEADER,
+  AWS_IAM_REQUEST_BODY,
+  AWS_IAM_SERVER_ID_HEADER,
+  AWS_IAM_TYPE,
+} from './evidence.js';
 export { awsIamTrustProvider, createAwsIamTrustProvider } from './verify.js';

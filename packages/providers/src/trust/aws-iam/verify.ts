@@ -35,17 +35,19 @@ import { TesseraError, TrustError, type UpstreamFailure } from '../../errors.js'
 import { readCapped } from '../../http/read-capped.js';
 import { AWS_STS_ERROR_CODES, describeUrl, errorCodeForLog, fetchFailure, knownErrorCode, upstreamFailure } from '../../http/upstream-failure.js';
 import {
-  AWS_IAM_EVIDENCE_TYPE,
-  AWS_IAM_NONCE_HEADER,
-  AWS_IAM_REQUEST_BODY,
-  AWS_IAM_SERVER_ID_HEADER,
-  AWS_IAM_TYPE,
   type AwsIamConfig,
   awsIamConfigSchema,
   parseAwsIamConfig,
   type ParsedAwsIamConfig,
   validateAwsIamConfig,
 } from './config.js';
+import {
+  AWS_IAM_EVIDENCE_TYPE,
+  AWS_IAM_NONCE_HEADER,
+  AWS_IAM_REQUEST_BODY,
+  AWS_IAM_SERVER_ID_HEADER,
+  AWS_IAM_TYPE,
+} from './evidence.js';
 import { ACCOUNT, MAX_ARN_LENGTH, parseCallerArn, readCallerIdentity, readStsError, USER_ID } from './sts-response.js';
 
 const refuse = (message: string, upstream?: UpstreamFailure) =>

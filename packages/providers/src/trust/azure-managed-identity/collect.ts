@@ -15,11 +15,10 @@
  * App Service is recognised by its variables; otherwise one probe of IMDS, without the
  * `Metadata` header and with a 300 ms deadline, must get IMDS's 400 answer.
  */
-import type { EvidenceCollector } from '../../contracts.js';
-import { defineEvidenceCollector } from '../../define.js';
+import { type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
 import { TrustError, type TrustErrorCode } from '../../errors.js';
-import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
-import { AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE, AZURE_MANAGED_IDENTITY_TYPE } from './config.js';
+import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/evidence.js';
+import { AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE, AZURE_MANAGED_IDENTITY_TYPE } from './evidence.js';
 import { readCapped } from '../../http/read-capped.js';
 
 export const AZURE_RESOURCE_ENV = 'TESSERA_AZURE_RESOURCE';

@@ -10,9 +10,6 @@
 import { Type, type Static } from 'typebox';
 import { buildJwtTrustConfig, DEFAULT_CLOCK_TOLERANCE_SECONDS, jwtTrustConfigProperties, type JwtTrustConfig } from '../jwt/config.js';
 
-export const AZURE_MANAGED_IDENTITY_TYPE = 'azure-managed-identity';
-export const AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE = 'azure-managed-identity';
-
 /** Entra ID signs access tokens with RSA keys only. */
 export const AZURE_TOKEN_ALGORITHMS = ['RS256'] as const;
 

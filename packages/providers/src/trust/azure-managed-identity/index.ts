@@ -12,8 +12,6 @@ export {
   IMDS_TOKEN_PATH,
 } from './collect.js';
 export {
-  AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE,
-  AZURE_MANAGED_IDENTITY_TYPE,
   AZURE_TOKEN_ALGORITHMS,
   type AzureManagedIdentityConfig,
   azureManagedIdentityConfigSchema,
@@ -23,6 +21,7 @@ export {
   resolveAzureManagedIdentityConfig,
   validateAzureManagedIdentityConfig,
 } from './config.js';
+export { AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE, AZURE_MANAGED_IDENTITY_TYPE } from './evidence.js';
 export {
   type AzureResourceId,
   azureManagedIdentityClaims,

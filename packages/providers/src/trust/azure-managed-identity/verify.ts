@@ -22,8 +22,6 @@ import { createJwtKeySource, type JwtTrustProviderOptions } from '../jwt/key-sou
 import { issuerToVerify } from '../jwt/claimed-issuer.js';
 import { verifyJwt } from '../jwt/verify-jwt.js';
 import {
-  AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE,
-  AZURE_MANAGED_IDENTITY_TYPE,
   type AzureManagedIdentityConfig,
   azureManagedIdentityConfigSchema,
   GUID_PATTERN,
@@ -31,6 +29,7 @@ import {
   resolveAzureManagedIdentityConfig,
   validateAzureManagedIdentityConfig,
 } from './config.js';
+import { AZURE_MANAGED_IDENTITY_EVIDENCE_TYPE, AZURE_MANAGED_IDENTITY_TYPE } from './evidence.js';
 
 /** What `xms_mirid` says about the identity's Azure resource, lower-cased. */
 export interface AzureResourceId {

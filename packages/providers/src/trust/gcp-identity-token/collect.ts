@@ -15,12 +15,11 @@
  * timeout. Off GCP that probe fails quietly; its answer is kept (a "yes" for the collector's
  * lifetime, a "no" for a minute) so repeated attestations do not pay for it again.
  */
-import type { EvidenceCollector } from '../../contracts.js';
-import { defineEvidenceCollector } from '../../define.js';
+import { type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
 import { TrustError } from '../../errors.js';
-import { fetchBounded, KeySourceError } from '../jwt/bounded-fetch.js';
-import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
-import { GCP_IDENTITY_TOKEN_EVIDENCE_TYPE, GCP_IDENTITY_TOKEN_TYPE } from './config.js';
+import { fetchBounded, KeySourceError } from '../../http/bounded-fetch.js';
+import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/evidence.js';
+import { GCP_IDENTITY_TOKEN_EVIDENCE_TYPE, GCP_IDENTITY_TOKEN_TYPE } from './evidence.js';
 
 export const GCP_METADATA_ENDPOINT_ENV = 'TESSERA_GCP_METADATA_ENDPOINT';
 export const GCE_METADATA_HOST_ENV = 'GCE_METADATA_HOST';

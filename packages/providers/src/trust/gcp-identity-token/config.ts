@@ -8,8 +8,6 @@
 import { Type, type Static } from 'typebox';
 import { buildJwtTrustConfig, type JwtTrustConfig, jwtTrustConfigProperties } from '../jwt/config.js';
 
-export const GCP_IDENTITY_TOKEN_TYPE = 'gcp-identity-token';
-export const GCP_IDENTITY_TOKEN_EVIDENCE_TYPE = 'gcp-identity-token';
 export const GOOGLE_ISSUER = 'https://accounts.google.com';
 /** The same issuer without its scheme, which some Google tokens carry; accepted with the default issuer only. */
 export const GOOGLE_ISSUER_BARE = 'accounts.google.com';

@@ -10,8 +10,6 @@ export {
 export {
   acceptedIssuers as gcpAcceptedIssuers,
   GCP_IDENTITY_TOKEN_ALGORITHMS,
-  GCP_IDENTITY_TOKEN_EVIDENCE_TYPE,
-  GCP_IDENTITY_TOKEN_TYPE,
   type GcpIdentityTokenConfig,
   gcpIdentityTokenConfigSchema,
   gcpJwtConfig,
@@ -20,4 +18,5 @@ export {
   GOOGLE_JWKS_URI,
   validateGcpIdentityTokenConfig,
 } from './config.js';
+export { GCP_IDENTITY_TOKEN_EVIDENCE_TYPE, GCP_IDENTITY_TOKEN_TYPE } from './evidence.js';
 export { createGcpIdentityTokenTrustProvider, gcpIdentityTokenClaims, gcpIdentityTokenTrustProvider } from './verify.js';

@@ -23,13 +23,12 @@ import { issuerToVerify } from '../jwt/claimed-issuer.js';
 import { verifyJwt } from '../jwt/verify-jwt.js';
 import {
   acceptedIssuers,
-  GCP_IDENTITY_TOKEN_EVIDENCE_TYPE,
-  GCP_IDENTITY_TOKEN_TYPE,
   type GcpIdentityTokenConfig,
   gcpIdentityTokenConfigSchema,
   gcpJwtConfig,
   validateGcpIdentityTokenConfig,
 } from './config.js';
+import { GCP_IDENTITY_TOKEN_EVIDENCE_TYPE, GCP_IDENTITY_TOKEN_TYPE } from './evidence.js';
 
 function refuse(message: string): TrustError {
   return new TrustError('evidence_invalid', message, { provider: GCP_IDENTITY_TOKEN_TYPE });

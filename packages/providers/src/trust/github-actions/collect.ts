@@ -6,13 +6,12 @@
  * The request token is a bearer credential of the job: it goes only in the Authorization
  * header, only over https (or loopback, for tests), and never into an error message.
  */
-import type { EvidenceCollector } from '../../contracts.js';
-import { defineEvidenceCollector } from '../../define.js';
+import { type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
 import { TrustError } from '../../errors.js';
-import { fetchBounded, KeySourceError, parseJsonObject } from '../jwt/bounded-fetch.js';
-import { checkFetchUrl } from '../jwt/config.js';
-import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
-import { GITHUB_ACTIONS_EVIDENCE_TYPE, GITHUB_ACTIONS_TYPE } from './config.js';
+import { fetchBounded, KeySourceError, parseJsonObject } from '../../http/bounded-fetch.js';
+import { checkFetchUrl } from '../../http/endpoint-url.js';
+import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/evidence.js';
+import { GITHUB_ACTIONS_EVIDENCE_TYPE, GITHUB_ACTIONS_TYPE } from './evidence.js';
 
 export const GITHUB_TOKEN_REQUEST_URL_ENV = 'ACTIONS_ID_TOKEN_REQUEST_URL';
 export const GITHUB_TOKEN_REQUEST_TOKEN_ENV = 'ACTIONS_ID_TOKEN_REQUEST_TOKEN';

@@ -6,8 +6,6 @@
 import { Type, type Static } from 'typebox';
 import { buildJwtTrustConfig, jwtTrustConfigProperties } from '../jwt/config.js';
 
-export const GITHUB_ACTIONS_TYPE = 'github-actions';
-export const GITHUB_ACTIONS_EVIDENCE_TYPE = 'github-actions-token';
 export const GITHUB_ACTIONS_ISSUER = 'https://token.actions.githubusercontent.com';
 
 export const githubActionsConfigSchema = Type.Object(

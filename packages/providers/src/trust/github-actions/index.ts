@@ -6,12 +6,11 @@ export {
   githubActionsCollector,
 } from './collect.js';
 export {
-  GITHUB_ACTIONS_EVIDENCE_TYPE,
   GITHUB_ACTIONS_ISSUER,
-  GITHUB_ACTIONS_TYPE,
   type GitHubActionsConfig,
   githubActionsConfigSchema,
   githubJwtConfig,
   validateGitHubActionsConfig,
 } from './config.js';
+export { GITHUB_ACTIONS_EVIDENCE_TYPE, GITHUB_ACTIONS_TYPE } from './evidence.js';
 export { createGitHubActionsTrustProvider, githubActionsClaims, githubActionsTrustProvider } from './verify.js';

@@ -14,13 +14,12 @@ import { ClaimReader, readEvidenceToken } from '../jwt/claims.js';
 import { createJwtKeySource, type JwtTrustProviderOptions } from '../jwt/key-source.js';
 import { verifyJwt } from '../jwt/verify-jwt.js';
 import {
-  GITHUB_ACTIONS_EVIDENCE_TYPE,
-  GITHUB_ACTIONS_TYPE,
   type GitHubActionsConfig,
   githubActionsConfigSchema,
   githubJwtConfig,
   validateGitHubActionsConfig,
 } from './config.js';
+import { GITHUB_ACTIONS_EVIDENCE_TYPE, GITHUB_ACTIONS_TYPE } from './evidence.js';
 
 /** Tessera claim ← token claim; all required but those marked optional. */
 const CLAIM_MAP: ReadonlyArray<readonly [string, string, 'optional'?]> = [

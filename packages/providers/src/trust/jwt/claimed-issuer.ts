@@ -5,7 +5,7 @@
  * signature. Cheap on purpose: no signature, no fetch, bounded sizes.
  */
 import { decodeJwt } from 'jose';
-import { MAX_JWT_EVIDENCE_BYTES } from './verify-jwt.js';
+import { MAX_JWT_EVIDENCE_BYTES } from './evidence.js';
 
 /** Issuers longer than this are no issuer any provider is configured with (config caps them at 2048). */
 const MAX_ISSUER_LENGTH = 2048;

@@ -1,7 +1,8 @@
 import { Type } from 'typebox';
 import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../validate-config.js';
-import { buildJwtTrustConfig, checkFetchUrl, jwtIssuerSchema, jwtTrustConfigProperties } from './config.js';
+import { checkFetchUrl } from '../../http/endpoint-url.js';
+import { buildJwtTrustConfig, jwtIssuerSchema, jwtTrustConfigProperties } from './config.js';
 
 const schema = Type.Object({ issuer: jwtIssuerSchema, ...jwtTrustConfigProperties }, { additionalProperties: false });
 const issuer = 'https://issuer.example';

@@ -5,6 +5,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { Type } from 'typebox';
+import { checkFetchUrl } from '../../http/endpoint-url.js';
 
 /** Asymmetric signature algorithms only: HS* would turn a public key into a shared secret. */
 export const JWT_TRUST_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
@@ -84,22 +85,6 @@ export interface ResolvedJwtTrustConfig {
 export interface BuildJwtTrustConfigOptions {
   /** Use discovery when no key source is configured (GitHub Actions); otherwise one is required. */
   defaultDiscovery?: boolean;
-}
-
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
-
-/** `undefined` when `value` is a URL the cloud may fetch: https, or plain http to a loopback host (tests). */
-export function checkFetchUrl(value: unknown, field: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(String(value));
-  } catch {
-    return `${field} must be an absolute URL`;
-  }
-  if (url.username !== '' || url.password !== '') return `${field} must not contain credentials`;
-  if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname)) return undefined;
-  return `${field} must use https (http only on a loopback host)`;
 }
 
 export function discoveryDocumentUrl(issuer: string): string {

@@ -5,8 +5,8 @@
  * Results are cached per issuer; concurrent look-ups share one request, and a failed one is
  * answered again without a request for `failureCacheMs`.
  */
-import { checkFetchUrl } from './config.js';
-import { fetchBounded, KeySourceError, parseJsonObject } from './bounded-fetch.js';
+import { checkFetchUrl } from '../../http/endpoint-url.js';
+import { fetchBounded, KeySourceError, parseJsonObject } from '../../http/bounded-fetch.js';
 import { FailureMemory } from './failure-memory.js';
 
 export interface DiscoveryCacheOptions {

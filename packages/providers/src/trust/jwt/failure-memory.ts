@@ -4,7 +4,7 @@
  * a dead JWKS or discovery endpoint is then asked once per pause, not once per token, and the
  * attestations meanwhile are answered `trust_provider_error` without waiting for it.
  */
-import { KeySourceError } from './bounded-fetch.js';
+import { KeySourceError } from '../../http/bounded-fetch.js';
 
 interface Failure {
   error: KeySourceError;

@@ -1,9 +1,9 @@
+export { checkFetchUrl } from '../../http/endpoint-url.js';
 export { claimedIssuer, issuerToVerify } from './claimed-issuer.js';
 export { ClaimReader, claimAsString, COPIED_CLAIM_NAME, copyScalarClaims, readEvidenceToken } from './claims.js';
 export {
   type BuildJwtTrustConfigOptions,
   buildJwtTrustConfig,
-  checkFetchUrl,
   DEFAULT_CLOCK_TOLERANCE_SECONDS,
   DEFAULT_JWT_TRUST_ALGORITHMS,
   discoveryDocumentUrl,
@@ -17,5 +17,6 @@ export {
   type ResolvedJwtTrustConfig,
 } from './config.js';
 export { createJwtKeySource, type JwtKeySource, type JwtKeySourceOptions, type JwtTrustProviderOptions } from './key-source.js';
-export { FORBIDDEN_JWT_HEADERS, MAX_JWT_EVIDENCE_BYTES, type VerifiedJwt, type VerifyJwtOptions, verifyJwt } from './verify-jwt.js';
+export { FORBIDDEN_JWT_HEADERS, type VerifiedJwt, type VerifyJwtOptions, verifyJwt } from './verify-jwt.js';
+export { MAX_JWT_EVIDENCE_BYTES } from './evidence.js';
 export { isReadableFile, readTokenFile } from './token-file.js';

@@ -21,7 +21,7 @@ import {
   type LocalJWKSet,
   type RemoteJWKSet,
 } from 'jose';
-import { fetchBounded, KeySourceError, parseJsonObject } from './bounded-fetch.js';
+import { fetchBounded, KeySourceError, parseJsonObject } from '../../http/bounded-fetch.js';
 import type { JwtKeySpec } from './config.js';
 import { DiscoveryCache } from './discovery.js';
 import { FailureMemory } from './failure-memory.js';

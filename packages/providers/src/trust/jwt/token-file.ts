@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import { access, open } from 'node:fs/promises';
 import { TrustError } from '../../errors.js';
-import { MAX_JWT_EVIDENCE_BYTES } from './verify-jwt.js';
+import { MAX_JWT_EVIDENCE_BYTES } from './evidence.js';
 
 /** Whether `path` is a readable file now. */
 export async function isReadableFile(path: string): Promise<boolean> {

@@ -8,12 +8,10 @@
 import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
 import type { VerifyContext } from '../../contracts.js';
 import { TrustError, type TrustErrorCode } from '../../errors.js';
-import { KeySourceError } from './bounded-fetch.js';
+import { KeySourceError } from '../../http/bounded-fetch.js';
 import { type BuildJwtTrustConfigOptions, buildJwtTrustConfig, type JwtTrustConfig } from './config.js';
+import { MAX_JWT_EVIDENCE_BYTES } from './evidence.js';
 import type { JwtKeySource } from './key-source.js';
-
-/** Larger tokens are refused before any parsing. */
-export const MAX_JWT_EVIDENCE_BYTES = 16 * 1024;
 
 /** Headers that let a token choose its own key or extensions; refused outright. */
 export const FORBIDDEN_JWT_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'] as const;

@@ -7,10 +7,9 @@
  *     { path: tessera-token, audience: https://tessera.example.com, expirationSeconds: 3600 } }] } }]
  *   volumeMounts: [{ name: tessera-token, mountPath: /var/run/secrets/tokens }]
  */
-import type { EvidenceCollector } from '../../contracts.js';
-import { defineEvidenceCollector } from '../../define.js';
+import { type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
 import { isReadableFile, readTokenFile } from '../jwt/token-file.js';
-import { KUBERNETES_EVIDENCE_TYPE, KUBERNETES_TYPE } from './config.js';
+import { KUBERNETES_EVIDENCE_TYPE, KUBERNETES_TYPE } from './evidence.js';
 
 export const DEFAULT_KUBERNETES_TOKEN_FILE = '/var/run/secrets/tokens/tessera-token';
 export const KUBERNETES_TOKEN_FILE_ENV = 'TESSERA_KUBERNETES_TOKEN_FILE';

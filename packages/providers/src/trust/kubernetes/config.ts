@@ -5,9 +5,6 @@
 import { Type, type Static } from 'typebox';
 import { buildJwtTrustConfig, jwtTrustConfigProperties } from '../jwt/config.js';
 
-export const KUBERNETES_TYPE = 'kubernetes-service-account';
-export const KUBERNETES_EVIDENCE_TYPE = 'kubernetes-token';
-
 export const kubernetesConfigSchema = Type.Object(
   {
     issuer: Type.String({ minLength: 1, maxLength: 2048, description: 'The cluster\'s service-account issuer, matched exactly against "iss".' }),

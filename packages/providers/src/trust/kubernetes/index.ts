@@ -5,11 +5,6 @@ export {
   type KubernetesCollectorOptions,
   kubernetesCollector,
 } from './collect.js';
-export {
-  KUBERNETES_EVIDENCE_TYPE,
-  KUBERNETES_TYPE,
-  type KubernetesConfig,
-  kubernetesConfigSchema,
-  validateKubernetesConfig,
-} from './config.js';
+export { type KubernetesConfig, kubernetesConfigSchema, validateKubernetesConfig } from './config.js';
+export { KUBERNETES_EVIDENCE_TYPE, KUBERNETES_TYPE } from './evidence.js';
 export { createKubernetesTrustProvider, kubernetesClaims, kubernetesTrustProvider } from './verify.js';

@@ -14,13 +14,8 @@ import { TrustError } from '../../errors.js';
 import { ClaimReader, readEvidenceToken } from '../jwt/claims.js';
 import { createJwtKeySource, type JwtTrustProviderOptions } from '../jwt/key-source.js';
 import { verifyJwt } from '../jwt/verify-jwt.js';
-import {
-  KUBERNETES_EVIDENCE_TYPE,
-  KUBERNETES_TYPE,
-  type KubernetesConfig,
-  kubernetesConfigSchema,
-  validateKubernetesConfig,
-} from './config.js';
+import { type KubernetesConfig, kubernetesConfigSchema, validateKubernetesConfig } from './config.js';
+import { KUBERNETES_EVIDENCE_TYPE, KUBERNETES_TYPE } from './evidence.js';
 
 function refuse(message: string): TrustError {
   return new TrustError('evidence_invalid', message, { provider: KUBERNETES_TYPE });

@@ -4,12 +4,11 @@
  * returned by `getToken` (a CI system's token request, a cloud metadata call ...). The token
  * must be minted for the cloud's audience, which `getToken` receives.
  */
-import type { EvidenceCollector } from '../../contracts.js';
-import { defineEvidenceCollector } from '../../define.js';
+import { type EvidenceCollector, defineEvidenceCollector } from '../../collector-contract.js';
 import { TrustError } from '../../errors.js';
 import { isReadableFile, readTokenFile } from '../jwt/token-file.js';
-import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/verify-jwt.js';
-import { OIDC_EVIDENCE_TYPE, OIDC_TYPE } from './config.js';
+import { MAX_JWT_EVIDENCE_BYTES } from '../jwt/evidence.js';
+import { OIDC_EVIDENCE_TYPE, OIDC_TYPE } from './evidence.js';
 
 export const OIDC_TOKEN_FILE_ENV = 'TESSERA_OIDC_TOKEN_FILE';
 /** The token itself in the environment, for platforms that hand it over that way (short-lived jobs). */

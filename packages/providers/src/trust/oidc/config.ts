@@ -5,9 +5,6 @@
 import { Type, type Static } from 'typebox';
 import { buildJwtTrustConfig, jwtIssuerSchema, jwtTrustConfigProperties } from '../jwt/config.js';
 
-export const OIDC_TYPE = 'oidc';
-export const OIDC_EVIDENCE_TYPE = 'jwt';
-
 export const oidcConfigSchema = Type.Object({ issuer: jwtIssuerSchema, ...jwtTrustConfigProperties }, { additionalProperties: false });
 
 export type OidcConfig = Static<typeof oidcConfigSchema>;

@@ -11,7 +11,8 @@ import { defineTrustProvider } from '../../define.js';
 import { ClaimReader, copyScalarClaims, readEvidenceToken } from '../jwt/claims.js';
 import { createJwtKeySource, type JwtTrustProviderOptions } from '../jwt/key-source.js';
 import { verifyJwt } from '../jwt/verify-jwt.js';
-import { OIDC_EVIDENCE_TYPE, OIDC_TYPE, type OidcConfig, oidcConfigSchema, validateOidcConfig } from './config.js';
+import { type OidcConfig, oidcConfigSchema, validateOidcConfig } from './config.js';
+import { OIDC_EVIDENCE_TYPE, OIDC_TYPE } from './evidence.js';
 
 export function createOidcTrustProvider(options: JwtTrustProviderOptions = {}): TrustProvider<OidcConfig> & { readonly configSchema: typeof oidcConfigSchema } {
   const keySource = options.keySource ?? createJwtKeySource();

@@ -5,8 +5,8 @@
  * megabytes. Failures become `KeySourceError`, which `verifyJwt` reports as
  * `trust_provider_error`: the fault is the key endpoint's, not the token's.
  */
-import { readCapped } from '../../http/read-capped.js';
-import { describeUrl } from '../../http/upstream-failure.js';
+import { readCapped } from './read-capped.js';
+import { describeUrl } from './upstream-failure.js';
 
 /** Internal: a key endpoint failed. Its message names the endpoint's origin, never a token. */
 export class KeySourceError extends Error {

@@ -1,6 +1,7 @@
 /**
- * Access tokens cached per (endpoint, client, scope, audience, resource, secret digest),
- * shared by every caller until most of their lifetime has passed, in a bounded LRU.
+ * The credential providers' token cache (oauth2-client-credentials, aws-sts, the GCP and Azure
+ * federations). Access tokens are cached per (endpoint, client, scope, audience, resource,
+ * secret digest), shared by every caller until most of their lifetime has passed, in a bounded LRU.
  * Concurrent misses for one key share one token request; a failed request is not cached.
  *
  * Keys never hold the secret: its HMAC under a random per-instance key stands in for it,
