@@ -173,6 +173,11 @@ const WRONG_TYPES: Array<[plural: string, field: string, value: unknown]> = [
   ['server-workloads', 'injection', []],
   ['server-workloads', 'injection', { kind: 'header' }],
   ['server-workloads', 'injection', { kind: 'teleport' }],
+  // A header value the SDK could never send (or one that splits the request) is refused when written.
+  ['server-workloads', 'injection', { kind: 'header', name: 'authorization', format: 'Bearer {token}\r\nX-Injected: 1' }],
+  ['server-workloads', 'injection', { kind: 'header', name: 'authorization', format: 'Bearer {token}\n' }],
+  ['server-workloads', 'injection', { kind: 'header', name: 'authorization', format: '\u0000{token}' }],
+  ['server-workloads', 'injection', { kind: 'header', name: 'authorization', format: 'Jeton \u00e9 {token}' }],
   ['trust-providers', 'type', 5],
   ['trust-providers', 'config', []],
   ['trust-providers', 'config', 'issuer=https://example.com'],

@@ -95,7 +95,14 @@ const Injection = Type.Union([
       kind: Type.Literal('header'),
       name: Type.String({ minLength: 1, maxLength: 128, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$" }),
       format: Type.Optional(
-        Type.String({ maxLength: 256, pattern: '\\{token\\}', default: 'Bearer {token}', description: 'Must contain {token}' }),
+        // Printable ASCII, space and tab only: what every HTTP client sends as a header value unchanged,
+        // so no value can split a request (CR, LF) or be refused by the SDK's client at request time.
+        Type.String({
+          maxLength: 256,
+          pattern: '^[\\t -~]*\\{token\\}[\\t -~]*$',
+          default: 'Bearer {token}',
+          description: 'Printable ASCII, space and tab; must contain {token}',
+        }),
       ),
     },
     { additionalProperties: false },
