@@ -6,9 +6,9 @@
  * build entry.
  */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type { VerifyContext } from '../../contracts.js';
-import { startFakeSts, type FakeSts, type IssuedStsCredentials } from '../../credential/aws-sts/fake-sts.js';
-import { sendJson, startLoopbackServer, type LoopbackServer } from '../testing/loopback-server.js';
+import type { VerifyContext } from '../../src/contracts.js';
+import { startFakeSts, type FakeSts, type IssuedStsCredentials } from './fake-sts.js';
+import { sendJson, startLoopbackServer, type LoopbackServer } from './loopback-server.js';
 
 export const ACCOUNT_ID = '123456789012';
 export const ROLE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/billing-reader`;
