@@ -70,7 +70,7 @@ function sendJson(response, status, body) {
 async function aws() {
   const { createIidSigner, startFakeImds } = await import('../../../packages/providers/test/support/fake-ec2-imds.ts');
   const { startFakeSts } = await import('../../../packages/providers/test/support/fake-sts.ts');
-  const { startFakeS3 } = await import('../../../packages/sdk/src/testing/fake-s3.ts');
+  const { startFakeS3 } = await import('../../../packages/sdk/test/support/fake-s3.ts');
 
   const signer = createIidSigner();
   const document = {

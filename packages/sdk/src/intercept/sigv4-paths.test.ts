@@ -3,9 +3,9 @@ import axios from 'axios';
 import got from 'got';
 import { fetch as undiciFetch, getGlobalDispatcher, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAwsService, type FakeAwsService } from '../testing/fake-aws-service.js';
-import { asFetchSends, s3Targets, serviceTargets } from '../testing/sigv4-corpus.js';
-import { StaticGate } from '../testing/static-gate.js';
+import { startFakeAwsService, type FakeAwsService } from '../../test/support/fake-aws-service.js';
+import { asFetchSends, s3Targets, serviceTargets } from '../../test/support/sigv4-corpus.js';
+import { StaticGate } from '../../test/support/static-gate.js';
 import { installGlobalDispatcher } from './global.js';
 import { installNodeHttpInterception } from './node-http.js';
 
