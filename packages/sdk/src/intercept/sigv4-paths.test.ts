@@ -12,7 +12,7 @@ import { installNodeHttpInterception } from './node-http.js';
 /**
  * SigV4 through every client the SDK intercepts, for a corpus of awkward paths and queries, to
  * an S3 and to another service (lambda) that check each signature with the independent verifier
- * (testing/sigv4-verifier.ts). What goes on the wire is what the client sends without Tessera:
+ * (test/support/sigv4-verifier.ts). What goes on the wire is what the client sends without Tessera:
  * the request-target the server received is compared with the one asked for (as the WHATWG URL
  * parser leaves it, for the clients that parse URLs).
  */

@@ -1,22 +1,10 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only): for
  * loopback HTTPS and HTTP/2 targets. Clients trust it by passing `TEST_CERT` as their `ca`.
+ * One copy for every package's tests, in test/fixtures/tls/, where processes that need a file
+ * (`NODE_EXTRA_CA_CERTS`) find it too.
  */
-export const TEST_CERT = `-----BEGIN CERTIFICATE-----
-MIIBYjCCAQegAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
-c3QwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
-CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFjPs1LYukvzub43
-h37MAOUK6/zbhJ0s8M9ZjhuQEsMFO1rVyREFOeSl90b3LQTVz2dhZ7Ppqmicio9+
-j0DqsaKjSDBGMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAJBgNVHRMEAjAA
-MB0GA1UdDgQWBBQsM7P7x34U4+liiYNGrVNBKrl+QzAKBggqhkjOPQQDAgNJADBG
-AiEAhAv7QFu3QYxvrv9q8DTiIOBfp7R56n/sKIVqJ/buMB4CIQDqTi66CJEqWRP5
-y9y/rk8dsSDBzGSghKSfEflvdlOpXQ==
------END CERTIFICATE-----
-`;
-
-export const TEST_KEY = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgKzSHVaYMulSPUEYm
-TER0PNZRIvjv1oSOlJdvrVn+8PahRANCAARYz7NS2LpL87m+N4d+zADlCuv824Sd
-LPDPWY4bkBLDBTta1ckRBTnkpfdG9y0E1c9nYWez6aponIqPfo9A6rGi
------END PRIVATE KEY-----
-`;
+export const TEST_CERT = readFileSync(new URL('../../../../test/fixtures/tls/localhost-cert.pem', import.meta.url), 'utf8');
+export const TEST_KEY = readFileSync(new URL('../../../../test/fixtures/tls/localhost-key.pem', import.meta.url), 'utf8');
