@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAKE_SERVICE_ACCOUNT_EMAIL, startFakeMetadata, type FakeMetadata } from '../../packages/providers/src/trust/gcp-identity-token/fake-metadata.js';
+import { FAKE_SERVICE_ACCOUNT_EMAIL, startFakeMetadata, type FakeMetadata } from '../../packages/providers/test/support/fake-gcp-metadata.js';
 import { adminClient, auditEvents, eventually, startClient, startFakes, workloadSubject, type ClientProcess, type FakesProcess } from './support/cloud-e2e.js';
 import { startCloud, type CloudProcess } from './support/cloud-process.js';
 

@@ -17,6 +17,10 @@ async function start(args: string[], env: NodeJS.ProcessEnv = {}) {
   running.push(cloud);
   return cloud;
 }
+/** The control plane's published signing keys. */
+async function jwksOf(url: string): Promise<{ keys: { kid: string }[] }> {
+  return (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+}
 afterEach(async () => {
   await Promise.all(running.splice(0).map((cloud) => cloud.stop('SIGKILL')));
 });
@@ -39,7 +43,7 @@ describe('tessera-cloud start (embedded store)', () => {
       issuer: 'https://tessera.example.test',
       jwks_uri: 'https://tessera.example.test/.well-known/jwks.json',
     });
-    const jwks = await (await fetch(`${cloud.url}/.well-known/jwks.json`)).json();
+    const jwks = await jwksOf(cloud.url);
     expect(jwks.keys).toEqual([expect.objectContaining({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' })]);
     expect((await fetch(`${cloud.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${cloud.url}/readyz`)).status).toBe(200);
@@ -50,7 +54,7 @@ describe('tessera-cloud start (embedded store)', () => {
       identities: [{ claim: 'kubernetes.namespace', value: 'payments' }],
     });
     expect(created.status).toBe(201);
-    const openapi = await (await fetch(`${cloud.url}/openapi.json`)).json();
+    const openapi = (await (await fetch(`${cloud.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(openapi.paths)).toContain('/api/v1/access-policies/{id}');
 
     // The key never reaches the log; the bootstrap banner is the only place it appears.
@@ -62,8 +66,8 @@ describe('tessera-cloud start (embedded store)', () => {
     expect(again.bootstrapKey).toBeUndefined();
     const listed = await api(again.url, cloud.bootstrapKey!, 'GET', '/api/v1/client-workloads?name=payments');
     expect(listed.body.items).toEqual([expect.objectContaining({ id: created.body.id })]);
-    const jwksAgain = await (await fetch(`${again.url}/.well-known/jwks.json`)).json();
-    expect(jwksAgain.keys[0].kid).toBe(jwks.keys[0].kid);
+    const jwksAgain = await jwksOf(again.url);
+    expect(jwksAgain.keys[0]!.kid).toBe(jwks.keys[0]!.kid);
   });
 
   it('finishes an in-flight request on SIGTERM, then exits 0', async () => {
@@ -122,19 +126,19 @@ describe('tessera-cloud start (embedded store)', () => {
       expect(cloud.bootstrapKey).toBeUndefined();
       expect(cloud.output()).not.toContain(preset);
       expect((await api(cloud.url, preset, 'GET', '/api/v1/admin-keys')).status).toBe(200);
-      const before = await (await fetch(`${cloud.url}/.well-known/jwks.json`)).json();
+      const before = await jwksOf(cloud.url);
       expect(await cloud.stop()).toBe(0);
 
       const rotated = await runCli(['keys', 'rotate', '--data', dir]);
       expect(rotated.code, rotated.output).toBe(0);
-      expect(rotated.output).toContain(`retired ${before.keys[0].kid}`);
+      expect(rotated.output).toContain(`retired ${before.keys[0]!.kid}`);
       const recovered = await runCli(['admin-keys', 'create', '--name', 'recovery', '--data', dir]);
       expect(recovered.code, recovered.output).toBe(0);
       const recoveryKey = /(tsk_[A-Za-z0-9_-]+)/.exec(recovered.output)![1]!;
 
       const again = await start(['--data', dir]);
-      const after = await (await fetch(`${again.url}/.well-known/jwks.json`)).json();
-      expect(after.keys.map((k: { kid: string }) => k.kid)).toContain(before.keys[0].kid);
+      const after = await jwksOf(again.url);
+      expect(after.keys.map((k: { kid: string }) => k.kid)).toContain(before.keys[0]!.kid);
       expect(after.keys).toHaveLength(2);
       expect((await api(again.url, recoveryKey, 'GET', '/api/v1/signing-keys')).body.items).toHaveLength(2);
     } finally {
@@ -252,8 +256,8 @@ describe('tessera-cloud start (PostgreSQL)', () => {
     expect(created.status).toBe(201);
     const read = await api(b.url, key, 'GET', `/api/v1/server-workloads/${created.body.id}`);
     expect(read.body).toEqual(created.body);
-    const jwksA = await (await fetch(`${a.url}/.well-known/jwks.json`)).json();
-    const jwksB = await (await fetch(`${b.url}/.well-known/jwks.json`)).json();
+    const jwksA = await jwksOf(a.url);
+    const jwksB = await jwksOf(b.url);
     expect(jwksA.keys.map((k: { kid: string }) => k.kid)).toEqual(jwksB.keys.map((k: { kid: string }) => k.kid));
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);

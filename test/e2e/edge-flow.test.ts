@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, generateKeyPair, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EdgeTestClient, type Send } from '../../packages/cloud-server/src/testing/edge-client.js';
+import { EdgeTestClient, type Send } from '../../packages/cloud-server/test/support/edge-client.js';
 import { api, startCloud, type CloudProcess } from './support/cloud-process.js';
 import { startFakeIssuer, startFakeTokenServer } from './support/fake-services.js';
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from './store/test-backends.js';
-import { create, createTestApp, type TestApp } from './testing/app-harness.js';
+import { BACKENDS } from '../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../test/support/app-harness.js';
 
 /**
  * What a thief of the database gets: rows and files with no plaintext secret, admin key or

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraConfigurationError } from './errors.js';
 import { init, shutdown } from './init.js';
-import { captureLogs, createWorld, type World } from './testing/world.js';
+import { captureLogs, createWorld, type World } from '../test/support/world.js';
 
 let world: World;
 

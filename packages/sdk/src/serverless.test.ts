@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError } from './errors.js';
 import { shutdown, tessera } from './init.js';
 import { withTessera } from './serverless.js';
-import { API_KEY, createWorld, headerValues, type World } from './testing/world.js';
+import { API_KEY, createWorld, headerValues, type World } from '../test/support/world.js';
 
 let world: World;
 

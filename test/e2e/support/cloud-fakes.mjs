@@ -68,9 +68,9 @@ function sendJson(response, status, body) {
 }
 
 async function aws() {
-  const { createIidSigner, startFakeImds } = await import('../../../packages/providers/src/trust/aws-ec2-instance-identity/fake-imds.ts');
-  const { startFakeSts } = await import('../../../packages/providers/src/credential/aws-sts/fake-sts.ts');
-  const { startFakeS3 } = await import('../../../packages/sdk/src/testing/fake-s3.ts');
+  const { createIidSigner, startFakeImds } = await import('../../../packages/providers/test/support/fake-ec2-imds.ts');
+  const { startFakeSts } = await import('../../../packages/providers/test/support/fake-sts.ts');
+  const { startFakeS3 } = await import('../../../packages/sdk/test/support/fake-s3.ts');
 
   const signer = createIidSigner();
   const document = {
@@ -188,7 +188,7 @@ async function aws() {
 }
 
 async function gcp() {
-  const { startFakeGoogle, FAKE_POOL_PROVIDER_AUDIENCE } = await import('../../../packages/providers/src/credential/gcp-workload-identity-federation/fake-google-sts.ts');
+  const { startFakeGoogle, FAKE_POOL_PROVIDER_AUDIENCE } = await import('../../../packages/providers/test/support/fake-google-sts.ts');
   const google = await startFakeGoogle({
     issuer: env.CLOUD_URL,
     jwksUri: `${env.CLOUD_URL}/.well-known/jwks.json`,
@@ -282,9 +282,9 @@ async function gcp() {
 
 async function azure() {
   await import('./provider-source-hooks.mjs');
-  const { createTestKey } = await import('../../../packages/providers/src/trust/testing/jwt-fixtures.ts');
-  const { startFakeImds } = await import('../../../packages/providers/src/trust/azure-managed-identity/fake-imds.ts');
-  const { startFakeEntra } = await import('../../../packages/providers/src/credential/azure-workload-identity-federation/fake-entra.ts');
+  const { createTestKey } = await import('../../../packages/providers/test/support/jwt-fixtures.ts');
+  const { startFakeImds } = await import('../../../packages/providers/test/support/fake-azure-imds.ts');
+  const { startFakeEntra } = await import('../../../packages/providers/test/support/fake-entra.ts');
 
   const tenantId = env.TENANT_ID;
   const key = await createTestKey('entra-e2e-key', 'RS256');
@@ -385,7 +385,7 @@ async function azure() {
 // that fixed port (for a page that names one).
 async function gcpMetadata() {
   await import('./provider-source-hooks.mjs');
-  const { startFakeMetadata } = await import('../../../packages/providers/src/trust/gcp-identity-token/fake-metadata.ts');
+  const { startFakeMetadata } = await import('../../../packages/providers/test/support/fake-gcp-metadata.ts');
   const metadata = await startFakeMetadata();
   let origin = metadata.origin;
   if (env.METADATA_PORT) {

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { startFakeS3 } from '../../../packages/sdk/src/testing/fake-s3.ts';
+import { startFakeS3 } from '../../../packages/sdk/test/support/fake-s3.ts';
 
 const { PAYMENTS_KEY, CLOUD_URL, JWT_AUDIENCE, AWS_ACCESS_KEY_ID_FAKE, AWS_SECRET_FAKE, AWS_SESSION_TOKEN_FAKE } = process.env;
 const received = { payments: [], ledger: [], reports: [], echo: [], connections: { payments: 0, ledger: 0, reports: 0, echo: 0 } };

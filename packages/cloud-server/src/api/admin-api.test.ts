@@ -1,7 +1,7 @@
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createGraph, createTestApp, type TestApp } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createGraph, createTestApp, type TestApp } from '../../test/support/app-harness.js';
 
 describe.each(BACKENDS)('admin API ($name)', (backend) => {
   let t: TestApp;

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createGraph, createTestApp, type TestApp, type TestResponse } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createGraph, createTestApp, type TestApp, type TestResponse } from '../../test/support/app-harness.js';
 
 /**
  * Hostile and broken requests against the admin API. Every one must get a 4xx with a JSON

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationGuard } from '../audit/destination-guard.js';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
 
 /**
  * Where an editor may point a webhook log stream: https to a public address, unless the operator

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggerOptions } from '../logger-options.js';
-import { BACKENDS } from '../store/test-backends.js';
-import { createTestApp, type TestApp } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { createTestApp, type TestApp } from '../../test/support/app-harness.js';
 
 /**
  * The request log as the server writes it (the same logger options `tessera-cloud start`

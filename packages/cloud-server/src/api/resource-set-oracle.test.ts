@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp, type TestResponse } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp, type TestResponse } from '../../test/support/app-harness.js';
 
 /**
  * A key scoped to resource set A must not learn whether a resource set it cannot see exists:

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinCredentialProviders, createProviderRegistry, destinationPaths, type CredentialProvider } from '@tessera/providers';
 import { DestinationGuard } from '../audit/destination-guard.js';
 import { logStreamTypes } from '../audit/log-stream-types.js';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
 
 /**
  * Secrets follow their destination: a PATCH that changes where an object's stored secrets are

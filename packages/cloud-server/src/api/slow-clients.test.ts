@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { createTestApp, type TestApp } from '../testing/app-harness.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { createTestApp, type TestApp } from '../../test/support/app-harness.js';
 
 /**
  * Slow clients over real sockets: a client that trickles its headers, or its body, one byte at a

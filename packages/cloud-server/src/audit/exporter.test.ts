@@ -8,12 +8,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SecretBox } from '../crypto/secret-box.js';
 import { uuidv7 } from '../ids.js';
 import { sealSecrets } from '../objects/secrets.js';
-import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet } from '../store/test-backends.js';
-import type { BackendHarness } from '../store/test-backends.js';
+import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet } from '../../test/support/store-backends.js';
+import type { BackendHarness } from '../../test/support/store-backends.js';
 import type { AuditEvent, Store, StoredObject } from '../store/types.js';
 import { AuditExporter, type AuditExporterOptions } from './exporter.js';
 import { DestinationGuard } from './destination-guard.js';
-import { MemorySink, idAt, waitFor } from './test-support.js';
+import { MemorySink, idAt, waitFor } from '../../test/support/audit-helpers.js';
 
 describe.each(BACKENDS)('AuditExporter ($name)', (backend) => {
   let harness: BackendHarness;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeAuditEvent } from '../store/test-backends.js';
+import { makeAuditEvent } from '../../test/support/store-backends.js';
 import type { AuditEvent } from '../store/types.js';
 import { FileSink } from './file-sink.js';
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeAuditEvent } from '../store/test-backends.js';
+import { makeAuditEvent } from '../../test/support/store-backends.js';
 import type { AuditEvent } from '../store/types.js';
 import { BACKOFF_CAP_MS, backoffDelay, type DeliveryFailure } from './sink.js';
 import { WebhookSink, type WebhookSinkOptions } from './webhook-sink.js';

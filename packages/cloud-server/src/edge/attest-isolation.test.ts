@@ -1,8 +1,8 @@
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
-import { EdgeTestClient, injectSend, type Send } from '../testing/edge-client.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
+import { EdgeTestClient, injectSend, type Send } from '../../test/support/edge-client.js';
 
 /**
  * Tenant isolation at attestation. Set A is the default set; set B belongs to another team whose

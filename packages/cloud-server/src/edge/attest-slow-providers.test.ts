@@ -2,9 +2,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
-import { EdgeTestClient, injectSend, type Send } from '../testing/edge-client.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
+import { EdgeTestClient, injectSend, type Send } from '../../test/support/edge-client.js';
 
 /**
  * A dead key endpoint slows only the workloads whose evidence it is for: set B's providers are

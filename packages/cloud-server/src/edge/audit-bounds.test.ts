@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
-import { EdgeTestClient, type Send } from '../testing/edge-client.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
+import { EdgeTestClient, type Send } from '../../test/support/edge-client.js';
 import { auditAttest, auditCredential, MAX_AUDIT_MESSAGE_LENGTH } from './edge-audit.js';
 import { EdgeError } from './errors.js';
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore, quoteIdentifier } from '../store/postgres.js';
-import { TEST_DATABASE_URL, makeObject, makeResourceSet, randomSchemaName } from '../store/test-backends.js';
+import { TEST_DATABASE_URL, makeObject, makeResourceSet, randomSchemaName } from '../../test/support/store-backends.js';
 import type { StoredObject } from '../store/types.js';
 import { PolicyIndexHolder } from './index-holder.js';
 

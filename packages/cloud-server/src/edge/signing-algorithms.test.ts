@@ -10,9 +10,9 @@ import { KeyRing } from '../keys/key-ring.js';
 import { MemorySigningKeyStore } from '../keys/memory-store.test-helper.js';
 import { typedSchemaLookup } from '../objects/registry-schemas.js';
 import { ObjectService } from '../objects/service.js';
-import { BACKENDS, type BackendHarness } from '../store/test-backends.js';
-import { fixtureTrustProvider } from '../testing/app-harness.js';
-import { EdgeTestClient, type Send } from '../testing/edge-client.js';
+import { BACKENDS, type BackendHarness } from '../../test/support/store-backends.js';
+import { fixtureTrustProvider } from '../../test/support/app-harness.js';
+import { EdgeTestClient, type Send } from '../../test/support/edge-client.js';
 import { Challenges, NONCE_LIFETIME_SECONDS, NONCE_TYPE } from './challenge.js';
 import { EDGE_TOKEN_TYPE, EdgeTokens } from './edge-token.js';
 

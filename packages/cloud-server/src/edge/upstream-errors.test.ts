@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loggerOptions } from '../logger-options.js';
-import { BACKENDS } from '../store/test-backends.js';
-import { create, createTestApp, type TestApp } from '../testing/app-harness.js';
-import { EdgeTestClient, type Send } from '../testing/edge-client.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
+import { EdgeTestClient, type Send } from '../../test/support/edge-client.js';
 
 /**
  * An editor may point a credential provider at any URL. What the workload and the audit trail

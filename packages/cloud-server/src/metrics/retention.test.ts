@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BACKENDS } from '../store/test-backends.js';
-import type { BackendHarness } from '../store/test-backends.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import type { BackendHarness } from '../../test/support/store-backends.js';
 import type { RequestMetricRow, Store } from '../store/types.js';
 import { LATENCY_BUCKETS } from './latency-buckets.js';
 import { MetricsRetention, REPORT_ID_TTL_MS } from './retention.js';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_NOTIFIED_IDS } from './notify.js';
 import { PostgresStore, quoteIdentifier } from './postgres.js';
-import { TEST_DATABASE_URL, makeObject, makeResourceSet, randomSchemaName, withAdminClient } from './test-backends.js';
+import { TEST_DATABASE_URL, makeObject, makeResourceSet, randomSchemaName, withAdminClient } from '../../test/support/store-backends.js';
 import type { ObjectsChange, StoredObject } from './types.js';
 
 /** Cross-replica change notification (PostgreSQL only: SQLite serves a single process). */

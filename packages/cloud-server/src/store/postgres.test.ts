@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { openStore } from './index.js';
 import { PostgresStore, quoteIdentifier } from './postgres.js';
-import { TEST_DATABASE_URL, makeResourceSet, randomSchemaName, withAdminClient } from './test-backends.js';
+import { TEST_DATABASE_URL, makeResourceSet, randomSchemaName, withAdminClient } from '../../test/support/store-backends.js';
 import { StoreError } from './types.js';
 
 /** What only the server backend has: schema handling, URL routing, and an unreachable server. */

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LATENCY_BUCKETS } from '../metrics/latency-buckets.js';
 import { positionOf } from './metrics-sql.js';
-import { BACKENDS } from './test-backends.js';
-import type { BackendHarness } from './test-backends.js';
+import { BACKENDS } from '../../test/support/store-backends.js';
+import type { BackendHarness } from '../../test/support/store-backends.js';
 import type { ListRequestMetricsQuery, RequestMetricRow, Store } from './types.js';
 
 /** Request metrics in the store: the same suite on both backends. */

@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from './index.js';
 import { SqliteStore } from './sqlite.js';
-import { makeObject, makeResourceSet } from './test-backends.js';
+import { makeObject, makeResourceSet } from '../../test/support/store-backends.js';
 import { StoreError } from './types.js';
 import type { Store } from './types.js';
 

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { idFloor } from '../audit/stream-runner.js';
-import { idAt } from '../audit/test-support.js';
+import { idAt } from '../../test/support/audit-helpers.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.js';
-import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet, makeSigningKey, nextTime } from './test-backends.js';
-import type { BackendHarness } from './test-backends.js';
+import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet, makeSigningKey, nextTime } from '../../test/support/store-backends.js';
+import type { BackendHarness } from '../../test/support/store-backends.js';
 import { StoreError } from './types.js';
 import type { AuditEvent, Store, StoreErrorCode, StoredObject } from './types.js';
 

@@ -7,7 +7,7 @@ import { TesseraAccessDeniedError, TesseraCloudError, TesseraConfigurationError,
 import { EdgeClient, type EdgeClientOptions } from './edge-client.js';
 import { RequestMetrics } from './request-metrics.js';
 import type { CloudLogger } from './logger.js';
-import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud, type TestCollectorOptions } from './test-support.js';
+import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud, type TestCollectorOptions } from '../../test/support/test-cloud.js';
 
 /**
  * The client against a real control plane on loopback (admin API to configure it, edge API over

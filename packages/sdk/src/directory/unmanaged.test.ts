@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CloudLogger } from '../cloud/logger.js';
 import { consoleLogger } from '../runtime/logger.js';
 import { Tessera } from '../runtime/tessera.js';
-import { createWorld, type World } from '../testing/world.js';
+import { createWorld, type World } from '../../test/support/world.js';
 import { Directory, type DirectoryEntry } from './directory.js';
 import { targetFromUrl } from './target.js';
 import { directoryLogFields, UnmanagedOriginLog } from './unmanaged.js';

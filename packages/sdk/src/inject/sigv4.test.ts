@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { s3Targets, serviceTargets } from '../testing/sigv4-corpus.js';
-import { verifySigV4 } from '../testing/sigv4-verifier.js';
+import { s3Targets, serviceTargets } from '../../test/support/sigv4-corpus.js';
+import { verifySigV4 } from '../../test/support/sigv4-verifier.js';
 import { InjectionError } from './injection-error.js';
 import { signAwsSigv4, STREAMED_BODY, type SigV4Request } from './sigv4.js';
 import type { EdgeCredential } from './types.js';

@@ -7,7 +7,7 @@ import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError } from '../errors.js';
 import { init, shutdown } from '../init.js';
-import { captureLogs, createWorld, type World } from '../testing/world.js';
+import { captureLogs, createWorld, type World } from '../../test/support/world.js';
 
 /**
  * How a denied request reaches the caller through the API clients applications use, with

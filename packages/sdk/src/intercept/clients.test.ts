@@ -10,11 +10,11 @@ import got, { RequestError } from 'got';
 import nodeFetch, { FetchError } from 'node-fetch';
 import { fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../cloud/test-support.js';
+import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../../test/support/test-cloud.js';
 import { TesseraAccessDeniedError } from '../errors.js';
 import { init, shutdown } from '../init.js';
-import { startFakeS3, type FakeS3, type FakeS3Credential } from '../testing/fake-s3.js';
-import { captureLogs, headerValues, startTarget, type ReceivedRequest, type TargetServer } from '../testing/world.js';
+import { startFakeS3, type FakeS3, type FakeS3Credential } from '../../test/support/fake-s3.js';
+import { captureLogs, headerValues, startTarget, type ReceivedRequest, type TargetServer } from '../../test/support/world.js';
 
 /**
  * The HTTP clients applications really use, with Tessera started by `init()` (global

@@ -2,9 +2,9 @@ import { Agent, Dispatcher1Wrapper, EnvHttpProxyAgent, ProxyAgent, fetch as undi
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraUnavailableError } from '../errors.js';
 import { Tessera } from '../runtime/tessera.js';
-import { startForwardProxy, type ForwardProxy } from '../testing/forward-proxy.js';
-import { TEST_CERT } from '../testing/tls.js';
-import { API_KEY, BASIC_PASSWORD, QUERY_KEY, captureLogs, createWorld, rejectionOf, headerValues, startTarget, type TargetServer, type World } from '../testing/world.js';
+import { startForwardProxy, type ForwardProxy } from '../../test/support/forward-proxy.js';
+import { TEST_CERT } from '../../test/support/tls.js';
+import { API_KEY, BASIC_PASSWORD, QUERY_KEY, captureLogs, createWorld, rejectionOf, headerValues, startTarget, type TargetServer, type World } from '../../test/support/world.js';
 import { installGlobalDispatcher } from './global.js';
 
 /**

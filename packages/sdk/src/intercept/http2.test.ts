@@ -8,9 +8,9 @@ import { TesseraAccessDeniedError } from '../errors.js';
 import { init, shutdown } from '../init.js';
 import { InjectionError } from '../inject/injection-error.js';
 import { Tessera } from '../runtime/tessera.js';
-import { startByteRecorder, startHttp2Target, streamHeader, type Http2Target } from '../testing/http2-target.js';
-import { TEST_CERT } from '../testing/tls.js';
-import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, rejectionOf, type World } from '../testing/world.js';
+import { startByteRecorder, startHttp2Target, streamHeader, type Http2Target } from '../../test/support/http2-target.js';
+import { TEST_CERT } from '../../test/support/tls.js';
+import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, rejectionOf, type World } from '../../test/support/world.js';
 import { installGlobalDispatcher } from './global.js';
 import { installHttp2Interception } from './http2.js';
 

@@ -15,7 +15,7 @@ import { InjectionError } from '../inject/injection-error.js';
 import { signAwsSigv4 } from '../inject/sigv4.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
-import { TEST_CERT, TEST_KEY } from '../testing/tls.js';
+import { TEST_CERT, TEST_KEY } from '../../test/support/tls.js';
 import { installNodeHttpInterception } from './node-http.js';
 
 const SECRET = 'sk_test_s3cr3t';

@@ -3,16 +3,16 @@ import axios from 'axios';
 import got from 'got';
 import { fetch as undiciFetch, getGlobalDispatcher, request as undiciRequest } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAwsService, type FakeAwsService } from '../testing/fake-aws-service.js';
-import { asFetchSends, s3Targets, serviceTargets } from '../testing/sigv4-corpus.js';
-import { StaticGate } from '../testing/static-gate.js';
+import { startFakeAwsService, type FakeAwsService } from '../../test/support/fake-aws-service.js';
+import { asFetchSends, s3Targets, serviceTargets } from '../../test/support/sigv4-corpus.js';
+import { StaticGate } from '../../test/support/static-gate.js';
 import { installGlobalDispatcher } from './global.js';
 import { installNodeHttpInterception } from './node-http.js';
 
 /**
  * SigV4 through every client the SDK intercepts, for a corpus of awkward paths and queries, to
  * an S3 and to another service (lambda) that check each signature with the independent verifier
- * (testing/sigv4-verifier.ts). What goes on the wire is what the client sends without Tessera:
+ * (test/support/sigv4-verifier.ts). What goes on the wire is what the client sends without Tessera:
  * the request-target the server received is compared with the one asked for (as the WHATWG URL
  * parser leaves it, for the clients that parse URLs).
  */

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../cloud/test-support.js';
+import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../../test/support/test-cloud.js';
 import { init, shutdown } from '../init.js';
-import { captureLogs } from '../testing/world.js';
+import { captureLogs } from '../../test/support/world.js';
 
 /**
  * 100 MB each way through the interceptors `init()` installs, for Node's built-in fetch (a

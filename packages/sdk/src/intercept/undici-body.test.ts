@@ -3,7 +3,7 @@ import { FormData } from 'undici';
 import { describe, expect, it } from 'vitest';
 import type { Injection } from '../inject/types.js';
 import type { Grant } from '../runtime/gate.js';
-import { StaticGate } from '../testing/static-gate.js';
+import { StaticGate } from '../../test/support/static-gate.js';
 import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { prepareBody } from './undici-body.js';
 

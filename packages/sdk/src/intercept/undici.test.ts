@@ -2,8 +2,8 @@ import { Agent, Client, Pool, ProxyAgent, fetch as undiciFetch, getGlobalDispatc
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraUnavailableError } from '../errors.js';
 import { Tessera, type TesseraOptions } from '../runtime/tessera.js';
-import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, rejectionOf, headerValues, startTarget, type World } from '../testing/world.js';
-import { startForwardProxy } from '../testing/forward-proxy.js';
+import { API_KEY, BASIC_PASSWORD, BASIC_USER, QUERY_KEY, captureLogs, createWorld, rejectionOf, headerValues, startTarget, type World } from '../../test/support/world.js';
+import { startForwardProxy } from '../../test/support/forward-proxy.js';
 import { installGlobalDispatcher } from './global.js';
 
 /**

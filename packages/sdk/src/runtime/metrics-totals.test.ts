@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LATENCY_BOUNDS_MS } from '../cloud/request-metrics.js';
-import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../cloud/test-support.js';
-import { captureLogs, startTarget, type TargetServer } from '../testing/world.js';
+import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../../test/support/test-cloud.js';
+import { captureLogs, startTarget, type TargetServer } from '../../test/support/world.js';
 import { Tessera } from './tessera.js';
 
 /**

@@ -4,7 +4,7 @@ import { defineEvidenceCollector } from '@tessera/providers';
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TesseraAccessDeniedError, TesseraConfigurationError, TesseraUnavailableError } from '../errors.js';
-import { API_KEY, BASIC_PASSWORD, QUERY_KEY, captureLogs, createWorld, headerValues, type World } from '../testing/world.js';
+import { API_KEY, BASIC_PASSWORD, QUERY_KEY, captureLogs, createWorld, headerValues, type World } from '../../test/support/world.js';
 import { MUST_WAIT } from './gate.js';
 import { Tessera, type TesseraOptions } from './tessera.js';
 

@@ -1,7 +1,7 @@
 import { trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API_KEY, createWorld, type World } from '../testing/world.js';
+import { API_KEY, createWorld, type World } from '../../test/support/world.js';
 import { Tessera } from './tessera.js';
 
 /** With an OpenTelemetry SDK registered, the SDK's cloud calls show up as client spans. */

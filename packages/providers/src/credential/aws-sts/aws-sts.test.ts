@@ -4,8 +4,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWT
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CredentialContext, CredentialRequest, SignJwtOptions } from '../../contracts.js';
 import { CredentialError } from '../../errors.js';
-import { closedPortUrl, sendJson, startLoopbackServer, type LoopbackServer } from '../../trust/testing/loopback-server.js';
-import { startFakeSts, type FakeSts } from './fake-sts.js';
+import { closedPortUrl, sendJson, startLoopbackServer, type LoopbackServer } from '../../../test/support/loopback-server.js';
+import { startFakeSts, type FakeSts } from '../../../test/support/fake-sts.js';
 import { type AwsStsConfig, createAwsStsCredentialProvider, type AwsStsCredentialProvider } from './index.js';
 
 const ROLE_ARN = 'arn:aws:iam::123456789012:role/billing-reader';

@@ -4,10 +4,10 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CredentialContext, CredentialRequest, SignJwtOptions } from '../../contracts.js';
 import { CredentialError } from '../../errors.js';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../../trust/testing/loopback-server.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
 import { createAuthorityHttpClient } from './authority-client.js';
-import { type FakeEntra, startFakeEntra, trustFakeEntraCertificate } from './fake-entra.js';
+import { type FakeEntra, startFakeEntra, trustFakeEntraCertificate } from '../../../test/support/fake-entra.js';
 import {
   type AzureWifConfig,
   azureWorkloadIdentityFederationProvider,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
-import { type LoopbackServer, sendHugeChunked, sendJson, startLoopbackServer } from '../../trust/testing/loopback-server.js';
+import { type LoopbackServer, sendHugeChunked, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
 import { cleanUpstreamText } from '../../http/upstream-failure.js';
 import { gcpWorkloadIdentityFederationProvider as provider, parseGcpWifConfig } from './index.js';
 import { createRestrictedFetch, OutboundError } from './outbound.js';

@@ -3,9 +3,9 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CredentialContext, CredentialRequest, SignJwtOptions } from '../../contracts.js';
 import { CredentialError } from '../../errors.js';
-import { createTestKey, jwksOf, type TestKey } from '../../trust/testing/jwt-fixtures.js';
-import { closedPortUrl, type LoopbackServer, sendJson, startLoopbackServer } from '../../trust/testing/loopback-server.js';
-import { FAKE_POOL_PROVIDER_AUDIENCE, type FakeGoogle, startFakeGoogle } from './fake-google-sts.js';
+import { createTestKey, jwksOf, type TestKey } from '../../../test/support/jwt-fixtures.js';
+import { closedPortUrl, type LoopbackServer, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
+import { FAKE_POOL_PROVIDER_AUDIENCE, type FakeGoogle, startFakeGoogle } from '../../../test/support/fake-google-sts.js';
 import { createGcpWorkloadIdentityFederationProvider, type GcpWifConfig } from './index.js';
 
 const SERVICE_ACCOUNT = 'storage-reader@acme-prod.iam.gserviceaccount.com';

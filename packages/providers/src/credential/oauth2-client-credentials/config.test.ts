@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
 import { isLoopbackHost } from '../../http/endpoint-url.js';
-import { startFakeTokenServer, type FakeTokenServer } from './fake-token-server.js';
+import { startFakeTokenServer, type FakeTokenServer } from '../../../test/support/fake-token-server.js';
 import { createOAuth2ClientCredentialsProvider, oauth2ClientCredentialsProvider as provider } from './index.js';
 
 const base = { clientId: 'client', authMethod: 'client_secret_basic' };

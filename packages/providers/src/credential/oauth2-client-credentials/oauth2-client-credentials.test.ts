@@ -3,7 +3,7 @@ import { exportPKCS8, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CredentialContext, CredentialRequest } from '../../contracts.js';
 import { CredentialError } from '../../errors.js';
-import { startFakeTokenServer, type FakeTokenServer } from './fake-token-server.js';
+import { startFakeTokenServer, type FakeTokenServer } from '../../../test/support/fake-token-server.js';
 import { createOAuth2ClientCredentialsProvider, type OAuth2ClientCredentialsConfig } from './index.js';
 
 const request: CredentialRequest = {

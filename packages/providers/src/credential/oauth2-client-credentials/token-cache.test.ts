@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CredentialContext, CredentialRequest } from '../../contracts.js';
-import { startFakeTokenServer, type FakeTokenServer } from './fake-token-server.js';
+import { startFakeTokenServer, type FakeTokenServer } from '../../../test/support/fake-token-server.js';
 import { createOAuth2ClientCredentialsProvider, type OAuth2ClientCredentialsConfig, type OAuth2ClientCredentialsProvider } from './index.js';
 import { TokenCache } from '../token-cache.js';
 

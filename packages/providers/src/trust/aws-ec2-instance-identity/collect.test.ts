@@ -1,8 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AUDIENCE, expectRefused } from '../testing/jwt-fixtures.js';
-import { closedPortUrl } from '../testing/loopback-server.js';
-import { startFakeImds, type FakeImds } from './fake-imds.js';
+import { AUDIENCE, expectRefused } from '../../../test/support/jwt-fixtures.js';
+import { closedPortUrl } from '../../../test/support/loopback-server.js';
+import { startFakeImds, type FakeImds } from '../../../test/support/fake-ec2-imds.js';
 import {
   AWS_EC2_METADATA_DISABLED_ENV,
   AWS_IMDS_ENDPOINT_ENV,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyContext } from '../../contracts.js';
 import { ProviderRegistry } from '../../registry.js';
 import { validateProviderConfig } from '../../validate-config.js';
-import { AUDIENCE, expectRefused, NOW } from '../testing/jwt-fixtures.js';
+import { AUDIENCE, expectRefused, NOW } from '../../../test/support/jwt-fixtures.js';
 import {
   createIidSigner,
   formatIdentityDocument,
@@ -12,7 +12,7 @@ import {
   sampleIdentityDocument,
   startFakeImds,
   type FakeImds,
-} from './fake-imds.js';
+} from '../../../test/support/fake-ec2-imds.js';
 import {
   type AwsEc2InstanceIdentityConfig,
   awsEc2InstanceIdentityTrustProvider as provider,

@@ -6,13 +6,13 @@
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Evidence, VerifyContext } from '../../contracts.js';
-import type { IssuedStsCredentials } from '../../credential/aws-sts/fake-sts.js';
+import type { IssuedStsCredentials } from '../../../test/support/fake-sts.js';
 import { ProviderRegistry } from '../../registry.js';
 import { validateProviderConfig } from '../../validate-config.js';
-import { expectRefused } from '../testing/jwt-fixtures.js';
-import { startLoopbackServer } from '../testing/loopback-server.js';
+import { expectRefused } from '../../../test/support/jwt-fixtures.js';
+import { startLoopbackServer } from '../../../test/support/loopback-server.js';
 import { NodeSha256 } from './collect-sha256.js';
-import { ACCOUNT_ID, type AwsIamWorld, countingFetch, NonceStore, OTHER_ROLE_ARN, ROLE_ARN, startAwsIamWorld, USER, verifyContext } from './fixtures.js';
+import { ACCOUNT_ID, type AwsIamWorld, countingFetch, NonceStore, OTHER_ROLE_ARN, ROLE_ARN, startAwsIamWorld, USER, verifyContext } from '../../../test/support/aws-iam-world.js';
 import { type AwsIamConfig, type AwsIamCredentials, awsIamTrustProvider as provider, createAwsIamCollector } from './index.js';
 
 const TYPE = 'aws-iam';

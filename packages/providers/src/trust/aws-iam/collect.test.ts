@@ -5,10 +5,10 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CollectContext, Evidence } from '../../contracts.js';
-import type { IssuedStsCredentials } from '../../credential/aws-sts/fake-sts.js';
+import type { IssuedStsCredentials } from '../../../test/support/fake-sts.js';
 import { TrustError } from '../../errors.js';
-import { AUDIENCE, expectRefused } from '../testing/jwt-fixtures.js';
-import { ACCOUNT_ID, type AwsIamWorld, countingFetch, NonceStore, ROLE_ARN, startAwsIamWorld, USER, verifyContext } from './fixtures.js';
+import { AUDIENCE, expectRefused } from '../../../test/support/jwt-fixtures.js';
+import { ACCOUNT_ID, type AwsIamWorld, countingFetch, NonceStore, ROLE_ARN, startAwsIamWorld, USER, verifyContext } from '../../../test/support/aws-iam-world.js';
 import {
   AWS_IAM_ENABLE_ENV,
   AWS_IAM_STS_ENDPOINT_ENV,

@@ -3,8 +3,8 @@ import type { VerifyContext } from '../../contracts.js';
 import { ProviderRegistry } from '../../registry.js';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
 import { createJwtKeySource } from '../jwt/key-source.js';
-import { createTestKey, expectRefused, hmacWithPublicKey, NOW, NOW_SECONDS, signToken, type TestKey, unsignedToken } from '../testing/jwt-fixtures.js';
-import { type FakeImds, type FakeManagedIdentity, startFakeImds, USER_ASSIGNED_RESOURCE_ID, VM_RESOURCE_ID } from './fake-imds.js';
+import { createTestKey, expectRefused, hmacWithPublicKey, NOW, NOW_SECONDS, signToken, type TestKey, unsignedToken } from '../../../test/support/jwt-fixtures.js';
+import { type FakeImds, type FakeManagedIdentity, startFakeImds, USER_ASSIGNED_RESOURCE_ID, VM_RESOURCE_ID } from '../../../test/support/fake-azure-imds.js';
 import {
   type AzureManagedIdentityConfig,
   azureManagedIdentityTrustProvider,

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestKey, expectRefused, NOW } from '../testing/jwt-fixtures.js';
-import { closedPortUrl, type LoopbackServer, sendJson, startLoopbackServer } from '../testing/loopback-server.js';
-import { type FakeImds, type FakeManagedIdentity, startFakeImds, USER_ASSIGNED_RESOURCE_ID, VM_RESOURCE_ID } from './fake-imds.js';
+import { createTestKey, expectRefused, NOW } from '../../../test/support/jwt-fixtures.js';
+import { closedPortUrl, type LoopbackServer, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
+import { type FakeImds, type FakeManagedIdentity, startFakeImds, USER_ASSIGNED_RESOURCE_ID, VM_RESOURCE_ID } from '../../../test/support/fake-azure-imds.js';
 import { createAzureManagedIdentityCollector, IMDS_PROBE_TIMEOUT_MS } from './index.js';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { expectRefused } from '../testing/jwt-fixtures.js';
-import { closedPortUrl, type LoopbackServer, startLoopbackServer } from '../testing/loopback-server.js';
-import { type FakeMetadata, startFakeMetadata } from './fake-metadata.js';
+import { expectRefused } from '../../../test/support/jwt-fixtures.js';
+import { closedPortUrl, type LoopbackServer, startLoopbackServer } from '../../../test/support/loopback-server.js';
+import { type FakeMetadata, startFakeMetadata } from '../../../test/support/fake-gcp-metadata.js';
 import { createGcpIdentityTokenCollector, DEFAULT_GCP_METADATA_ENDPOINT, GCP_DETECT_TIMEOUT_MS } from './index.js';
 
 const TYPE = 'gcp-identity-token';

@@ -14,8 +14,8 @@ import {
   signToken,
   type TestKey,
   unsignedToken,
-} from '../testing/jwt-fixtures.js';
-import { FAKE_COMPUTE_ENGINE, FAKE_SERVICE_ACCOUNT_EMAIL, FAKE_SERVICE_ACCOUNT_ID, type FakeMetadata, startFakeMetadata } from './fake-metadata.js';
+} from '../../../test/support/jwt-fixtures.js';
+import { FAKE_COMPUTE_ENGINE, FAKE_SERVICE_ACCOUNT_EMAIL, FAKE_SERVICE_ACCOUNT_ID, type FakeMetadata, startFakeMetadata } from '../../../test/support/fake-gcp-metadata.js';
 import {
   createGcpIdentityTokenCollector,
   createGcpIdentityTokenTrustProvider,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { expectRefused } from '../testing/jwt-fixtures.js';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../testing/loopback-server.js';
+import { expectRefused } from '../../../test/support/jwt-fixtures.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
 import { createGitHubActionsCollector } from './index.js';
 
 const REQUEST_TOKEN = 'ghs_request-token-that-must-never-leak-5f2e';

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyContext } from '../../contracts.js';
 import { validateConfig, validateProviderConfig } from '../../validate-config.js';
 import { createJwtKeySource } from '../jwt/key-source.js';
-import { describeJwtAttacks } from '../testing/attack-suite.js';
-import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signToken, type TestKey } from '../testing/jwt-fixtures.js';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../testing/loopback-server.js';
+import { describeJwtAttacks } from '../../../test/support/attack-suite.js';
+import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signToken, type TestKey } from '../../../test/support/jwt-fixtures.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
 import { createGitHubActionsTrustProvider, type GitHubActionsConfig, githubActionsTrustProvider } from './index.js';
 
 /** Claims of a real GitHub Actions token (values made up), pushing to main in an environment. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createProviderRegistry } from '../../catalog.js';
-import { AUDIENCE, createTestKey, NOW_SECONDS, signToken, unsignedToken } from '../testing/jwt-fixtures.js';
+import { AUDIENCE, createTestKey, NOW_SECONDS, signToken, unsignedToken } from '../../../test/support/jwt-fixtures.js';
 import { claimedIssuer, issuerToVerify } from './claimed-issuer.js';
 
 describe('claimedIssuer', () => {

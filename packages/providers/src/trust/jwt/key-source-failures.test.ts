@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type ServerResponse } from 'node:http
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VerifyContext } from '../../contracts.js';
-import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signToken } from '../testing/jwt-fixtures.js';
+import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signToken } from '../../../test/support/jwt-fixtures.js';
 import type { JwtTrustConfig } from './config.js';
 import { createJwtKeySource, type JwtKeySourceOptions } from './key-source.js';
 import { verifyJwt } from './verify-jwt.js';

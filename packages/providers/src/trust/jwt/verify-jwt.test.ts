@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { VerifyContext } from '../../contracts.js';
-import { describeJwtAttacks } from '../testing/attack-suite.js';
-import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signRaw, signToken, type TestKey } from '../testing/jwt-fixtures.js';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../testing/loopback-server.js';
+import { describeJwtAttacks } from '../../../test/support/attack-suite.js';
+import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signRaw, signToken, type TestKey } from '../../../test/support/jwt-fixtures.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from '../../../test/support/loopback-server.js';
 import type { JwtTrustConfig } from './config.js';
 import { createJwtKeySource } from './key-source.js';
 import { verifyJwt } from './verify-jwt.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectRefused } from '../testing/jwt-fixtures.js';
+import { expectRefused } from '../../../test/support/jwt-fixtures.js';
 import { createKubernetesCollector, DEFAULT_KUBERNETES_TOKEN_FILE, KUBERNETES_TOKEN_FILE_ENV } from './index.js';
 
 const ctx = { audience: 'https://tessera.test' };

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { VerifyContext } from '../../contracts.js';
 import { validateProviderConfig } from '../../validate-config.js';
 import { createJwtKeySource } from '../jwt/key-source.js';
-import { describeJwtAttacks } from '../testing/attack-suite.js';
-import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signToken, type TestKey } from '../testing/jwt-fixtures.js';
+import { describeJwtAttacks } from '../../../test/support/attack-suite.js';
+import { AUDIENCE, createTestKey, expectRefused, jwksOf, NOW, NOW_SECONDS, signToken, type TestKey } from '../../../test/support/jwt-fixtures.js';
 import { createKubernetesTrustProvider, type KubernetesConfig, kubernetesTrustProvider } from './index.js';
 
 const projectedClaims = () => ({

@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
-import { uuidv7 } from '../ids.js';
-import type { SqlRow, SqlValue } from './executor.js';
-import { PostgresStore, quoteIdentifier } from './postgres.js';
-import { SqliteStore } from './sqlite.js';
-import type { AuditEvent, SigningKeyRecord, Store, StoredObject } from './types.js';
+import { uuidv7 } from '../../src/ids.js';
+import type { SqlRow, SqlValue } from '../../src/store/executor.js';
+import { PostgresStore, quoteIdentifier } from '../../src/store/postgres.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { AuditEvent, SigningKeyRecord, Store, StoredObject } from '../../src/store/types.js';
 
 /**
  * Test support (not shipped): each backend gives a fresh, private database — a temp directory for

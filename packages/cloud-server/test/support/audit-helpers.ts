@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditEvent } from '../store/types.js';
-import { DeliveryError, type AuditSink } from './sink.js';
+import type { AuditEvent } from '../../src/store/types.js';
+import { DeliveryError, type AuditSink } from '../../src/audit/sink.js';
 
 /** Test support (not shipped) for the exporter tests. */
 

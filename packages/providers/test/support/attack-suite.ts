@@ -5,8 +5,8 @@
  * attacker's server that must never be contacted.
  */
 import { afterAll, beforeAll, beforeEach, describe, it } from 'vitest';
-import type { VerifyContext } from '../../contracts.js';
-import { createJwtKeySource, type JwtKeySource, type JwtKeySourceOptions } from '../jwt/key-source.js';
+import type { VerifyContext } from '../../src/contracts.js';
+import { createJwtKeySource, type JwtKeySource, type JwtKeySourceOptions } from '../../src/trust/jwt/key-source.js';
 import { type AttackEnvironment, type AttackKeyConfig, defineAttackTests } from './attack-tests.js';
 import { AUDIENCE, createTestKey, NOW, NOW_SECONDS } from './jwt-fixtures.js';
 import { sendHugeChunked, sendJson, startLoopbackServer } from './loopback-server.js';

@@ -8,9 +8,9 @@ import http from 'node:http';
 import https from 'node:https';
 import { inspect } from 'node:util';
 import type { AddressInfo } from 'node:net';
-import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from '../cloud/test-support.js';
+import { FaultProxy, IDP_ISSUER, startTestCloud, testCollector, TestIdp, type TestCloud } from './test-cloud.js';
 import type { EvidenceCollector } from '@tessera/providers/collect';
-import type { CloudLogger } from '../cloud/logger.js';
+import type { CloudLogger } from '../../src/cloud/logger.js';
 import { TEST_CERT, TEST_KEY } from './tls.js';
 
 export const API_KEY = 'sk_live_world_7d1e_never_in_logs';

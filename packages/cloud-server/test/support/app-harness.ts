@@ -9,16 +9,16 @@ import {
   defineTrustProvider,
   type ProviderRegistry,
 } from '@tessera/providers';
-import { buildApp, type AppOptions } from '../app.js';
-import { bootstrap } from '../bootstrap.js';
-import { SecretBox, verifyMasterKey } from '../crypto/secret-box.js';
-import { KeyRing } from '../keys/key-ring.js';
-import { ObjectService } from '../objects/service.js';
-import { typedSchemaLookup } from '../objects/registry-schemas.js';
-import type { Backend, BackendHarness } from '../store/test-backends.js';
-import type { Store } from '../store/types.js';
+import { buildApp, type AppOptions } from '../../src/app.js';
+import { bootstrap } from '../../src/bootstrap.js';
+import { SecretBox, verifyMasterKey } from '../../src/crypto/secret-box.js';
+import { KeyRing } from '../../src/keys/key-ring.js';
+import { ObjectService } from '../../src/objects/service.js';
+import { typedSchemaLookup } from '../../src/objects/registry-schemas.js';
+import type { Backend, BackendHarness } from './store-backends.js';
+import type { Store } from '../../src/store/types.js';
 import type { FastifyInstance } from 'fastify';
-import type { DestinationGuard } from '../audit/destination-guard.js';
+import type { DestinationGuard } from '../../src/audit/destination-guard.js';
 
 /**
  * Test support (not shipped): a control plane over a fresh store of the given backend, called

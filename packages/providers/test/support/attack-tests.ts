@@ -3,8 +3,8 @@
  * provides the servers and keys; the target decides which verifier runs.
  */
 import { expect, type TestAPI, vi } from 'vitest';
-import type { VerifyContext } from '../../contracts.js';
-import type { JwtKeySourceOptions } from '../jwt/key-source.js';
+import type { VerifyContext } from '../../src/contracts.js';
+import type { JwtKeySourceOptions } from '../../src/trust/jwt/key-source.js';
 import {
   expectRefused,
   hmacWithPublicKey,

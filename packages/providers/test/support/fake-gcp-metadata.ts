@@ -6,9 +6,9 @@
  * also serves the signing key's JWKS at `/oauth2/v3/certs`, standing in for Google's certs
  * endpoint. Not part of the published package.
  */
-import { GOOGLE_ISSUER } from './config.js';
-import { createTestKey, jwksOf, signToken, type TestKey } from '../testing/jwt-fixtures.js';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../testing/loopback-server.js';
+import { GOOGLE_ISSUER } from '../../src/trust/gcp-identity-token/config.js';
+import { createTestKey, jwksOf, signToken, type TestKey } from './jwt-fixtures.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from './loopback-server.js';
 
 export const FAKE_SERVICE_ACCOUNT_ID = '104573829384756291837';
 export const FAKE_SERVICE_ACCOUNT_EMAIL = 'billing-vm@acme-prod.iam.gserviceaccount.com';

@@ -5,7 +5,7 @@
  */
 import { type CryptoKey, exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { expect } from 'vitest';
-import { TrustError } from '../../errors.js';
+import { TrustError } from '../../src/errors.js';
 
 /** The cloud's audience and the verifier's clock in every trust test. */
 export const AUDIENCE = 'https://tessera.test';

@@ -3,8 +3,8 @@
  * port) get a fixed credential, cached from the first request on; everything else passes
  * untouched. Records what the interceptors report. Test support only.
  */
-import type { EdgeCredential, Injection } from '../inject/types.js';
-import type { Grant, OutgoingRequest, RequestGate } from '../runtime/gate.js';
+import type { EdgeCredential, Injection } from '../../src/inject/types.js';
+import type { Grant, OutgoingRequest, RequestGate } from '../../src/runtime/gate.js';
 
 export interface GateOutcome {
   request: OutgoingRequest;

@@ -11,8 +11,8 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
-import type { EdgeCredential } from '../inject/types.js';
+import { signAwsSigv4, STREAMED_BODY } from '../../src/inject/sigv4.js';
+import type { EdgeCredential } from '../../src/inject/types.js';
 import { startFakeS3, type FakeS3, type FakeS3Credential } from './fake-s3.js';
 
 const REGION = 'eu-central-1';

@@ -16,8 +16,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { jwksOf, signToken, type TestKey } from '../testing/jwt-fixtures.js';
-import { type LoopbackServer, sendJson, startLoopbackServer } from '../testing/loopback-server.js';
+import { jwksOf, signToken, type TestKey } from './jwt-fixtures.js';
+import { type LoopbackServer, sendJson, startLoopbackServer } from './loopback-server.js';
 
 export interface FakeManagedIdentity {
   /** Client (application) id: `appid` / `azp`, and what `client_id` selects. */

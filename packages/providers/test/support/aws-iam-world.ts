@@ -1,14 +1,14 @@
 /**
- * Test support for `aws-iam`: the colleague's fake STS (`credential/aws-sts/fake-sts.ts`, which
+ * Test support for `aws-iam`: the colleague's fake STS (`fake-sts.ts`, which
  * verifies SigV4 for real) with an IAM user and a role whose sessions are obtained the way
  * real ones are (AssumeRoleWithWebIdentity with a JWT from a loopback issuer), a nonce store
  * that behaves like the cloud's (single use), and a fetch that counts calls. Not part of the
  * build entry.
  */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import type { VerifyContext } from '../../contracts.js';
-import { startFakeSts, type FakeSts, type IssuedStsCredentials } from '../../credential/aws-sts/fake-sts.js';
-import { sendJson, startLoopbackServer, type LoopbackServer } from '../testing/loopback-server.js';
+import type { VerifyContext } from '../../src/contracts.js';
+import { startFakeSts, type FakeSts, type IssuedStsCredentials } from './fake-sts.js';
+import { sendJson, startLoopbackServer, type LoopbackServer } from './loopback-server.js';
 
 export const ACCOUNT_ID = '123456789012';
 export const ROLE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/billing-reader`;

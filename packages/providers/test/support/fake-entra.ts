@@ -14,30 +14,19 @@
  *
  * Not part of the published package.
  */
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 
-/** A self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only). */
-export const FAKE_ENTRA_CERT = `-----BEGIN CERTIFICATE-----
-MIIBZDCCAQqgAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAlsb2NhbGhv
-c3QwIBcNMjAwMTAxMDAwMDAwWhgPMjEyMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
-CWxvY2FsaG9zdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABCeCcsq2Gw0G9L74
-cSiX/c4Q8bhmQiaOKBkHk25mhffIKuNe/lL9cIOQRztKbpbx+4brASrwh5AKLA9k
-wqrZgYijSzBJMBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAMBgNVHRMBAf8E
-AjAAMB0GA1UdDgQWBBQeAQhIr4RHlNbNoxbys4KPGMa3tDAKBggqhkjOPQQDAgNI
-ADBFAiAUCrlDqfzKaUv6v/nfrsEJUMaLzLqEV7zoraSGF6ZP9wIhAKqZtLG01MZV
-roJQUg/Q9lJpS0D54njcFH65oirHahL1
------END CERTIFICATE-----
-`;
-const FAKE_ENTRA_KEY = `-----BEGIN PRIVATE KEY-----
-MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSy/QbjiHQBmA0zyJ
-fcUu3Zk8qeFjQXNATeWdaLLGb0ahRANCAAQngnLKthsNBvS++HEol/3OEPG4ZkIm
-jigZB5NuZoX3yCrjXv5S/XCDkEc7Sm6W8fuG6wEq8IeQCiwPZMKq2YGI
------END PRIVATE KEY-----
-`;
+/**
+ * The shared self-signed certificate for localhost / 127.0.0.1, valid 2020–2120 (test use only),
+ * from test/fixtures/tls/: the one every package's loopback HTTPS servers use.
+ */
+export const FAKE_ENTRA_CERT = readFileSync(new URL('../../../../test/fixtures/tls/localhost-cert.pem', import.meta.url), 'utf8');
+const FAKE_ENTRA_KEY = readFileSync(new URL('../../../../test/fixtures/tls/localhost-key.pem', import.meta.url), 'utf8');
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
