@@ -1,5 +1,5 @@
 /**
- * Test support for `aws-iam`: the colleague's fake STS (`fake-sts.ts`, which
+ * Test support for `aws-iam`: the fake STS of the aws-sts credential provider's tests (`fake-sts.ts`, which
  * verifies SigV4 for real) with an IAM user and a role whose sessions are obtained the way
  * real ones are (AssumeRoleWithWebIdentity with a JWT from a loopback issuer), a nonce store
  * that behaves like the cloud's (single use), and a fetch that counts calls. Not part of the
