@@ -3,7 +3,7 @@ import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
-import { loadUndici } from '../load-undici.js';
+import { currentHandler } from './handler-form.js';
 import { toHeaderRecord } from './header-record.js';
 import { requestTarget } from './origin.js';
 import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
@@ -44,16 +44,6 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
       void dispatchLater(gate, dispatch, opts, caller, request, decision === MUST_WAIT ? undefined : decision, false);
       return true;
     };
-}
-
-/**
- * The handler in the current (undici ≥ 7) form. Node's built-in fetch hands the legacy form
- * (`onConnect`, `onHeaders` ...) to the dispatcher it reads from the legacy global slot; the
- * interceptor wraps it the way undici's own `Dispatcher1Wrapper` does. Unmanaged requests keep
- * the caller's handler as it came.
- */
-function currentHandler(handler: Handler): Handler {
-  return (loadUndici().Dispatcher1Wrapper as unknown as { wrapHandler(handler: Handler): Handler }).wrapHandler(handler);
 }
 
 /**
