@@ -101,7 +101,7 @@ async function dispatchLater(
 function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
   const { issued } = grant;
   const injected = applyInjection({ path: opts.path, headers: (opts.headers ?? null) as HeadersInput | null }, issued.credential, issued.injection);
-  return withoutCredentialOnRedirect({ ...opts, path: injected.path, headers: injected.headers as DispatchOptions['headers'] }, grant);
+  return withoutCredentialOnRedirect(opts, grant, injected.path, injected.headers as DispatchOptions['headers']);
 }
 
 /**
@@ -111,12 +111,12 @@ function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
  * target, so a redirect to another origin drops it (a managed one then answers 401 rather than
  * receive another target's credential); a same-origin redirect keeps it.
  */
-function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant): DispatchOptions {
+function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant, path: string, headers: DispatchOptions['headers']): DispatchOptions {
   const names = credentialHeaderNames(grant.issued.injection);
-  if (names.length === 0) return opts;
+  if (names.length === 0) return { ...opts, path, headers };
   const existing = (opts as { stripHeadersOnCrossOriginRedirect?: unknown }).stripHeadersOnCrossOriginRedirect;
-  const strip = [...(Array.isArray(existing) ? (existing as string[]) : []), ...names];
-  return { ...opts, stripHeadersOnCrossOriginRedirect: strip } as DispatchOptions;
+  const strip = Array.isArray(existing) && existing.length > 0 ? [...(existing as string[]), ...names] : names;
+  return { ...opts, path, headers, stripHeadersOnCrossOriginRedirect: strip } as DispatchOptions;
 }
 
 async function placeSigV4(opts: DispatchOptions, grant: Grant, request: OutgoingRequest): Promise<DispatchOptions> {
@@ -138,7 +138,7 @@ async function placeSigV4(opts: DispatchOptions, grant: Grant, request: Outgoing
   );
   const headers: string[] = [];
   for (const name of Object.keys(signed)) headers.push(name, signed[name]!);
-  return withoutCredentialOnRedirect({ ...opts, headers }, grant);
+  return withoutCredentialOnRedirect(opts, grant, opts.path, headers);
 }
 
 /** Fails a request that was never dispatched: the caller's promise rejects with `error`. */
