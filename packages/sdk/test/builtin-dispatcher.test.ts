@@ -53,10 +53,14 @@ function run(args: string[], env: Record<string, string>): Promise<{ output: str
 const echo = (request: IncomingMessage) => ({ status: 200, body: { authorization: request.headers.authorization ?? null } });
 
 describe("the built-in fetch on Node's own dispatcher", () => {
-  it('managed gets its credential, refused never leaves, unmanaged untouched — with no npm undici between fetch and the socket', async () => {
+  it('managed gets its credential, a 401 is retried once with a fresh one, refused never leaves, unmanaged untouched — with no npm undici between fetch and the socket', async () => {
     const tokenFile = join(scratch, 'kubernetes-token');
     writeFileSync(tokenFile, 'header.payload.signature\n');
-    const [api, refused, other] = await Promise.all([listen(echo), listen(echo), listen(echo)]);
+    let expired = 0;
+    // '/expired' answers 401 the first time: the credential is dropped and the request sent again with a fresh one.
+    const api = await listen((request) => (request.url === '/expired' && expired++ === 0 ? { status: 401, body: { error: 'expired' } } : echo(request)));
+    const [refused, other] = await Promise.all([listen(echo), listen(echo)]);
+    let issued = 0;
     const injection = { kind: 'header', name: 'authorization', format: 'Bearer {token}' };
     const target = (id: string, port: number) => ({ serverWorkloadId: id, name: id, scheme: 'http', host: '127.0.0.1', port, injection });
     const cloud = await listen((request, body) => {
@@ -69,7 +73,8 @@ describe("the built-in fetch on Node's own dispatcher", () => {
       if (request.url === '/edge/v1/credentials') {
         const { target: asked } = JSON.parse(body) as { target: { port: number } };
         if (asked.port === refused.port) return { status: 403, body: { code: 'no_matching_policy', message: 'no policy' } };
-        return { status: 200, body: { credential: { kind: 'token', token: 'issued' }, injection, expiresAt: new Date(Date.now() + 600_000).toISOString(), serverWorkloadId: 'api', policyId: 'policy' } };
+        issued += 1;
+        return { status: 200, body: { credential: { kind: 'token', token: issued === 1 ? 'issued' : `issued-${issued}` }, injection, expiresAt: new Date(Date.now() + 600_000).toISOString(), serverWorkloadId: 'api', policyId: 'policy' } };
       }
       return { status: 202, body: {} };
     });
@@ -82,9 +87,10 @@ describe("the built-in fetch on Node's own dispatcher", () => {
       const cached = await body(${JSON.stringify(`${api.url}/cached`)});
       let refusal;
       try { await fetch(${JSON.stringify(`${refused.url}/no`)}); } catch (error) { refusal = error.cause?.code; }
+      const retried = await body(${JSON.stringify(`${api.url}/expired`)});
       const unmanaged = await body(${JSON.stringify(`${other.url}/free`)});
       const d = globalThis[slot];
-      console.log(JSON.stringify({ managed, cached, refusal, unmanaged, npmUndiciLoaded: loaded(), dispatcher: d.constructor.name, carries: Object.hasOwn(d, 'dispatch') }));`;
+      console.log(JSON.stringify({ managed, cached, refusal, retried, unmanaged, npmUndiciLoaded: loaded(), dispatcher: d.constructor.name, carries: Object.hasOwn(d, 'dispatch') }));`;
     const { output, code } = await run(['--import', '@tessera/sdk/register', '--input-type=module', '-e', app], {
       TESSERA_CLOUD_URL: cloud.url,
       TESSERA_KUBERNETES_TOKEN_FILE: tokenFile,
@@ -96,6 +102,7 @@ describe("the built-in fetch on Node's own dispatcher", () => {
       managed: '{"authorization":"Bearer issued"}',
       cached: '{"authorization":"Bearer issued"}',
       refusal: 'no_matching_policy',
+      retried: '{"authorization":"Bearer issued-2"}',
       unmanaged: '{"authorization":null}',
       npmUndiciLoaded: false,
       dispatcher: 'Agent',
