@@ -110,4 +110,37 @@ describe("the built-in fetch on Node's own dispatcher", () => {
     });
     expect(refused.seen).toHaveLength(0);
   });
+
+  it('when the SDK loads npm undici for a proxy named in the environment, the built-in fetch still keeps Node’s dispatcher', async () => {
+    const tokenFile = join(scratch, 'kubernetes-token-proxy');
+    writeFileSync(tokenFile, 'header.payload.signature\n');
+    const api = await listen(echo);
+    const injection = { kind: 'header', name: 'authorization', format: 'Bearer {token}' };
+    const cloud = await listen((request) => {
+      if (request.url === '/edge/v1/attest') {
+        const directory = [{ serverWorkloadId: 'api', name: 'api', scheme: 'http', host: '127.0.0.1', port: api.port, injection }];
+        return { status: 200, body: { edgeToken: 'edge-token', expiresAt: new Date(Date.now() + 600_000).toISOString(), clientWorkload: { id: 'c', name: 'pod' }, directory } };
+      }
+      if (request.url === '/edge/v1/credentials') {
+        return { status: 200, body: { credential: { kind: 'token', token: 'issued' }, injection, expiresAt: new Date(Date.now() + 600_000).toISOString(), serverWorkloadId: 'api', policyId: 'policy' } };
+      }
+      return { status: 202, body: {} };
+    });
+    const app = `
+      const npm = (await import('node:module')).createRequire(process.cwd() + '/')('undici');
+      const managed = JSON.stringify(await (await fetch(${JSON.stringify(`${api.url}/through-node`)})).json());
+      const d = globalThis[Symbol.for('undici.globalDispatcher.1')];
+      console.log(JSON.stringify({ managed, npmDispatcher: d instanceof npm.Dispatcher, carries: Object.hasOwn(d, 'dispatch') }));`;
+    // The proxy is named but not used for loopback (NO_PROXY): what matters is that its agent is npm undici's.
+    const { output, code } = await run(['--import', '@tessera/sdk/register', '--input-type=module', '-e', app], {
+      TESSERA_CLOUD_URL: cloud.url,
+      TESSERA_KUBERNETES_TOKEN_FILE: tokenFile,
+      HTTP_PROXY: 'http://127.0.0.1:9',
+      NO_PROXY: '127.0.0.1',
+    });
+    expect(code, output).toBe(0);
+    const result = output.split('\n').find((line) => line.startsWith('{"managed"'));
+    expect(result, output).toBeDefined();
+    expect(JSON.parse(result!)).toEqual({ managed: '{"authorization":"Bearer issued"}', npmDispatcher: false, carries: true });
+  });
 });

@@ -21,9 +21,9 @@ type DispatchFn = Dispatcher['dispatch'];
  * `restore()` takes the interceptor out again and puts back what the application placed last.
  *
  * How a later dispatcher is seen: undici defines both slots as non-configurable data properties
- * (`Object.defineProperty(globalThis, slot, { value, configurable: false })`) as soon as it loads,
- * and Node defines the legacy one that way at start, so an accessor can no longer be put on them. Every copy and version
- * of undici, and Node's built-in one, sets them through `Object.defineProperty`, which is
+ * (`Object.defineProperty(globalThis, slot, { value, configurable: false })`) as soon as it loads
+ * — Node's bundled undici too, at the first fetch — so an accessor cannot be put on them. Every
+ * copy and version of undici, and Node's built-in one, sets them through `Object.defineProperty`, which is
  * therefore wrapped: a definition of one of the two slots is seen before it is made (with the
  * attributes asked for, so undici's own checks still hold). A plain assignment
  * (`globalThis[slot] = agent`) cannot be seen when it happens; `adopt()` takes such a dispatcher
