@@ -16,6 +16,9 @@
 //             machine it varies less than the wall clock.
 //
 //   npm run build && node bench/sdk-footprint.mjs [--runs 20] [--baseline <checkout>] [--json out.json]
+//
+// bench/sdk-overhead.mjs (npm run bench:sdk) imports measureBundle and measureRegisterStart for its
+// goal table.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,18 +27,29 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '20' },
-    baseline: { type: 'string' },
-    json: { type: 'string' },
-  },
-});
-const checkouts = { current: fileURLToPath(new URL('..', import.meta.url)), ...(values.baseline ? { baseline: resolve(values.baseline) } : {}) };
-const runs = Number(values.runs);
-const scratch = mkdtempSync(join(tmpdir(), 'tessera-footprint-'));
+const CURRENT = fileURLToPath(new URL('..', import.meta.url));
 
-async function bundle(root) {
+/** The esbuild bundle of `import { init } from '@tessera/sdk'` in checkout `root`: its bytes and largest packages. */
+export async function measureBundle(root = CURRENT) {
+  const scratch = mkdtempSync(join(tmpdir(), 'tessera-footprint-'));
+  try {
+    return await bundle(root, scratch);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Start to the application's first line, plain and with the register hook of each checkout (default: this one). */
+export function measureRegisterStart({ runs = 20, checkouts = { current: CURRENT } } = {}) {
+  const scratch = mkdtempSync(join(tmpdir(), 'tessera-footprint-'));
+  try {
+    return register(scratch, checkouts, runs);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+async function bundle(root, scratch) {
   const entry = join(scratch, 'entry.mjs');
   writeFileSync(entry, "import { init } from '@tessera/sdk';\nconsole.log(typeof init);\n");
   const result = await build({ entryPoints: [entry], bundle: true, minify: true, platform: 'node', format: 'esm', write: false, metafile: true, logLevel: 'silent', nodePaths: [join(root, 'node_modules')] });
@@ -50,7 +64,7 @@ async function bundle(root) {
 }
 
 /** From the process's start to its application's first line: wall-clock and CPU (user + system) milliseconds. */
-function firstLine(args, env) {
+function firstLine(scratch, args, env) {
   const app = 'const cpu = process.cpuUsage(); process.stdout.write(JSON.stringify({ ms: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 }))';
   const result = spawnSync(process.execPath, [...args, '-e', app], {
     cwd: scratch,
@@ -67,16 +81,16 @@ const median = (list) => {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
 
-function register() {
+function register(scratch, checkouts, runs) {
   const token = join(scratch, 'kubernetes-token');
   writeFileSync(token, 'header.payload.signature\n');
   const env = { TESSERA_CLOUD_URL: 'http://127.0.0.1:9', TESSERA_ATTEST: 'lazy', TESSERA_KUBERNETES_TOKEN_FILE: token };
-  const variants = { plain: () => firstLine([], {}) };
+  const variants = { plain: () => firstLine(scratch, [], {}) };
   for (const [name, root] of Object.entries(checkouts)) {
     // The checkout's register module by its path: the processes run in a scratch directory.
     const registerUrl = pathToFileURL(join(root, 'packages/sdk/dist/register.js')).href;
-    variants[`register (${name})`] = () => firstLine(['--import', registerUrl], env);
-    variants[`register, interception off (${name})`] = () => firstLine(['--import', registerUrl], { ...env, TESSERA_INTERCEPT: 'none' });
+    variants[`register (${name})`] = () => firstLine(scratch, ['--import', registerUrl], env);
+    variants[`register, interception off (${name})`] = () => firstLine(scratch, ['--import', registerUrl], { ...env, TESSERA_INTERCEPT: 'none' });
   }
   const samples = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
   for (const name of Object.keys(variants)) variants[name](); // warm the file cache
@@ -91,15 +105,24 @@ function register() {
   );
 }
 
-try {
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '20' },
+      baseline: { type: 'string' },
+      json: { type: 'string' },
+    },
+  });
+  const checkouts = { current: CURRENT, ...(values.baseline ? { baseline: resolve(values.baseline) } : {}) };
+  const runs = Number(values.runs);
   const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
   const sizes = {};
   for (const [name, root] of Object.entries(checkouts)) {
-    sizes[name] = await bundle(root);
+    sizes[name] = await measureBundle(root);
     console.log(`${name} (${root}): bundle of import { init } from '@tessera/sdk' (esbuild, minified, node, esm): ${kb(sizes[name].bytes)}`);
     for (const { name: pkg, bytes } of sizes[name].largest) console.log(`  ${kb(bytes).padStart(10)}  ${pkg}`);
   }
-  const times = register();
+  const times = measureRegisterStart({ runs, checkouts });
   console.log(`start to the application's first line, median of ${runs} fresh processes each (interleaved); wall-clock, and the process's CPU time:`);
   const ms = (value) => `${value.toFixed(1).padStart(7)} ms`;
   for (const [name, t] of Object.entries(times)) {
@@ -108,6 +131,4 @@ try {
     console.log(`  ${name.padEnd(40)} wall ${ms(t.medianMs)}${added.padEnd(16)} CPU ${ms(t.medianCpuMs)}${addedCpu}`);
   }
   if (values.json) writeFileSync(values.json, `${JSON.stringify({ checkouts, bundle: sizes, register: times }, null, 2)}\n`);
-} finally {
-  rmSync(scratch, { recursive: true, force: true });
 }

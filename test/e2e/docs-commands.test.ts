@@ -829,7 +829,6 @@ const NOT_RUN: NotRun[] = [
   { file: BENCHMARKS, starts: 'npm run bench:edge', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run bench:decision', reason: 'a benchmark: run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk ', reason: 'a benchmark: minutes on both cores; run by hand, and its figures are on the page' },
-  { file: BENCHMARKS, starts: 'npm run build\nnpm run bench:sdk-footprint', reason: 'a benchmark: a minute of fresh processes on both cores; run by hand, and its figures are on the page' },
   { file: TESTING, starts: 'npm test ', reason: 'the test suite itself, which this test is part of' },
   { file: TESTING, starts: 'git clone https://github.com/nodejs/undici.git', reason: 'needs a clone of undici and its devDependencies from the network, and ten minutes on both cores; run by hand, and its figures are on the page' },
   { file: BENCHMARKS, starts: 'npm run build\nnode bench/request-metrics.mjs', reason: 'a benchmark: minutes on both cores, and a build of an older release; run by hand, and its figures are on the page' },

@@ -202,6 +202,23 @@ describe('CredentialCache', () => {
     expect(cache.peek(keyOf('b'))).toBeUndefined();
   });
 
+  it('evicts the least recently used entry of any client workload, and counts entries across them', async () => {
+    const { cache, issue } = setup({ max: 3 });
+    const a = { clientWorkloadId: 'c1', serverWorkloadId: 's' };
+    const b = { clientWorkloadId: 'c2', serverWorkloadId: 's' };
+    const c = { clientWorkloadId: 'c1', serverWorkloadId: 't' };
+    for (const each of [a, b, c]) await cache.get(each, async () => issue());
+    cache.peek(a);
+    cache.peek(c);
+    await cache.get({ clientWorkloadId: 'c3', serverWorkloadId: 's' }, async () => issue());
+    expect(cache.size).toBe(3);
+    expect(cache.peek(b)).toBeUndefined();
+    expect(cache.peek(a)).toBeDefined();
+    expect(cache.drop(a)).toBe(true);
+    expect(cache.drop(a)).toBe(false);
+    expect(cache.size).toBe(2);
+  });
+
   it('clear() forgets everything', async () => {
     const { cache, issue } = setup();
     await cache.get(key, async () => issue());

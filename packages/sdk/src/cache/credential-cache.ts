@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 
 /**
@@ -44,22 +43,29 @@ interface Entry {
   usableUntil: number;
   /** From here on a read also starts a background refresh. */
   refreshAt: number;
+  /** When it was last served, as a count of reads: the least recently used goes first when full. */
+  used: number;
 }
 
 /**
  * Short-lived credentials per (client, server workload), refreshed ahead of expiry.
  *
- * Why not lru-cache's own `fetch()`: it knows one staleness threshold (`ttl`), while a
- * credential has two — "refresh from now on" and "never serve after" — so a stale value would
- * still need a hand-written expiry check; `delete()` aborts the in-flight fetch, and rejection
- * handling is spread over four flags. A plain LRU (`max` only, no ttl) plus a map of in-flight
- * promises states each rule in one place and keeps the cached hit to one map read and two
- * number comparisons.
+ * Why not lru-cache: its `fetch()` knows one staleness threshold (`ttl`), while a credential has
+ * two — "refresh from now on" and "never serve after" — and its `get()` reorders a list on every
+ * hit, which is every managed request. Here a hit is two map reads (client workload, then server
+ * workload; no key string is built), two number comparisons and one number written; eviction, the
+ * rare case (more entries than `max`), looks for the least recently used entry when it happens.
+ * In-flight fetches are kept apart, one promise per key.
  */
 export class CredentialCache {
-  readonly #entries: LRUCache<string, Entry>;
+  /** Client workload id → server workload id → entry. */
+  readonly #entries = new Map<string, Map<string, Entry>>();
+  #size = 0;
+  /** Reads so far: what `Entry.used` counts in. */
+  #reads = 0;
   /** One promise per key: a miss and a background refresh share it. */
   readonly #inflight = new Map<string, Promise<IssuedCredential>>();
+  readonly #max: number;
   readonly #skewMs: number;
   readonly #refreshAheadMs: number;
   readonly #retryMs: number;
@@ -67,7 +73,7 @@ export class CredentialCache {
   readonly #onRefreshError: ((error: unknown, key: CredentialKey) => void) | undefined;
 
   constructor(options: CredentialCacheOptions = {}) {
-    this.#entries = new LRUCache({ max: options.max ?? 1000 });
+    this.#max = options.max ?? 1000;
     this.#skewMs = (options.skewSeconds ?? 60) * 1000;
     this.#refreshAheadMs = (options.refreshAheadSeconds ?? 30) * 1000;
     this.#retryMs = (options.refreshRetrySeconds ?? 5) * 1000;
@@ -76,7 +82,7 @@ export class CredentialCache {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   /**
@@ -85,9 +91,8 @@ export class CredentialCache {
    * fetch is not cached: all its waiters get the same rejection.
    */
   get(key: CredentialKey, fetcher: CredentialFetcher): Promise<IssuedCredential> {
-    const id = cacheKey(key);
-    const cached = this.#usable(id, key, fetcher);
-    return cached === undefined ? this.#fetch(id, fetcher) : Promise.resolve(cached);
+    const cached = this.#usable(key, fetcher);
+    return cached === undefined ? this.#fetch(key, fetcher) : Promise.resolve(cached);
   }
 
   /**
@@ -95,7 +100,7 @@ export class CredentialCache {
    * credential or `undefined`. With a fetcher, an entry inside its refresh window is refreshed.
    */
   peek(key: CredentialKey, fetcher?: CredentialFetcher): IssuedCredential | undefined {
-    return this.#usable(cacheKey(key), key, fetcher);
+    return this.#usable(key, fetcher);
   }
 
   /**
@@ -104,41 +109,55 @@ export class CredentialCache {
    * detached so the next `get` asks the cloud anew; its own waiters still get its answer.
    */
   drop(key: CredentialKey, rejected?: IssuedCredential): boolean {
-    const id = cacheKey(key);
-    const entry = this.#entries.peek(id);
+    const entry = this.#entry(key);
     if (rejected !== undefined && entry !== undefined && entry.value !== rejected) return false;
-    this.#inflight.delete(id);
-    return this.#entries.delete(id);
+    this.#inflight.delete(inflightKey(key));
+    return this.#delete(key);
   }
 
   /** Forget everything (a new attestation, shutdown). */
   clear(): void {
     this.#entries.clear();
+    this.#size = 0;
     this.#inflight.clear();
   }
 
-  #usable(id: string, key: CredentialKey, fetcher: CredentialFetcher | undefined): IssuedCredential | undefined {
-    const entry = this.#entries.get(id);
+  #entry(key: CredentialKey): Entry | undefined {
+    return this.#entries.get(key.clientWorkloadId)?.get(key.serverWorkloadId);
+  }
+
+  #delete(key: CredentialKey): boolean {
+    const servers = this.#entries.get(key.clientWorkloadId);
+    if (servers === undefined || !servers.delete(key.serverWorkloadId)) return false;
+    this.#size -= 1;
+    if (servers.size === 0) this.#entries.delete(key.clientWorkloadId);
+    return true;
+  }
+
+  #usable(key: CredentialKey, fetcher: CredentialFetcher | undefined): IssuedCredential | undefined {
+    const entry = this.#entry(key);
     if (entry === undefined) return undefined;
     const now = this.#now();
-    if (now < entry.refreshAt) return entry.value;
     if (now >= entry.usableUntil) {
-      this.#entries.delete(id);
+      this.#delete(key);
       return undefined;
     }
-    if (fetcher !== undefined && !this.#inflight.has(id)) this.#refresh(id, key, entry, fetcher);
+    entry.used = ++this.#reads;
+    if (now < entry.refreshAt) return entry.value;
+    if (fetcher !== undefined && !this.#inflight.has(inflightKey(key))) this.#refresh(key, entry, fetcher);
     return entry.value;
   }
 
-  #refresh(id: string, key: CredentialKey, entry: Entry, fetcher: CredentialFetcher): void {
-    this.#fetch(id, fetcher).catch((error: unknown) => {
+  #refresh(key: CredentialKey, entry: Entry, fetcher: CredentialFetcher): void {
+    this.#fetch(key, fetcher).catch((error: unknown) => {
       // Keep serving the old credential until it expires; do not retry on every read meanwhile.
-      if (this.#entries.peek(id) === entry) entry.refreshAt = this.#now() + this.#retryMs;
+      if (this.#entry(key) === entry) entry.refreshAt = this.#now() + this.#retryMs;
       this.#onRefreshError?.(error, key);
     });
   }
 
-  #fetch(id: string, fetcher: CredentialFetcher): Promise<IssuedCredential> {
+  #fetch(key: CredentialKey, fetcher: CredentialFetcher): Promise<IssuedCredential> {
+    const id = inflightKey(key);
     const running = this.#inflight.get(id);
     if (running !== undefined) return running;
     let started: Promise<IssuedCredential>;
@@ -152,7 +171,7 @@ export class CredentialCache {
         // A flight detached by drop() or clear() answers its waiters but is not stored.
         if (this.#inflight.get(id) === flight) {
           this.#inflight.delete(id);
-          this.#store(id, value);
+          this.#store(key, value);
         }
         return value;
       },
@@ -165,7 +184,7 @@ export class CredentialCache {
     return flight;
   }
 
-  #store(id: string, value: IssuedCredential): void {
+  #store(key: CredentialKey, value: IssuedCredential): void {
     const now = this.#now();
     const usableUntil = value.expiresAt - this.#skewMs;
     const lifetime = usableUntil - now;
@@ -174,10 +193,25 @@ export class CredentialCache {
     // The last quarter or refreshAhead, whichever is larger, yet at most half the lifetime,
     // so a short-lived credential is not refreshed on every read.
     const window = Math.min(Math.max(lifetime / 4, this.#refreshAheadMs), lifetime / 2);
-    this.#entries.set(id, { value, usableUntil, refreshAt: usableUntil - window });
+    let servers = this.#entries.get(key.clientWorkloadId);
+    if (servers === undefined) this.#entries.set(key.clientWorkloadId, (servers = new Map()));
+    if (!servers.has(key.serverWorkloadId)) {
+      if (this.#size >= this.#max) this.#evictLeastRecentlyUsed();
+      this.#size += 1;
+    }
+    servers.set(key.serverWorkloadId, { value, usableUntil, refreshAt: usableUntil - window, used: ++this.#reads });
+  }
+
+  #evictLeastRecentlyUsed(): void {
+    let oldest: { client: string; server: string; used: number } | undefined;
+    for (const [client, servers] of this.#entries) {
+      for (const [server, entry] of servers) if (oldest === undefined || entry.used < oldest.used) oldest = { client, server, used: entry.used };
+    }
+    if (oldest !== undefined) this.#delete({ clientWorkloadId: oldest.client, serverWorkloadId: oldest.server });
   }
 }
 
-function cacheKey(key: CredentialKey): string {
+/** In-flight fetches are few (one per key while it is fetched): a string key is fine there. */
+function inflightKey(key: CredentialKey): string {
   return `${key.clientWorkloadId}\n${key.serverWorkloadId}`;
 }

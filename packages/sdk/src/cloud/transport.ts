@@ -5,11 +5,12 @@ import { loadUndici } from '../load-undici.js';
  * How the SDK reaches the cloud: one JSON POST at a time. Behind this interface so tests can
  * wrap it (count calls, inject faults) while still talking to a real server.
  *
- * The default is an undici `EnvHttpProxyAgent` of its own: the SDK's calls go through the proxy
- * that `HTTPS_PROXY` / `HTTP_PROXY` name (except for the hosts `NO_PROXY` lists), as in networks
- * whose egress passes a proxy; without those variables it connects directly. It is never the
- * global dispatcher, which the SDK's interceptors manage: a cloud call must not intercept itself.
- * It is made at the first call, so that loading the SDK does not load undici for it.
+ * The default connects with an agent of its own, never the application's global one (which the
+ * SDK's interceptors manage: a cloud call must not intercept itself), made at the first call.
+ * When `HTTPS_PROXY` / `HTTP_PROXY` name a proxy, that is an undici `EnvHttpProxyAgent`: the
+ * calls go through the proxy, except to the hosts `NO_PROXY` lists, as in networks whose egress
+ * passes a proxy. Without them it is a keep-alive agent of `node:http(s)`, which the process has
+ * loaded anyway: npm undici (about a hundred modules) is then not loaded for the SDK at all.
  */
 export interface CloudRequest {
   /** Path under the cloud URL, e.g. `/edge/v1/attest`. */
@@ -62,31 +63,22 @@ export interface HttpTransportOptions {
 export function createHttpTransport(options: HttpTransportOptions): CloudTransport {
   const base = new URL(options.cloudUrl);
   const prefix = base.pathname.replace(/\/+$/, '');
-  let agent: Dispatcher | undefined;
+  let send: Send | undefined;
   let closed = false;
   const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
 
   return {
     async post(request) {
       if (closed) throw new TransportError('the connection to the cloud is closed', false);
-      agent ??= new (loadUndici().EnvHttpProxyAgent)({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
+      send ??= proxyNamed(process.env) ? viaUndici(base, maxBytes) : viaNodeHttp(base, maxBytes);
       const payload = Buffer.from(JSON.stringify(request.body), 'utf8');
+      const headers = { ...request.headers, 'content-type': 'application/json', accept: 'application/json' };
       // Bounds the whole exchange, connection and proxy tunnel included.
       const timeout = new AbortController();
       const timer = setTimeout(() => timeout.abort(new TransportError(`no answer within ${request.timeoutMs} ms`, true)), request.timeoutMs);
       timer.unref();
       try {
-        const response = await agent.request({
-          origin: base.origin,
-          path: `${prefix}${request.path}`,
-          method: 'POST',
-          headers: { ...request.headers, 'content-type': 'application/json', accept: 'application/json' },
-          body: payload,
-          signal: timeout.signal,
-        });
-        const text = await readCapped(response.body, maxBytes);
-        const retryAfter = response.headers['retry-after'];
-        return { status: response.statusCode, body: parseJson(text), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+        return await send.post(`${prefix}${request.path}`, headers, payload, timeout.signal);
       } catch (error) {
         if (timeout.signal.aborted) throw timeout.signal.reason as TransportError;
         if (error instanceof TransportError) throw error;
@@ -97,7 +89,72 @@ export function createHttpTransport(options: HttpTransportOptions): CloudTranspo
     },
     close() {
       closed = true;
-      void agent?.destroy().catch(() => {});
+      send?.close();
+    },
+  };
+}
+
+/** One way of sending: the POST itself, and the agent to close. */
+interface Send {
+  post(path: string, headers: Record<string, string>, payload: Buffer, signal: AbortSignal): Promise<CloudResponse>;
+  close(): void;
+}
+
+/** Whether the environment names a proxy (undici's EnvHttpProxyAgent reads the same variables). */
+function proxyNamed(env: NodeJS.ProcessEnv): boolean {
+  return [env.HTTP_PROXY, env.http_proxy, env.HTTPS_PROXY, env.https_proxy].some((value) => value !== undefined && value !== '');
+}
+
+function viaUndici(base: URL, maxBytes: number): Send {
+  const agent: Dispatcher = new (loadUndici().EnvHttpProxyAgent)({ connections: 16, maxHeaderSize: MAX_HEADER_BYTES });
+  return {
+    async post(path, headers, payload, signal) {
+      const response = await agent.request({ origin: base.origin, path, method: 'POST', headers, body: payload, signal });
+      const text = await readCapped(response.body, maxBytes);
+      const retryAfter = response.headers['retry-after'];
+      return { status: response.statusCode, body: parseJson(text), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+    },
+    close() {
+      void agent.destroy().catch(() => {});
+    },
+  };
+}
+
+function viaNodeHttp(base: URL, maxBytes: number): Send {
+  const secure = base.protocol === 'https:';
+  const client = secure ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
+  const agent = new client.Agent({ keepAlive: true, maxSockets: 16 });
+  const hostname = base.hostname.replace(/^\[|\]$/g, ''); // an IPv6 literal without its brackets
+  const port = base.port === '' ? (secure ? 443 : 80) : Number(base.port);
+  return {
+    post(path, headers, payload, signal) {
+      return new Promise<CloudResponse>((resolve, reject) => {
+        const request = client.request(
+          { hostname, port, path, method: 'POST', agent, signal, maxHeaderSize: MAX_HEADER_BYTES, headers: { ...headers, 'content-length': String(payload.length) } },
+          (response) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            response.on('data', (chunk: Buffer) => {
+              size += chunk.length;
+              if (size > maxBytes) {
+                reject(new TransportError(`the answer exceeds ${maxBytes} bytes`, false)); // first: destroying emits errors of its own
+                request.destroy();
+              } else chunks.push(chunk);
+            });
+            response.on('error', reject);
+            response.on('aborted', () => reject(new TransportError('the connection closed before the answer ended', true)));
+            response.on('end', () => {
+              const retryAfter = response.headers['retry-after'];
+              resolve({ status: response.statusCode ?? 0, body: parseJson(Buffer.concat(chunks).toString('utf8')), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) });
+            });
+          },
+        );
+        request.on('error', reject);
+        request.end(payload);
+      });
+    },
+    close() {
+      agent.destroy();
     },
   };
 }

@@ -35,10 +35,12 @@ export function replaceHeader<H extends HeadersInput>(headers: H | null | undefi
     // Not an array: undici reads an array as the flat form, so an array of pairs would be refused.
     return { [Symbol.iterator]: () => pairs[Symbol.iterator]() } as HeaderPairs as H;
   }
-  const entries = Object.entries(headers as HeaderObject).filter(([key]) => key.toLowerCase() !== lower);
-  entries.push([name, value]);
-  // fromEntries defines own properties: a `__proto__` header stays a header.
-  return Object.fromEntries(entries) as H;
+  // Every managed request passes here (fetch's headers are an object): no intermediate arrays.
+  const source = headers as HeaderObject;
+  const out: HeaderObject = {};
+  for (const key of Object.keys(source)) if (key.toLowerCase() !== lower) defineHeader(out, key, source[key]);
+  defineHeader(out, name, value);
+  return out as H;
 }
 
 /**
@@ -57,6 +59,12 @@ export function replaceFlatHeaderInPlace<A extends unknown[]>(headers: A, name: 
   headers.length = write;
   headers.push(name, value);
   return headers;
+}
+
+/** An own property even for `__proto__`, which plain assignment would take as the prototype. */
+function defineHeader(headers: HeaderObject, name: string, value: HeaderObject[string]): void {
+  if (name === '__proto__') Object.defineProperty(headers, name, { value, writable: true, enumerable: true, configurable: true });
+  else headers[name] = value;
 }
 
 function isHeadersClass(value: object): value is Headers {

@@ -156,3 +156,28 @@ describe('errors', () => {
     expect(() => applyInjection({ path: '/' }, aws, { kind: 'aws-sigv4', region: 'r', service: 's' })).toThrow(/SigV4 signer/);
   });
 });
+
+describe('the header value, worked out once per credential', () => {
+  it('follows the injection it is placed by: the same credential under another header or format', () => {
+    const credential: EdgeCredential = { kind: 'token', token: 'tok-1' };
+    const first = applyInjection({ path: '/', headers: {} }, credential, bearer);
+    expect(first.headers).toEqual({ Authorization: 'Bearer tok-1' });
+    const other: Injection = { kind: 'header', name: 'X-Api-Key', format: '{token}' };
+    expect(applyInjection({ path: '/', headers: {} }, credential, other).headers).toEqual({ 'X-Api-Key': 'tok-1' });
+    expect(applyInjection({ path: '/', headers: { a: '1' } }, credential, bearer).headers).toEqual({ a: '1', Authorization: 'Bearer tok-1' });
+  });
+
+  it('a credential with CR or LF is refused at every request, never placed from an earlier attempt', () => {
+    const bad: EdgeCredential = { kind: 'token', token: 'x\r\nInjected: 1' };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect(() => applyInjection({ path: '/', headers: {} }, bad, bearer)).toThrow(InjectionError);
+    }
+  });
+
+  it('a __proto__ header set by the application stays a header beside the credential', () => {
+    const headers = JSON.parse('{"__proto__": "kept", "accept": "x"}') as Record<string, string>;
+    const out = applyInjection({ path: '/', headers }, token, bearer).headers as Record<string, string>;
+    expect(Object.getOwnPropertyNames(out)).toEqual(['__proto__', 'accept', 'Authorization']);
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+});

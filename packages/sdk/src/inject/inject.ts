@@ -32,17 +32,59 @@ export function applyInjection<H extends HeadersInput>(
   }
 }
 
-/**
- * `name: format` with `{token}` replaced (`Authorization: Bearer {token}` by default). A basic
- * credential fills `{token}` with base64(`username:password`), so a server that wants Basic
- * under another header (`Proxy-Authorization: Basic {token}`) can be described; an AWS
- * credential cannot be placed in a header.
- */
+/** The credential in the header the server workload names (see headerPlacement). */
 export function injectHeader<H extends HeadersInput>(
   request: InjectableRequest<H>,
   credential: EdgeCredential,
   injection: Of<'header'>,
 ): InjectedRequest<H> {
+  const { name, value } = preparedHeader(credential, injection);
+  return { path: request.path, headers: replaceHeader(request.headers, name, value) };
+}
+
+/** `Authorization: Basic base64(username:password)` (RFC 7617, UTF-8). Needs a basic credential. */
+export function injectBasic<H extends HeadersInput>(
+  request: InjectableRequest<H>,
+  credential: EdgeCredential,
+  injection: Of<'basic'> = { kind: 'basic' },
+): InjectedRequest<H> {
+  const { name, value } = preparedHeader(credential, injection);
+  return { path: request.path, headers: replaceHeader(request.headers, name, value) };
+}
+
+/** A header placement, made once per credential: its name and complete value, checked. */
+interface PreparedHeader {
+  readonly injection: Injection;
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * Every managed request with a cached credential places the same header: the value (format,
+ * base64 of a basic pair) and its CR/LF/NUL check are worked out at the credential's first use
+ * and kept with it. A refusal (InjectionError) is not kept: it is thrown anew each time.
+ */
+const preparedHeaders = new WeakMap<EdgeCredential, PreparedHeader>();
+
+function preparedHeader(credential: EdgeCredential, injection: Of<'header'> | Of<'basic'>): PreparedHeader {
+  const known = preparedHeaders.get(credential);
+  if (known !== undefined && known.injection === injection) return known;
+  const prepared = { injection, ...headerPlacement(credential, injection) };
+  preparedHeaders.set(credential, prepared);
+  return prepared;
+}
+
+/**
+ * `name: format` with `{token}` replaced (`Authorization: Bearer {token}` by default). A basic
+ * credential fills `{token}` with base64(`username:password`), so a server that wants Basic
+ * under another header (`Proxy-Authorization: Basic {token}`) can be described; an AWS
+ * credential cannot be placed in a header. Basic injection: `Authorization: Basic ...`.
+ */
+function headerPlacement(credential: EdgeCredential, injection: Of<'header'> | Of<'basic'>): { name: string; value: string } {
+  if (injection.kind === 'basic') {
+    if (credential.kind !== 'basic') throw mismatch('basic', credential.kind);
+    return { name: 'authorization', value: `Basic ${basicToken(credential, 'basic')}` };
+  }
   const format = injection.format ?? 'Bearer {token}';
   if (!format.includes('{token}')) throw new InjectionError('invalid_injection', 'header', 'the header format has no {token} placeholder');
   let token: string;
@@ -52,17 +94,7 @@ export function injectHeader<H extends HeadersInput>(
   // split/join, not replace(): a `$&` or `$'` inside a token must stay literal.
   const value = format.split('{token}').join(token);
   checkHeaderValue(value, 'header');
-  return { path: request.path, headers: replaceHeader(request.headers, injection.name, value) };
-}
-
-/** `Authorization: Basic base64(username:password)` (RFC 7617, UTF-8). Needs a basic credential. */
-export function injectBasic<H extends HeadersInput>(
-  request: InjectableRequest<H>,
-  credential: EdgeCredential,
-  _injection: Of<'basic'> = { kind: 'basic' },
-): InjectedRequest<H> {
-  if (credential.kind !== 'basic') throw mismatch('basic', credential.kind);
-  return { path: request.path, headers: replaceHeader(request.headers, 'authorization', `Basic ${basicToken(credential, 'basic')}`) };
+  return { name: injection.name, value };
 }
 
 /** `?name=token`, replacing any parameter of that name. Needs a token credential. */
@@ -92,18 +124,27 @@ export function injectAwsSigv4(_request: unknown, _credential: EdgeCredential, _
  * before a fresh credential goes on, and what must never follow a redirect elsewhere. A query
  * parameter is in the path, so none.
  */
-export function credentialHeaderNames(injection: Injection): string[] {
+export function credentialHeaderNames(injection: Injection): readonly string[] {
   switch (injection.kind) {
-    case 'header':
-      return [injection.name.toLowerCase()];
+    case 'header': {
+      let names = headerNames.get(injection);
+      if (names === undefined) headerNames.set(injection, (names = Object.freeze([injection.name.toLowerCase()])));
+      return names;
+    }
     case 'basic':
-      return ['authorization'];
+      return AUTHORIZATION;
     case 'aws-sigv4':
-      return ['authorization', 'x-amz-date', 'x-amz-security-token'];
+      return SIGV4_HEADERS;
     default:
-      return [];
+      return NONE;
   }
 }
+
+/** Asked for every managed request (redirect stripping): made once per injection. */
+const headerNames = new WeakMap<Injection, readonly string[]>();
+const AUTHORIZATION: readonly string[] = Object.freeze(['authorization']);
+const SIGV4_HEADERS: readonly string[] = Object.freeze(['authorization', 'x-amz-date', 'x-amz-security-token']);
+const NONE: readonly string[] = Object.freeze([]);
 
 function basicToken(credential: Extract<EdgeCredential, { kind: 'basic' }>, injection: Injection['kind']): string {
   // RFC 7617: the user-id cannot contain a colon; the server would split it at the wrong place.

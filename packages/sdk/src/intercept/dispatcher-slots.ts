@@ -1,6 +1,5 @@
 import { types } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { loadUndici } from '../load-undici.js';
 
 /** Where npm undici ≥ 7.30 keeps the global dispatcher. */
 export const SLOT = Symbol.for('undici.globalDispatcher.2');
@@ -23,8 +22,8 @@ type DispatchFn = Dispatcher['dispatch'];
  *
  * How a later dispatcher is seen: undici defines both slots as non-configurable data properties
  * (`Object.defineProperty(globalThis, slot, { value, configurable: false })`) as soon as it loads
- * — the SDK loads it too — so an accessor can no longer be put on them. Every copy and version
- * of undici, and Node's built-in one, sets them through `Object.defineProperty`, which is
+ * — Node's bundled undici too, at the first fetch — so an accessor cannot be put on them. Every
+ * copy and version of undici, and Node's built-in one, sets them through `Object.defineProperty`, which is
  * therefore wrapped: a definition of one of the two slots is seen before it is made (with the
  * attributes asked for, so undici's own checks still hold). A plain assignment
  * (`globalThis[slot] = agent`) cannot be seen when it happens; `adopt()` takes such a dispatcher
@@ -52,12 +51,11 @@ export class DispatcherSlots {
 
   install(): void {
     const slots = globalThis as unknown as Slots;
-    // npm undici (which the SDK loads) has filled both slots; if something emptied one, start
-    // from a plain agent as undici would.
-    const { Agent, Dispatcher1Wrapper } = loadUndici();
-    const current = slots[SLOT] ?? new Agent();
-    this.#place(SLOT, current);
-    this.#place(LEGACY_SLOT, slots[LEGACY_SLOT] ?? new Dispatcher1Wrapper(current as Dispatcher));
+    // Whatever is there now carries the interceptor. npm undici is not loaded for it: Node's
+    // built-in undici fills both slots with its own agent when the first fetch loads it, and npm
+    // undici when the application loads it, both through Object.defineProperty, seen below.
+    // The built-in fetch then goes straight through Node's own dispatcher.
+    for (const slot of SLOTS) if (slots[slot] !== undefined) this.#place(slot, slots[slot]);
     this.#patchDefine();
   }
 

@@ -1,5 +1,4 @@
-import http, { type ClientRequest, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import { syncBuiltinESMExports } from 'node:module';
 import { types } from 'node:util';
 import { TesseraConfigurationError } from '../errors.js';
@@ -10,6 +9,12 @@ import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '.
 import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { toHeaderRecord } from './header-record.js';
 import { warnSafely } from './warn.js';
+
+// Not `import http from 'node:http'`: an ES-module import of node:http reads every export,
+// `WebSocket` & co. included, whose getters load Node's whole undici (tens of ms at start,
+// for a process that may never fetch). The CommonJS objects are the ones patched anyway.
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 /**
  * Just-in-time credential injection for clients built on `node:http` / `node:https` (axios,

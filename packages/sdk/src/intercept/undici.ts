@@ -3,7 +3,6 @@ import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
 import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
-import { loadUndici } from '../load-undici.js';
 import { toHeaderRecord } from './header-record.js';
 import { requestTarget } from './origin.js';
 import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
@@ -29,7 +28,6 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
       if (request === undefined) return forward(dispatch, opts, handler);
       const decision = gate.tryAdmit(request);
       if (decision === undefined) return forward(dispatch, opts, handler);
-      const caller = currentHandler(handler);
       // A body to read first (SigV4 hashes it; a small one is kept for a retry) waits too.
       if (decision !== MUST_WAIT && decision.issued.injection.kind !== 'aws-sigv4' && !isReadFirst(opts)) {
         let placed: DispatchOptions;
@@ -37,23 +35,13 @@ export function createTesseraInterceptor(gate: RequestGate): Dispatcher.Dispatch
           placed = placeSync(opts, decision);
         } catch (error) {
           gate.finished(decision, request, undefined, error);
-          return failHandler(caller, error);
+          return failHandler(handler, error);
         }
-        return forward(dispatch, placed, new GrantHandler(gate, dispatch, opts, caller, decision, request, false, isHeld(opts.body)));
+        return forward(dispatch, placed, grantHandler(gate, dispatch, opts, handler, decision, request, false, isHeld(opts.body)));
       }
-      void dispatchLater(gate, dispatch, opts, caller, request, decision === MUST_WAIT ? undefined : decision, false);
+      void dispatchLater(gate, dispatch, opts, handler, request, decision === MUST_WAIT ? undefined : decision, false);
       return true;
     };
-}
-
-/**
- * The handler in the current (undici ≥ 7) form. Node's built-in fetch hands the legacy form
- * (`onConnect`, `onHeaders` ...) to the dispatcher it reads from the legacy global slot; the
- * interceptor wraps it the way undici's own `Dispatcher1Wrapper` does. Unmanaged requests keep
- * the caller's handler as it came.
- */
-function currentHandler(handler: Handler): Handler {
-  return (loadUndici().Dispatcher1Wrapper as unknown as { wrapHandler(handler: Handler): Handler }).wrapHandler(handler);
 }
 
 /**
@@ -101,7 +89,7 @@ async function dispatchLater(
     }
     const { opts: source, replayable } = await prepareBody(opts, grant, request.scheme);
     const placed = grant.issued.injection.kind === 'aws-sigv4' ? await placeSigV4(source, grant, request) : placeSync(source, grant);
-    forward(dispatch, placed, new GrantHandler(gate, dispatch, source, handler, grant, request, retried, replayable));
+    forward(dispatch, placed, grantHandler(gate, dispatch, source, handler, grant, request, retried, replayable));
   } catch (error) {
     if (grant !== undefined) gate.finished(grant, request, undefined, error);
     failHandler(handler, error);
@@ -111,7 +99,7 @@ async function dispatchLater(
 function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
   const { issued } = grant;
   const injected = applyInjection({ path: opts.path, headers: (opts.headers ?? null) as HeadersInput | null }, issued.credential, issued.injection);
-  return withoutCredentialOnRedirect({ ...opts, path: injected.path, headers: injected.headers as DispatchOptions['headers'] }, grant);
+  return withoutCredentialOnRedirect(opts, grant, injected.path, injected.headers as DispatchOptions['headers']);
 }
 
 /**
@@ -121,12 +109,12 @@ function placeSync(opts: DispatchOptions, grant: Grant): DispatchOptions {
  * target, so a redirect to another origin drops it (a managed one then answers 401 rather than
  * receive another target's credential); a same-origin redirect keeps it.
  */
-function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant): DispatchOptions {
+function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant, path: string, headers: DispatchOptions['headers']): DispatchOptions {
   const names = credentialHeaderNames(grant.issued.injection);
-  if (names.length === 0) return opts;
+  if (names.length === 0) return { ...opts, path, headers };
   const existing = (opts as { stripHeadersOnCrossOriginRedirect?: unknown }).stripHeadersOnCrossOriginRedirect;
-  const strip = [...(Array.isArray(existing) ? (existing as string[]) : []), ...names];
-  return { ...opts, stripHeadersOnCrossOriginRedirect: strip } as DispatchOptions;
+  const strip = Array.isArray(existing) && existing.length > 0 ? [...(existing as string[]), ...names] : names;
+  return { ...opts, path, headers, stripHeadersOnCrossOriginRedirect: strip } as DispatchOptions;
 }
 
 async function placeSigV4(opts: DispatchOptions, grant: Grant, request: OutgoingRequest): Promise<DispatchOptions> {
@@ -148,7 +136,7 @@ async function placeSigV4(opts: DispatchOptions, grant: Grant, request: Outgoing
   );
   const headers: string[] = [];
   for (const name of Object.keys(signed)) headers.push(name, signed[name]!);
-  return withoutCredentialOnRedirect({ ...opts, headers }, grant);
+  return withoutCredentialOnRedirect(opts, grant, opts.path, headers);
 }
 
 /** Fails a request that was never dispatched: the caller's promise rejects with `error`. */
@@ -168,6 +156,17 @@ function failHandler(handler: Handler, error: unknown): true {
     // A handler that throws from its error callback has nowhere further to report to.
   }
   return true;
+}
+
+/**
+ * The handler for a granted request, in the form the caller's handler has. Node's built-in fetch
+ * hands Node's own dispatcher a handler of undici's older contract (`onConnect`, `onHeaders` ...),
+ * which that dispatcher takes natively: wrapping it in the current form would make undici convert
+ * every callback twice (headers parsed into an object and back) on every managed request.
+ */
+function grantHandler(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, handler: Handler, grant: Grant, request: OutgoingRequest, retried: boolean, replayable: boolean): Handler {
+  if (typeof handler.onRequestStart === 'function') return new GrantHandler(gate, dispatch, opts, handler, grant, request, retried, replayable);
+  return new LegacyGrantHandler(gate, dispatch, opts, handler as LegacyHandler, grant, request, retried, replayable) as unknown as Handler;
 }
 
 /**
@@ -242,6 +241,99 @@ class GrantHandler implements Handler {
       this.#gate.finished(this.#grant, this.#request, undefined, error);
     }
     this.#inner.onResponseError?.(controller, error);
+  }
+
+  #report(statusCode: number): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#gate.finished(this.#grant, this.#request, statusCode);
+  }
+}
+
+type RawHeaders = Buffer[] | string[];
+
+/** undici's older handler contract, which Node's built-in fetch still uses. */
+interface LegacyHandler {
+  onConnect?(abort: (reason?: Error) => void, context?: unknown): void;
+  onResponseStarted?(): void;
+  onUpgrade?(statusCode: number, headers: RawHeaders, socket: unknown): void;
+  onHeaders?(statusCode: number, headers: RawHeaders, resume: () => void, statusText?: string): boolean | void;
+  onData?(chunk: Buffer): boolean | void;
+  onComplete?(trailers: RawHeaders | null): void;
+  onError?(error: Error): void;
+}
+
+/** GrantHandler in the older contract: the same reporting and the same single retry on a 401. */
+class LegacyGrantHandler implements LegacyHandler {
+  readonly #gate: RequestGate;
+  readonly #dispatch: DispatchFn;
+  readonly #opts: DispatchOptions;
+  readonly #inner: LegacyHandler;
+  readonly #grant: Grant;
+  readonly #request: OutgoingRequest;
+  readonly #retried: boolean;
+  readonly #replayable: boolean;
+  #retrying = false;
+  #reported = false;
+
+  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: LegacyHandler, grant: Grant, request: OutgoingRequest, retried: boolean, replayable: boolean) {
+    this.#gate = gate;
+    this.#dispatch = dispatch;
+    this.#opts = opts;
+    this.#inner = inner;
+    this.#grant = grant;
+    this.#request = request;
+    this.#retried = retried;
+    this.#replayable = replayable;
+  }
+
+  onConnect(abort: (reason?: Error) => void, context?: unknown): void {
+    this.#inner.onConnect?.(abort, context);
+  }
+
+  onResponseStarted(): void {
+    this.#inner.onResponseStarted?.();
+  }
+
+  onUpgrade(statusCode: number, headers: RawHeaders, socket: unknown): void {
+    this.#report(statusCode);
+    this.#inner.onUpgrade?.(statusCode, headers, socket);
+  }
+
+  onHeaders(statusCode: number, headers: RawHeaders, resume: () => void, statusText?: string): boolean | void {
+    if (statusCode >= 200) {
+      if (statusCode === 401) {
+        this.#gate.rejected(this.#grant);
+        if (!this.#retried && this.#replayable) {
+          this.#retrying = true; // swallow this answer; onComplete sends the request again
+          this.#report(statusCode);
+          return true;
+        }
+      }
+      this.#report(statusCode);
+    }
+    return this.#inner.onHeaders?.(statusCode, headers, resume, statusText);
+  }
+
+  onData(chunk: Buffer): boolean | void {
+    if (this.#retrying) return true;
+    return this.#inner.onData?.(chunk);
+  }
+
+  onComplete(trailers: RawHeaders | null): void {
+    if (this.#retrying) {
+      void dispatchLater(this.#gate, this.#dispatch, this.#opts, this.#inner as Handler, this.#request, undefined, true);
+      return;
+    }
+    this.#inner.onComplete?.(trailers);
+  }
+
+  onError(error: Error): void {
+    if (!this.#reported) {
+      this.#reported = true;
+      this.#gate.finished(this.#grant, this.#request, undefined, error);
+    }
+    this.#inner.onError?.(error);
   }
 
   #report(statusCode: number): void {

@@ -143,6 +143,8 @@ export class Tessera implements RequestGate {
   readonly #controlPlane: Directory;
   #directory: Directory | undefined;
   #session: Session | undefined;
+  /** Directory entry → its credential cache key under the current session (see #key). */
+  #keys = new WeakMap<DirectoryEntry, CredentialKey>();
   #attesting: Promise<Directory> | undefined;
   /** A refused attestation, answered again without asking the cloud until `until`. */
   #refusedAttestation: { error: Error; until: number } | undefined;
@@ -411,8 +413,14 @@ export class Tessera implements RequestGate {
     );
   }
 
+  /** The credential cache's key of a directory entry, made once per session (every managed request asks). */
   #key(entry: DirectoryEntry): CredentialKey {
-    return { clientWorkloadId: this.#session?.clientWorkload.id ?? '', serverWorkloadId: entry.serverWorkloadId };
+    let key = this.#keys.get(entry);
+    if (key === undefined) {
+      key = { clientWorkloadId: this.#session?.clientWorkload.id ?? '', serverWorkloadId: entry.serverWorkloadId };
+      this.#keys.set(entry, key);
+    }
+    return key;
   }
 
   async #currentDirectory(): Promise<Directory> {
@@ -453,6 +461,7 @@ export class Tessera implements RequestGate {
   #adopt(session: Session): Directory {
     if (session !== this.#session || this.#directory === undefined) {
       this.#session = session;
+      this.#keys = new WeakMap(); // the client workload may have changed
       this.#denials.clear(); // a new session may come with new policies
       this.#directory = new Directory(session.directory, { controlPlane: this.cloudUrl });
       this.#logger.debug('tessera: directory of targets', directoryLogFields(this.#directory));
