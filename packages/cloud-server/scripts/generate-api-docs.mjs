@@ -845,8 +845,11 @@ all kinds but resource sets and admin keys also have \`resourceSetId\`.
   cannot be deleted (\`409 still_referenced\`).
 - \`DELETE\` answers \`204\` with no body.
 - Send \`content-type: application/json\` only with a body. A \`DELETE\` or a
-  \`POST /api/v1/signing-keys/rotate\` that declares JSON but sends no body gets
-  \`400 invalid_json\`.
+  \`POST /api/v1/signing-keys/rotate\` takes no body: one that sends a body gets
+  \`400 validation_failed\` (\`/body\`) and changes nothing; one that declares JSON but sends no
+  body gets \`400 invalid_json\`.
+- Bodies are UTF-8 JSON. Bytes that are not UTF-8, even inside a string, get \`400 invalid_json\`:
+  they are never stored as replacement characters.
 - Every create, change and delete is recorded as an \`admin.change\` audit event, with the names of
   the fields that changed (never their values).
 `;
