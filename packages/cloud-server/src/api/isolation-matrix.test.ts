@@ -67,6 +67,7 @@ interface Twin {
   objects: Record<string, { id: string }>;
   secrets: string[];
   keys: Record<(typeof ROLES)[number], string>;
+  keyIds: string[];
 }
 
 describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
@@ -130,11 +131,19 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     });
     const auditorKey = await create(t, 'admin-keys', { name: `target-${name}`, role: 'auditor', resourceSetIds: [set.id] });
     const keys = {} as Twin['keys'];
-    for (const role of ROLES) keys[role] = (await create(t, 'admin-keys', { name: `${role}-${name}`, role, resourceSetIds: [set.id] })).key;
+    const keyIds = [auditorKey.id as string];
+    for (const role of ROLES) {
+      const created = await create(t, 'admin-keys', { name: `${role}-${name}`, role, resourceSetIds: [set.id] });
+      keys[role] = created.key;
+      keyIds.push(created.id);
+    }
+    // One name only A uses: a filter on it must not tell B that it exists.
+    if (name === 'A') await create(t, 'client-workloads', { ...inSet, name: 'only-in-a', identities: [{ claim: 'oidc.subject', value: 'nobody' }] });
     return {
       set,
       secrets,
       keys,
+      keyIds,
       objects: {
         'resource-sets': set,
         'admin-keys': auditorKey,
@@ -156,6 +165,11 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     idp = { privateKey, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' }] } };
     for (const name of SETS) twins[name] = await twin(name);
     for (const role of ROLES) globalKeys.push((await create(t, 'admin-keys', { name: `global-${role}`, role, resourceSetIds: ['*'] })).key);
+    // A key of both sets, changed and deleted: its audit events name both sets.
+    const both = await create(t, 'admin-keys', { name: 'both-sets', role: 'editor', resourceSetIds: [twins.A.set.id, twins.B.set.id] });
+    await t.call('PATCH', `/api/v1/admin-keys/${both.id}`, { body: { description: 'spans A and B' } });
+    await t.call('DELETE', `/api/v1/admin-keys/${both.id}`);
+    await create(t, 'admin-keys', { name: 'both-sets-kept', role: 'auditor', resourceSetIds: [twins.A.set.id, twins.B.set.id] });
     // A minute of request metrics in each set.
     await t.store.transaction((tx) =>
       tx.addRequestMetrics(SETS.map((name) => ({
@@ -181,7 +195,7 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
   async function idsOfA(): Promise<string[]> {
     const a = twins.A.set.id;
     const objects = await Promise.all(KINDS.map((def) => t.store.listObjects({ kind: def.kind, resourceSetIds: [a], limit: 100_000 })));
-    return [a, twins.A.objects['admin-keys']!.id, ...objects.flat().map((o) => o.id)];
+    return [a, ...twins.A.keyIds, ...objects.flat().map((o) => o.id)];
   }
 
   const attackers = () => ROLES.map((role) => ({ role, key: twins.B.keys[role] }));
@@ -227,6 +241,57 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
         expect({ status: onA.status, body: onA.body }, label).toEqual({ status: ghost.status, body: ghost.body });
       }
     }
+  });
+
+  it("answers every id filter of every list (read from the route's schema) naming an object of A as one naming nothing", async () => {
+    const ids = await idsOfA();
+    const document = t.app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string; schema: { pattern?: string } }> }>> };
+    let filters = 0;
+    for (const route of routes.filter((r) => r.method === 'GET' && ['list', 'set-filtered'].includes(classify(r)!))) {
+      const parameters = document.paths[route.url]?.get?.parameters ?? [];
+      // Parameters that take an id: a UUID pattern, or the acting key's id.
+      const idParameters = parameters.filter((p) => p.in === 'query' && (p.schema.pattern?.includes('[0-9a-f]{8}') || p.name === 'actor')).map((p) => p.name);
+      for (const parameter of idParameters) {
+        filters += 1;
+        for (const { role, key } of attackers()) {
+          const ghost = await call('GET', `${route.url}?${parameter}=${randomUUID()}`, { key });
+          for (const id of ids) {
+            const onA = await call('GET', `${route.url}?${parameter}=${id}`, { key });
+            expect({ status: onA.status, body: onA.body }, `${role} [B] ${route.url}?${parameter}=<A>`).toEqual({ status: ghost.status, body: ghost.body });
+          }
+        }
+      }
+      // Names are looked up too: one only A uses answers as one no set uses.
+      if (parameters.some((p) => p.in === 'query' && p.name === 'name')) {
+        for (const { role, key } of attackers()) {
+          for (const name of ['only-in-a', 'default']) {
+            const onA = await call('GET', `${route.url}?name=${name}`, { key });
+            const ghost = await call('GET', `${route.url}?name=no-such-name`, { key });
+            expect({ status: onA.status, body: onA.body }, `${role} [B] ${route.url}?name=${name}`).toEqual({ status: ghost.status, body: ghost.body });
+          }
+        }
+      }
+    }
+    expect(filters).toBeGreaterThanOrEqual(9);
+  });
+
+  it("answers a change of B's own objects that names A (resourceSetId, a key's scope) as one that names a set that does not exist", async () => {
+    const before = await stateOfA();
+    for (const { role, key } of attackers()) {
+      for (const def of KINDS.filter((d) => !d.global)) {
+        const id = twins.B.objects[def.plural]!.id;
+        const onA = await call('PATCH', `/api/v1/${def.plural}/${id}`, { key, body: { resourceSetId: twins.A.set.id } });
+        const ghost = await call('PATCH', `/api/v1/${def.plural}/${id}`, { key, body: { resourceSetId: randomUUID() } });
+        expectSameAnswer(onA, ghost, `${role} [B] PATCH ${def.plural} resourceSetId → A`);
+      }
+      const keyB = twins.B.objects['admin-keys']!.id;
+      for (const method of ['POST', 'PATCH'] as const) {
+        const url = method === 'POST' ? '/api/v1/admin-keys' : `/api/v1/admin-keys/${keyB}`;
+        const body = (other: string) => ({ ...(method === 'POST' ? { name: `mixed-${randomUUID().slice(0, 8)}`, role: 'auditor' } : {}), resourceSetIds: [twins.B.set.id, other] });
+        expectSameAnswer(await call(method, url, { key, body: body(twins.A.set.id) }), await call(method, url, { key, body: body(randomUUID()) }), `${role} [B] ${method} admin-keys [B, A]`);
+      }
+    }
+    expect(await stateOfA()).toBe(before);
   });
 
   /** A valid create body of each kind in `set`, referring to that set's objects. */
