@@ -162,6 +162,8 @@ describe.each(BACKENDS.slice(0, 1))('fuzzing the admin and edge APIs ($name)', (
     expect(names).toContain('PATCH /api/v1/access-policies/:id');
     expect(names).toContain('POST /edge/v1/attest');
     expect(names).toContain('POST /api/v1/signing-keys/rotate');
+    // A new kind needs a valid body below, or its fields are never fuzzed.
+    expect(Object.keys(bodies).sort()).toEqual(KINDS.map((def) => def.plural).sort());
   });
 
   it('answers any JSON text on any route with a documented 4xx or success, and stores nothing when it refuses', async () => {
