@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DestinationGuard } from '../audit/destination-guard.js';
+import { loggerOptions } from '../logger-options.js';
 import { KINDS } from '../objects/kinds.js';
 import { BACKENDS } from '../store/test-backends.js';
 import { create, createTestApp, type TestApp, type TestResponse } from '../testing/app-harness.js';
@@ -78,6 +79,7 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
   /** Every answer of this file, to be searched for secrets at the end. */
   const answers: Array<{ label: string; raw: string }> = [];
   let idp: { privateKey: CryptoKey; jwks: { keys: object[] } };
+  const logLines: string[] = [];
 
   async function call(method: string, url: string, options: { key?: string | null; body?: unknown } = {}): Promise<TestResponse> {
     const response = await t.call(method, url, options);
@@ -159,7 +161,11 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
   }
 
   beforeAll(async () => {
-    t = await createTestApp(backend, { streamGuard: new DestinationGuard({ allow: ['127.0.0.1'] }) });
+    t = await createTestApp(backend, {
+      streamGuard: new DestinationGuard({ allow: ['127.0.0.1'] }),
+      // The server log as `tessera-cloud start` writes it, at its most verbose.
+      app: { logger: loggerOptions('debug', { write: (line: string) => void logLines.push(line) }) },
+    });
     routes = routesOf(t.app);
     const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
     idp = { privateKey, jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'idp-1', alg: 'ES256', use: 'sig' }] } };
@@ -406,7 +412,7 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     }
   });
 
-  it('never returns a secret: on every read route, for every key, in errors, and in the audit trail', async () => {
+  it('never returns a secret: on every read route, for every key, in errors, in the audit trail and in the server log', async () => {
     const keys = [t.rootKey, ...globalKeys, ...SETS.flatMap((name) => Object.values(twins[name].keys))];
     const reads = routes.filter((r) => r.method === 'GET' && ['item', 'list', 'set-filtered'].includes(classify(r)!));
     for (const key of keys) {
@@ -436,6 +442,9 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     expect(events.length).toBeGreaterThan(0);
     const trail = JSON.stringify(events);
     for (const secret of allSecrets) expect(trail).not.toContain(secret);
+    expect(logLines.length).toBeGreaterThan(100);
+    const log = logLines.join('');
+    for (const secret of [...allSecrets, t.rootKey, ...globalKeys, ...SETS.flatMap((name) => Object.values(twins[name].keys))]) expect(log).not.toContain(secret);
   });
 
   describe('at the edge', () => {
