@@ -392,6 +392,29 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     }
   });
 
+  it("answers B's admin naming a key after one of A's keys as naming it after no key at all", async () => {
+    const key = twins.B.keys.admin;
+    const namesOfA = (await t.store.listObjects({ kind: 'admin-key', limit: 1000 }))
+      .filter((o) => JSON.stringify(o.spec.resourceSetIds) === JSON.stringify([twins.A.set.id]))
+      .map((o) => o.name);
+    expect(namesOfA.length).toBeGreaterThan(3);
+    const outcome = (response: TestResponse) => ({ status: response.status, code: response.body?.code });
+    for (const name of namesOfA) {
+      const unused = `unused-${randomUUID().slice(0, 8)}`;
+      const body = (n: string) => ({ name: n, role: 'auditor', resourceSetIds: [twins.B.set.id] });
+      const own = await create(t, 'admin-keys', body(`own-${randomUUID().slice(0, 8)}`), key);
+      const renamed = await call('PATCH', `/api/v1/admin-keys/${own.id}`, { key, body: { name } });
+      expect(outcome(renamed), `PATCH admin-keys name → ${name}`).toEqual(outcome(await call('PATCH', `/api/v1/admin-keys/${own.id}`, { key, body: { name: `${unused}-2` } })));
+      expect(outcome(await call('POST', '/api/v1/admin-keys', { key, body: body(name) })), `POST admin-keys named ${name}`).toEqual(
+        outcome(await call('POST', '/api/v1/admin-keys', { key, body: body(unused) })),
+      );
+    }
+    // Within one scope a name is still taken once.
+    const clash = await call('POST', '/api/v1/admin-keys', { key, body: { name: namesOfA[0], role: 'auditor', resourceSetIds: [twins.B.set.id] } });
+    expect(clash.status).toBe(409);
+    expect(clash.body).toEqual({ code: 'name_taken', message: 'An admin key with this name already exists for the same resource sets' });
+  });
+
   it('keeps the global routes to global admins', async () => {
     const jwks = JSON.stringify(await t.keyRing.jwks());
     for (const route of routes.filter((r) => classify(r) === 'global-only')) {
