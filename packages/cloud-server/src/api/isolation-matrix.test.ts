@@ -17,7 +17,8 @@ import { routeName, routesOf, type Route } from '../../test/support/route-table.
  * list, create into, update, delete, reference from B's own objects) is answered exactly as the
  * same attempt on an id that does not exist, and changes nothing. No answer, audit event or
  * error, for any key including global ones, carries a secret. At the edge, a workload that
- * attests into B gets B's directory, credentials and audit trail, and nothing of A's.
+ * attests into B gets B's directory, credentials and audit trail, and nothing of A's. Every
+ * attack runs in both directions (B's keys against A, then A's against B).
  */
 
 const ISSUER = 'https://tessera.test';
@@ -80,6 +81,12 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
   const answers: Array<{ label: string; raw: string }> = [];
   let idp: { privateKey: CryptoKey; jwks: { keys: object[] } };
   const logLines: string[] = [];
+  /**
+   * In the attacks below, A is the set attacked and B the set whose keys attack it. They run in
+   * both directions: A = tenant "default", B = "tenant-b", then the other way round.
+   */
+  let victim: SetName = 'A';
+  let attacker: SetName = 'B';
 
   async function call(method: string, url: string, options: { key?: string | null; body?: unknown } = {}): Promise<TestResponse> {
     const response = await t.call(method, url, options);
@@ -140,7 +147,7 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
       keyIds.push(created.id);
     }
     // One name only A uses: a filter on it must not tell B that it exists.
-    if (name === 'A') await create(t, 'client-workloads', { ...inSet, name: 'only-in-a', identities: [{ claim: 'oidc.subject', value: 'nobody' }] });
+    await create(t, 'client-workloads', { ...inSet, name: `only-in-${name.toLowerCase()}`, identities: [{ claim: 'oidc.subject', value: 'nobody' }] });
     return {
       set,
       secrets,
@@ -191,7 +198,7 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
 
   /** Everything of set A as the root key sees it: what B's keys must leave as it was. */
   async function stateOfA(): Promise<string> {
-    const a = twins.A.set.id;
+    const a = twins[victim].set.id;
     const objects = await Promise.all(KINDS.map((def) => t.store.listObjects({ kind: def.kind, limit: 100_000 })));
     const inA = objects.flat().filter((o) => o.resourceSetId === a || o.id === a || (o.kind === 'admin-key' && JSON.stringify(o.spec).includes(a)));
     return JSON.stringify(inA.map((o) => ({ ...o, secrets: undefined })).sort((x, y) => x.id.localeCompare(y.id)));
@@ -199,12 +206,12 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
 
   /** Every id of set A, the set's own included: none may appear in an answer to B's keys. */
   async function idsOfA(): Promise<string[]> {
-    const a = twins.A.set.id;
+    const a = twins[victim].set.id;
     const objects = await Promise.all(KINDS.map((def) => t.store.listObjects({ kind: def.kind, resourceSetIds: [a], limit: 100_000 })));
-    return [a, ...twins.A.keyIds, ...objects.flat().map((o) => o.id)];
+    return [a, ...twins[victim].keyIds, ...objects.flat().map((o) => o.id)];
   }
 
-  const attackers = () => ROLES.map((role) => ({ role, key: twins.B.keys[role] }));
+  const attackers = () => ROLES.map((role) => ({ role, key: twins[attacker].keys[role] }));
 
   /** Two answers that must be indistinguishable: same status, same body (HEAD: no body). */
   function expectSameAnswer(onA: TestResponse, ghost: TestResponse, label: string): void {
@@ -218,222 +225,232 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     expect(routes.length).toBeGreaterThan(40);
   });
 
-  it('answers an attempt on any object of A, on every item route, as one on an id that does not exist, and changes nothing', async () => {
-    const before = await stateOfA();
-    for (const route of routes.filter((r) => classify(r) === 'item')) {
-      const plural = route.url.split('/')[3]!;
-      for (const { role, key } of attackers()) {
-        const body = route.method === 'PATCH' ? { description: 'taken over' } : undefined;
-        const onA = await call(route.method, route.url.replace(':id', twins.A.objects[plural]!.id), { key, body });
-        const ghost = await call(route.method, route.url.replace(':id', randomUUID()), { key, body });
-        expectSameAnswer(onA, ghost, `${role} [B] ${routeName(route)}`);
-      }
-    }
-    expect(await stateOfA()).toBe(before);
-  });
+  for (const [attacked, attacking] of [['A', 'B'], ['B', 'A']] as const) {
+    describe(`keys of ${attacking} against ${attacked}`, () => {
+      beforeAll(() => {
+        victim = attacked;
+        attacker = attacking;
+      });
 
-  it('lists nothing of A, and answers a filter on A as a filter on a set that does not exist', async () => {
-    const ids = await idsOfA();
-    for (const route of routes.filter((r) => ['list', 'set-filtered'].includes(classify(r)!))) {
-      const plural = route.url.split('/')[3]!;
-      const global = plural === 'resource-sets' || plural === 'admin-keys';
-      for (const { role, key } of attackers()) {
-        const label = `${role} [B] ${routeName(route)}`;
-        const all = await call(route.method, `${route.url}?limit=500`, { key });
-        for (const id of ids) expect(all.raw, label).not.toContain(id);
-        if (global) continue;
-        const onA = await call(route.method, `${route.url}?limit=500&resourceSetId=${twins.A.set.id}`, { key });
-        const ghost = await call(route.method, `${route.url}?limit=500&resourceSetId=${randomUUID()}`, { key });
-        expect({ status: onA.status, body: onA.body }, label).toEqual({ status: ghost.status, body: ghost.body });
-      }
-    }
-  });
-
-  it("answers every id filter of every list (read from the route's schema) naming an object of A as one naming nothing", async () => {
-    const ids = await idsOfA();
-    const document = t.app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string; schema: { pattern?: string } }> }>> };
-    let filters = 0;
-    for (const route of routes.filter((r) => r.method === 'GET' && ['list', 'set-filtered'].includes(classify(r)!))) {
-      const parameters = document.paths[route.url]?.get?.parameters ?? [];
-      // Parameters that take an id: a UUID pattern, or the acting key's id.
-      const idParameters = parameters.filter((p) => p.in === 'query' && (p.schema.pattern?.includes('[0-9a-f]{8}') || p.name === 'actor')).map((p) => p.name);
-      for (const parameter of idParameters) {
-        filters += 1;
-        for (const { role, key } of attackers()) {
-          const ghost = await call('GET', `${route.url}?${parameter}=${randomUUID()}`, { key });
-          for (const id of ids) {
-            const onA = await call('GET', `${route.url}?${parameter}=${id}`, { key });
-            expect({ status: onA.status, body: onA.body }, `${role} [B] ${route.url}?${parameter}=<A>`).toEqual({ status: ghost.status, body: ghost.body });
+      it('answers an attempt on any object of A, on every item route, as one on an id that does not exist, and changes nothing', async () => {
+        const before = await stateOfA();
+        for (const route of routes.filter((r) => classify(r) === 'item')) {
+          const plural = route.url.split('/')[3]!;
+          for (const { role, key } of attackers()) {
+            const body = route.method === 'PATCH' ? { description: 'taken over' } : undefined;
+            const onA = await call(route.method, route.url.replace(':id', twins[victim].objects[plural]!.id), { key, body });
+            const ghost = await call(route.method, route.url.replace(':id', randomUUID()), { key, body });
+            expectSameAnswer(onA, ghost, `${role} [B] ${routeName(route)}`);
           }
         }
-      }
-      // Names are looked up too: one only A uses answers as one no set uses.
-      if (parameters.some((p) => p.in === 'query' && p.name === 'name')) {
-        for (const { role, key } of attackers()) {
-          for (const name of ['only-in-a', 'default']) {
-            const onA = await call('GET', `${route.url}?name=${name}`, { key });
-            const ghost = await call('GET', `${route.url}?name=no-such-name`, { key });
-            expect({ status: onA.status, body: onA.body }, `${role} [B] ${route.url}?name=${name}`).toEqual({ status: ghost.status, body: ghost.body });
+        expect(await stateOfA()).toBe(before);
+      });
+
+      it('lists nothing of A, and answers a filter on A as a filter on a set that does not exist', async () => {
+        const ids = await idsOfA();
+        for (const route of routes.filter((r) => ['list', 'set-filtered'].includes(classify(r)!))) {
+          const plural = route.url.split('/')[3]!;
+          const global = plural === 'resource-sets' || plural === 'admin-keys';
+          for (const { role, key } of attackers()) {
+            const label = `${role} [B] ${routeName(route)}`;
+            const all = await call(route.method, `${route.url}?limit=500`, { key });
+            for (const id of ids) expect(all.raw, label).not.toContain(id);
+            if (global) continue;
+            const onA = await call(route.method, `${route.url}?limit=500&resourceSetId=${twins[victim].set.id}`, { key });
+            const ghost = await call(route.method, `${route.url}?limit=500&resourceSetId=${randomUUID()}`, { key });
+            expect({ status: onA.status, body: onA.body }, label).toEqual({ status: ghost.status, body: ghost.body });
           }
         }
-      }
-    }
-    expect(filters).toBeGreaterThanOrEqual(9);
-  });
+      });
 
-  it("answers a change of B's own objects that names A (resourceSetId, a key's scope) as one that names a set that does not exist", async () => {
-    const before = await stateOfA();
-    for (const { role, key } of attackers()) {
-      for (const def of KINDS.filter((d) => !d.global)) {
-        const id = twins.B.objects[def.plural]!.id;
-        const onA = await call('PATCH', `/api/v1/${def.plural}/${id}`, { key, body: { resourceSetId: twins.A.set.id } });
-        const ghost = await call('PATCH', `/api/v1/${def.plural}/${id}`, { key, body: { resourceSetId: randomUUID() } });
-        expectSameAnswer(onA, ghost, `${role} [B] PATCH ${def.plural} resourceSetId → A`);
-      }
-      const keyB = twins.B.objects['admin-keys']!.id;
-      for (const method of ['POST', 'PATCH'] as const) {
-        const url = method === 'POST' ? '/api/v1/admin-keys' : `/api/v1/admin-keys/${keyB}`;
-        const body = (other: string) => ({ ...(method === 'POST' ? { name: `mixed-${randomUUID().slice(0, 8)}`, role: 'auditor' } : {}), resourceSetIds: [twins.B.set.id, other] });
-        expectSameAnswer(await call(method, url, { key, body: body(twins.A.set.id) }), await call(method, url, { key, body: body(randomUUID()) }), `${role} [B] ${method} admin-keys [B, A]`);
-      }
-    }
-    expect(await stateOfA()).toBe(before);
-  });
+      it("answers every id filter of every list (read from the route's schema) naming an object of A as one naming nothing", async () => {
+        const ids = await idsOfA();
+        const document = t.app.swagger() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string; schema: { pattern?: string } }> }>> };
+        let filters = 0;
+        for (const route of routes.filter((r) => r.method === 'GET' && ['list', 'set-filtered'].includes(classify(r)!))) {
+          const parameters = document.paths[route.url]?.get?.parameters ?? [];
+          // Parameters that take an id: a UUID pattern, or the acting key's id.
+          const idParameters = parameters.filter((p) => p.in === 'query' && (p.schema.pattern?.includes('[0-9a-f]{8}') || p.name === 'actor')).map((p) => p.name);
+          for (const parameter of idParameters) {
+            filters += 1;
+            for (const { role, key } of attackers()) {
+              const ghost = await call('GET', `${route.url}?${parameter}=${randomUUID()}`, { key });
+              for (const id of ids) {
+                const onA = await call('GET', `${route.url}?${parameter}=${id}`, { key });
+                expect({ status: onA.status, body: onA.body }, `${role} [B] ${route.url}?${parameter}=<A>`).toEqual({ status: ghost.status, body: ghost.body });
+              }
+            }
+          }
+          // Names are looked up too: one only A uses answers as one no set uses.
+          if (parameters.some((p) => p.in === 'query' && p.name === 'name')) {
+            for (const { role, key } of attackers()) {
+              for (const name of [`only-in-${victim.toLowerCase()}`, twins[victim].set.name]) {
+                const onA = await call('GET', `${route.url}?name=${name}`, { key });
+                const ghost = await call('GET', `${route.url}?name=no-such-name`, { key });
+                expect({ status: onA.status, body: onA.body }, `${role} [B] ${route.url}?name=${name}`).toEqual({ status: ghost.status, body: ghost.body });
+              }
+            }
+          }
+        }
+        expect(filters).toBeGreaterThanOrEqual(9);
+      });
 
-  /** A valid create body of each kind in `set`, referring to that set's objects. */
-  function createBody(plural: string, set: Twin): Record<string, unknown> {
-    const name = `new-${randomUUID().slice(0, 8)}`;
-    const base = { resourceSetId: set.set.id, name };
-    const o = set.objects;
-    switch (plural) {
-      case 'resource-sets':
-        return { name };
-      case 'admin-keys':
-        return { name, role: 'auditor', resourceSetIds: [set.set.id] };
-      case 'client-workloads':
-        return { ...base, identities: [{ claim: 'oidc.subject', value: name }] };
-      case 'server-workloads':
-        return { ...base, host: `${name}.example.com`, port: 443, scheme: 'https', injection: { kind: 'basic' } };
-      case 'trust-providers':
-        return { ...base, type: 'oidc', config: { issuer: IDP, jwks: idp.jwks } };
-      case 'credential-providers':
-        return { ...base, type: 'workload-jwt', config: { audience: 'https://x.example.com' } };
-      case 'access-conditions':
-        return { ...base, type: 'time-window', config: { timeZone: 'UTC', start: '08:00', end: '18:00' } };
-      case 'access-policies':
-        return {
-          ...base,
-          clientWorkloadIds: [o['client-workloads']!.id],
-          serverWorkloadId: o['server-workloads']!.id,
-          trustProviderIds: [o['trust-providers']!.id],
-          accessConditionIds: [o['access-conditions']!.id],
-          credentialProviderId: o['credential-providers']!.id,
-        };
-      case 'log-streams':
-        return { ...base, type: 'file', config: { fileName: `${name}.jsonl` } };
-    }
-    throw new Error(`no create body for ${plural}: add one`);
+      it("answers a change of B's own objects that names A (resourceSetId, a key's scope) as one that names a set that does not exist", async () => {
+        const before = await stateOfA();
+        for (const { role, key } of attackers()) {
+          for (const def of KINDS.filter((d) => !d.global)) {
+            const id = twins[attacker].objects[def.plural]!.id;
+            const onA = await call('PATCH', `/api/v1/${def.plural}/${id}`, { key, body: { resourceSetId: twins[victim].set.id } });
+            const ghost = await call('PATCH', `/api/v1/${def.plural}/${id}`, { key, body: { resourceSetId: randomUUID() } });
+            expectSameAnswer(onA, ghost, `${role} [B] PATCH ${def.plural} resourceSetId → A`);
+          }
+          const keyB = twins[attacker].objects['admin-keys']!.id;
+          for (const method of ['POST', 'PATCH'] as const) {
+            const url = method === 'POST' ? '/api/v1/admin-keys' : `/api/v1/admin-keys/${keyB}`;
+            const body = (other: string) => ({ ...(method === 'POST' ? { name: `mixed-${randomUUID().slice(0, 8)}`, role: 'auditor' } : {}), resourceSetIds: [twins[attacker].set.id, other] });
+            expectSameAnswer(await call(method, url, { key, body: body(twins[victim].set.id) }), await call(method, url, { key, body: body(randomUUID()) }), `${role} [B] ${method} admin-keys [B, A]`);
+          }
+        }
+        expect(await stateOfA()).toBe(before);
+      });
+
+      /** A valid create body of each kind in `set`, referring to that set's objects. */
+      function createBody(plural: string, set: Twin): Record<string, unknown> {
+        const name = `new-${randomUUID().slice(0, 8)}`;
+        const base = { resourceSetId: set.set.id, name };
+        const o = set.objects;
+        switch (plural) {
+          case 'resource-sets':
+            return { name };
+          case 'admin-keys':
+            return { name, role: 'auditor', resourceSetIds: [set.set.id] };
+          case 'client-workloads':
+            return { ...base, identities: [{ claim: 'oidc.subject', value: name }] };
+          case 'server-workloads':
+            return { ...base, host: `${name}.example.com`, port: 443, scheme: 'https', injection: { kind: 'basic' } };
+          case 'trust-providers':
+            return { ...base, type: 'oidc', config: { issuer: IDP, jwks: idp.jwks } };
+          case 'credential-providers':
+            return { ...base, type: 'workload-jwt', config: { audience: 'https://x.example.com' } };
+          case 'access-conditions':
+            return { ...base, type: 'time-window', config: { timeZone: 'UTC', start: '08:00', end: '18:00' } };
+          case 'access-policies':
+            return {
+              ...base,
+              clientWorkloadIds: [o['client-workloads']!.id],
+              serverWorkloadId: o['server-workloads']!.id,
+              trustProviderIds: [o['trust-providers']!.id],
+              accessConditionIds: [o['access-conditions']!.id],
+              credentialProviderId: o['credential-providers']!.id,
+            };
+          case 'log-streams':
+            return { ...base, type: 'file', config: { fileName: `${name}.jsonl` } };
+        }
+        throw new Error(`no create body for ${plural}: add one`);
+      }
+
+      it('answers a create into A as a create into a set that does not exist, and creates nothing', async () => {
+        const before = await stateOfA();
+        for (const route of routes.filter((r) => classify(r) === 'create')) {
+          const plural = route.url.split('/')[3]!;
+          for (const { role, key } of attackers()) {
+            const label = `${role} [B] ${routeName(route)}`;
+            const intoA = createBody(plural, twins[victim]);
+            const ghostSet = randomUUID();
+            const intoGhost = JSON.parse(JSON.stringify(intoA).replaceAll(twins[victim].set.id, ghostSet));
+            if (plural === 'resource-sets') {
+              // Not a write into a set: only global admins create sets.
+              expect((await call('POST', route.url, { key, body: intoA })).status, label).toBe(403);
+              continue;
+            }
+            expectSameAnswer(await call('POST', route.url, { key, body: intoA }), await call('POST', route.url, { key, body: intoGhost }), label);
+          }
+        }
+        expect(await stateOfA()).toBe(before);
+      });
+
+      it("answers a reference to any object of A, from B's own objects, as a reference to an id that does not exist", async () => {
+        const before = await stateOfA();
+        const policyB = twins[attacker].objects['access-policies']!.id;
+        const policyBefore = (await t.call('GET', `/api/v1/access-policies/${policyB}`)).body;
+        for (const def of KINDS) {
+          const plural = def.plural;
+          const body = createBody(plural, twins[attacker]);
+          const references = def.references(body as Record<string, unknown>);
+          for (const ref of references) {
+            const victim = SETS_OBJECT(ref.kind);
+            const swap = (id: string) => JSON.parse(JSON.stringify(body).replaceAll(ref.id, id));
+            for (const { role, key } of attackers()) {
+              const label = `${role} [B] POST ${plural} ${ref.path} → A`;
+              const onA = await call('POST', `/api/v1/${plural}`, { key, body: swap(victim) });
+              const ghost = await call('POST', `/api/v1/${plural}`, { key, body: swap(randomUUID()) });
+              expectSameAnswer(onA, ghost, label);
+              if (plural === 'access-policies') {
+                // The same through a change of B's own policy.
+                const field = ref.path.slice(1);
+                const patch = (id: string) => ({ [field]: Array.isArray(body[field]) ? [id] : id });
+                const patchA = await call('PATCH', `/api/v1/access-policies/${policyB}`, { key, body: patch(victim) });
+                const patchGhost = await call('PATCH', `/api/v1/access-policies/${policyB}`, { key, body: patch(randomUUID()) });
+                expectSameAnswer(patchA, patchGhost, `${role} [B] PATCH access-policies ${ref.path} → A`);
+              }
+            }
+          }
+        }
+        expect((await t.call('GET', `/api/v1/access-policies/${policyB}`)).body).toEqual(policyBefore);
+        expect(await stateOfA()).toBe(before);
+
+        function SETS_OBJECT(kind: string): string {
+          if (kind === 'resource-set') return twins[victim].set.id;
+          const def = KINDS.find((d) => d.kind === kind)!;
+          return twins[victim].objects[def.plural]!.id;
+        }
+      });
+
+      it("answers B's admin naming a key after one of A's keys as naming it after no key at all", async () => {
+        const key = twins[attacker].keys.admin;
+        const keys = await t.store.listObjects({ kind: 'admin-key', limit: 1000 });
+        const namesIn = (set: SetName) => keys.filter((o) => JSON.stringify(o.spec.resourceSetIds) === JSON.stringify([twins[set].set.id])).map((o) => o.name);
+        // Names A's keys carry and B's do not (a clash with one of B's own keys is B's to see).
+        const namesOfA = namesIn(victim).filter((name) => !namesIn(attacker).includes(name));
+        expect(namesOfA.length).toBeGreaterThan(3);
+        const outcome = (response: TestResponse) => ({ status: response.status, code: response.body?.code });
+        for (const name of namesOfA) {
+          const unused = `unused-${randomUUID().slice(0, 8)}`;
+          const body = (n: string) => ({ name: n, role: 'auditor', resourceSetIds: [twins[attacker].set.id] });
+          const own = await create(t, 'admin-keys', body(`own-${randomUUID().slice(0, 8)}`), key);
+          const renamed = await call('PATCH', `/api/v1/admin-keys/${own.id}`, { key, body: { name } });
+          expect(outcome(renamed), `PATCH admin-keys name → ${name}`).toEqual(outcome(await call('PATCH', `/api/v1/admin-keys/${own.id}`, { key, body: { name: `${unused}-2` } })));
+          expect(outcome(await call('POST', '/api/v1/admin-keys', { key, body: body(name) })), `POST admin-keys named ${name}`).toEqual(
+            outcome(await call('POST', '/api/v1/admin-keys', { key, body: body(unused) })),
+          );
+        }
+        // Within one scope a name is still taken once.
+        const clash = await call('POST', '/api/v1/admin-keys', { key, body: { name: namesOfA[0], role: 'auditor', resourceSetIds: [twins[attacker].set.id] } });
+        expect(clash.status).toBe(409);
+        expect(clash.body).toEqual({ code: 'name_taken', message: 'An admin key with this name already exists for the same resource sets' });
+      });
+
+      it('keeps the global routes to global admins', async () => {
+        const jwks = JSON.stringify(await t.keyRing.jwks());
+        for (const route of routes.filter((r) => classify(r) === 'global-only')) {
+          for (const { role, key } of attackers()) {
+            const response = await call(route.method, route.url, { key });
+            expect(response.status, `${role} [B] ${routeName(route)}`).toBe(403);
+          }
+        }
+        expect(JSON.stringify(await t.keyRing.jwks())).toBe(jwks);
+      });
+
+      it('shows nothing of any set on the public routes', async () => {
+        const ids = [...(await idsOfA()), twins[attacker].set.id];
+        for (const route of routes.filter((r) => classify(r) === 'public')) {
+          const response = await call(route.method, route.url, { key: null });
+          expect(response.status, routeName(route)).toBe(200);
+          for (const id of ids) expect(response.raw, routeName(route)).not.toContain(id);
+        }
+      });
+    });
   }
-
-  it('answers a create into A as a create into a set that does not exist, and creates nothing', async () => {
-    const before = await stateOfA();
-    for (const route of routes.filter((r) => classify(r) === 'create')) {
-      const plural = route.url.split('/')[3]!;
-      for (const { role, key } of attackers()) {
-        const label = `${role} [B] ${routeName(route)}`;
-        const intoA = createBody(plural, twins.A);
-        const ghostSet = randomUUID();
-        const intoGhost = JSON.parse(JSON.stringify(intoA).replaceAll(twins.A.set.id, ghostSet));
-        if (plural === 'resource-sets') {
-          // Not a write into a set: only global admins create sets.
-          expect((await call('POST', route.url, { key, body: intoA })).status, label).toBe(403);
-          continue;
-        }
-        expectSameAnswer(await call('POST', route.url, { key, body: intoA }), await call('POST', route.url, { key, body: intoGhost }), label);
-      }
-    }
-    expect(await stateOfA()).toBe(before);
-  });
-
-  it("answers a reference to any object of A, from B's own objects, as a reference to an id that does not exist", async () => {
-    const before = await stateOfA();
-    const policyB = twins.B.objects['access-policies']!.id;
-    const policyBefore = (await t.call('GET', `/api/v1/access-policies/${policyB}`)).body;
-    for (const def of KINDS) {
-      const plural = def.plural;
-      const body = createBody(plural, twins.B);
-      const references = def.references(body as Record<string, unknown>);
-      for (const ref of references) {
-        const victim = SETS_OBJECT(ref.kind);
-        const swap = (id: string) => JSON.parse(JSON.stringify(body).replaceAll(ref.id, id));
-        for (const { role, key } of attackers()) {
-          const label = `${role} [B] POST ${plural} ${ref.path} → A`;
-          const onA = await call('POST', `/api/v1/${plural}`, { key, body: swap(victim) });
-          const ghost = await call('POST', `/api/v1/${plural}`, { key, body: swap(randomUUID()) });
-          expectSameAnswer(onA, ghost, label);
-          if (plural === 'access-policies') {
-            // The same through a change of B's own policy.
-            const field = ref.path.slice(1);
-            const patch = (id: string) => ({ [field]: Array.isArray(body[field]) ? [id] : id });
-            const patchA = await call('PATCH', `/api/v1/access-policies/${policyB}`, { key, body: patch(victim) });
-            const patchGhost = await call('PATCH', `/api/v1/access-policies/${policyB}`, { key, body: patch(randomUUID()) });
-            expectSameAnswer(patchA, patchGhost, `${role} [B] PATCH access-policies ${ref.path} → A`);
-          }
-        }
-      }
-    }
-    expect((await t.call('GET', `/api/v1/access-policies/${policyB}`)).body).toEqual(policyBefore);
-    expect(await stateOfA()).toBe(before);
-
-    function SETS_OBJECT(kind: string): string {
-      if (kind === 'resource-set') return twins.A.set.id;
-      const def = KINDS.find((d) => d.kind === kind)!;
-      return twins.A.objects[def.plural]!.id;
-    }
-  });
-
-  it("answers B's admin naming a key after one of A's keys as naming it after no key at all", async () => {
-    const key = twins.B.keys.admin;
-    const namesOfA = (await t.store.listObjects({ kind: 'admin-key', limit: 1000 }))
-      .filter((o) => JSON.stringify(o.spec.resourceSetIds) === JSON.stringify([twins.A.set.id]))
-      .map((o) => o.name);
-    expect(namesOfA.length).toBeGreaterThan(3);
-    const outcome = (response: TestResponse) => ({ status: response.status, code: response.body?.code });
-    for (const name of namesOfA) {
-      const unused = `unused-${randomUUID().slice(0, 8)}`;
-      const body = (n: string) => ({ name: n, role: 'auditor', resourceSetIds: [twins.B.set.id] });
-      const own = await create(t, 'admin-keys', body(`own-${randomUUID().slice(0, 8)}`), key);
-      const renamed = await call('PATCH', `/api/v1/admin-keys/${own.id}`, { key, body: { name } });
-      expect(outcome(renamed), `PATCH admin-keys name → ${name}`).toEqual(outcome(await call('PATCH', `/api/v1/admin-keys/${own.id}`, { key, body: { name: `${unused}-2` } })));
-      expect(outcome(await call('POST', '/api/v1/admin-keys', { key, body: body(name) })), `POST admin-keys named ${name}`).toEqual(
-        outcome(await call('POST', '/api/v1/admin-keys', { key, body: body(unused) })),
-      );
-    }
-    // Within one scope a name is still taken once.
-    const clash = await call('POST', '/api/v1/admin-keys', { key, body: { name: namesOfA[0], role: 'auditor', resourceSetIds: [twins.B.set.id] } });
-    expect(clash.status).toBe(409);
-    expect(clash.body).toEqual({ code: 'name_taken', message: 'An admin key with this name already exists for the same resource sets' });
-  });
-
-  it('keeps the global routes to global admins', async () => {
-    const jwks = JSON.stringify(await t.keyRing.jwks());
-    for (const route of routes.filter((r) => classify(r) === 'global-only')) {
-      for (const { role, key } of attackers()) {
-        const response = await call(route.method, route.url, { key });
-        expect(response.status, `${role} [B] ${routeName(route)}`).toBe(403);
-      }
-    }
-    expect(JSON.stringify(await t.keyRing.jwks())).toBe(jwks);
-  });
-
-  it('shows nothing of any set on the public routes', async () => {
-    const ids = [...(await idsOfA()), twins.B.set.id];
-    for (const route of routes.filter((r) => classify(r) === 'public')) {
-      const response = await call(route.method, route.url, { key: null });
-      expect(response.status, routeName(route)).toBe(200);
-      for (const id of ids) expect(response.raw, routeName(route)).not.toContain(id);
-    }
-  });
 
   it('never returns a secret: on every read route, for every key, in errors, in the audit trail and in the server log', async () => {
     const keys = [t.rootKey, ...globalKeys, ...SETS.flatMap((name) => Object.values(twins[name].keys))];
@@ -484,54 +501,64 @@ describe.each(BACKENDS)('isolation matrix ($name)', (backend) => {
     const edgeEventsOf = async (name: SetName) =>
       (await t.store.listAuditEvents({ resourceSetIds: [twins[name].set.id], limit: 100_000 })).filter((event) => event.kind.startsWith('edge.'));
 
-    it('gives a workload of B, twin of one in A, only B: its workload, directory, credentials and audit trail', async () => {
-      const auditOfA = JSON.stringify(await edgeEventsOf('A'));
-      const { sdk, answer } = await attestInto('B');
-      const b = twins.B;
-      expect(answer.body.clientWorkload).toEqual({ id: b.objects['client-workloads']!.id, name: 'app' });
-      const directory = answer.body.directory.map((entry: { serverWorkloadId: string }) => entry.serverWorkloadId).sort();
-      const serversOfB = (await t.store.listObjects({ kind: 'server-workload', resourceSetIds: [b.set.id], limit: 100 })).map((o) => o.id).sort();
-      expect(directory).toEqual(serversOfB);
-      for (const id of await idsOfA()) expect(JSON.stringify(answer.body)).not.toContain(id);
+    for (const [attacked, attacking] of [['A', 'B'], ['B', 'A']] as const) {
+      describe(`a workload of ${attacking}, twin of one in ${attacked}`, () => {
+        beforeAll(() => {
+          victim = attacked;
+          attacker = attacking;
+        });
 
-      const key = await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/' });
-      expect(key.body.credential).toEqual({ kind: 'token', token: b.secrets[0] });
-      const minted = await sdk.credentials({ scheme: 'https', host: 'jwt.example.com', port: 443, path: '/' });
-      expect(minted.status, JSON.stringify(minted.body)).toBe(200);
-      const claims = decodeJwt(minted.body.credential.token);
-      expect(claims.resource_set).toEqual({ id: b.set.id, name: b.set.name });
-      expect(claims.sub).toBe(`resource-set:${b.set.id}:client-workload:${b.objects['client-workloads']!.id}`);
-      const events = await sdk.events([{ time: new Date().toISOString(), target: { scheme: 'https', host: 'api.example.com', port: 443, path: '/' }, outcome: 'allow', statusClass: '2xx', latencyMs: 1 }]);
-      expect(events.status, JSON.stringify(events.body)).toBeLessThan(300);
-      expect(JSON.stringify(await edgeEventsOf('A')), "A's audit trail").toBe(auditOfA);
-      expect((await edgeEventsOf('B')).length).toBeGreaterThan(0);
-    });
+        it('gives a workload of B, twin of one in A, only B: its workload, directory, credentials and audit trail', async () => {
+          const auditOfA = JSON.stringify(await edgeEventsOf(victim));
+          const { sdk, answer } = await attestInto(attacker);
+          const b = twins[attacker];
+          expect(answer.body.clientWorkload).toEqual({ id: b.objects['client-workloads']!.id, name: 'app' });
+          const directory = answer.body.directory.map((entry: { serverWorkloadId: string }) => entry.serverWorkloadId).sort();
+          // The set's servers that a policy links the workload to.
+          const servers = await t.store.listObjects({ kind: 'server-workload', resourceSetIds: [b.set.id], limit: 100 });
+          expect(directory).toEqual(servers.filter((o) => ['api', 'jwt-api'].includes(o.name)).map((o) => o.id).sort());
+          for (const id of await idsOfA()) expect(JSON.stringify(answer.body)).not.toContain(id);
 
-    it("answers B's workload naming A's server workload, on every edge route, as one naming none", async () => {
-      const { sdk } = await attestInto('B');
-      const serverA = twins.A.objects['server-workloads']!.id;
-      const report = (serverWorkloadId: string) => ({
-        reportId: randomUUID(),
-        series: [{ serverWorkloadId, target: { scheme: 'https', host: 'api.example.com', port: 443 }, outcome: 'allow', statusClass: '2xx', requests: 1, latencyMsSum: 1, latencyBuckets: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
+          const key = await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/' });
+          expect(key.body.credential).toEqual({ kind: 'token', token: b.secrets[0] });
+          const minted = await sdk.credentials({ scheme: 'https', host: 'jwt.example.com', port: 443, path: '/' });
+          expect(minted.status, JSON.stringify(minted.body)).toBe(200);
+          const claims = decodeJwt(minted.body.credential.token);
+          expect(claims.resource_set).toEqual({ id: b.set.id, name: b.set.name });
+          expect(claims.sub).toBe(`resource-set:${b.set.id}:client-workload:${b.objects['client-workloads']!.id}`);
+          const events = await sdk.events([{ time: new Date().toISOString(), target: { scheme: 'https', host: 'api.example.com', port: 443, path: '/' }, outcome: 'allow', statusClass: '2xx', latencyMs: 1 }]);
+          expect(events.status, JSON.stringify(events.body)).toBeLessThan(300);
+          expect(JSON.stringify(await edgeEventsOf(victim)), "A's audit trail").toBe(auditOfA);
+          expect((await edgeEventsOf(attacker)).length).toBeGreaterThan(0);
+        });
+
+        it("answers B's workload naming A's server workload, on every edge route, as one naming none", async () => {
+          const { sdk } = await attestInto(attacker);
+          const serverA = twins[victim].objects['server-workloads']!.id;
+          const report = (serverWorkloadId: string) => ({
+            reportId: randomUUID(),
+            series: [{ serverWorkloadId, target: { scheme: 'https', host: 'api.example.com', port: 443 }, outcome: 'allow', statusClass: '2xx', requests: 1, latencyMsSum: 1, latencyBuckets: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }],
+          });
+          const onA = await sdk.metrics(report(serverA));
+          const ghost = await sdk.metrics(report(randomUUID()));
+          expect(onA.body).toEqual(ghost.body);
+          expect(onA.status).toBe(400);
+          // A host that only A serves is, for B's workload, a host no one serves.
+          await create(t, 'server-workloads', { resourceSetId: twins[victim].set.id, name: `only-${victim}`, host: `only-${victim}.example.com`, port: 443, scheme: 'https', injection: { kind: 'basic' } });
+          const onlyA = await sdk.credentials({ scheme: 'https', host: `only-${victim}.example.com`, port: 443 });
+          const nowhere = await sdk.credentials({ scheme: 'https', host: 'nowhere.example.com', port: 443 });
+          expect({ status: onlyA.status, body: onlyA.body }).toEqual({ status: nowhere.status, body: nowhere.body });
+          expect(onlyA.body.code).toBe('no_server_workload');
+        });
+
+        it('gives the twin in A its own, untouched by B', async () => {
+          const { sdk, answer } = await attestInto(victim);
+          expect(answer.body.clientWorkload.id).toBe(twins[victim].objects['client-workloads']!.id);
+          const key = await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/' });
+          expect(key.body.credential).toEqual({ kind: 'token', token: twins[victim].secrets[0] });
+        });
       });
-      const onA = await sdk.metrics(report(serverA));
-      const ghost = await sdk.metrics(report(randomUUID()));
-      expect(onA.body).toEqual(ghost.body);
-      expect(onA.status).toBe(400);
-      // A host that only A serves is, for B's workload, a host no one serves.
-      await create(t, 'server-workloads', { resourceSetId: twins.A.set.id, name: 'only-a', host: 'only-a.example.com', port: 443, scheme: 'https', injection: { kind: 'basic' } });
-      const onlyA = await sdk.credentials({ scheme: 'https', host: 'only-a.example.com', port: 443 });
-      const nowhere = await sdk.credentials({ scheme: 'https', host: 'nowhere.example.com', port: 443 });
-      expect({ status: onlyA.status, body: onlyA.body }).toEqual({ status: nowhere.status, body: nowhere.body });
-      expect(onlyA.body.code).toBe('no_server_workload');
-    });
-
-    it('gives the twin in A its own, untouched by B', async () => {
-      const { sdk, answer } = await attestInto('A');
-      expect(answer.body.clientWorkload.id).toBe(twins.A.objects['client-workloads']!.id);
-      const key = await sdk.credentials({ scheme: 'https', host: 'api.example.com', port: 443, path: '/' });
-      expect(key.body.credential).toEqual({ kind: 'token', token: twins.A.secrets[0] });
-    });
+    }
 
     it('covers every edge route', () => {
       const covered = ['challenge', 'attest', 'credentials', 'metrics', 'events'].map((name) => `POST /edge/v1/${name}`);
