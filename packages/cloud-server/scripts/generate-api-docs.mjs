@@ -61,7 +61,7 @@ const ERROR_MEANINGS = {
     'A `policy-editor` key tried a write that would change who receives a credential provider\'s stored secret, or where the SDK sends it (see [the security model](security.md#admin-roles)). Nothing was changed; an `editor` or `admin` key may make the change.',
   not_found: 'No such object, or the object lies outside the resource sets of the key; also an unknown route.',
   method_not_allowed: 'The route does not accept this HTTP method.',
-  name_taken: 'An object of this kind with this name already exists in the resource set.',
+  name_taken: 'An object of this kind with this name already exists in the resource set (for an admin key: a key of the same resource sets has this name).',
   still_referenced: 'The object is still referenced by other objects; `details` names up to 20 of them (`id`, `kind`).',
   conflict: 'The request conflicts with the current state of the object.',
   last_admin_key: 'The change would leave no enabled, unexpired `admin` key with access to all resource sets.',
@@ -827,7 +827,9 @@ all kinds but resource sets and admin keys also have \`resourceSetId\`.
 - \`POST\` creates an object and answers \`201\` with the object and a \`location\` header.
   \`resourceSetId\` defaults to the \`default\` resource set; \`enabled\` defaults to \`true\`;
   \`description\` defaults to \`""\`. The \`name\` must be unique among objects of that kind in the
-  resource set (\`409 name_taken\` otherwise).
+  resource set (\`409 name_taken\` otherwise). Resource sets have names unique among them; an
+  admin key's name is unique among the keys of the same resource sets, so that a clash never
+  reveals a key outside the scope of the admin who chose the name.
 - \`PATCH\` changes an object. The fields you send replace the stored ones, whole: sending
   \`identities\` or \`config\` replaces the entire array or object, it is not merged. Fields you do
   not send stay as they are. The body needs at least one field.
@@ -845,8 +847,11 @@ all kinds but resource sets and admin keys also have \`resourceSetId\`.
   cannot be deleted (\`409 still_referenced\`).
 - \`DELETE\` answers \`204\` with no body.
 - Send \`content-type: application/json\` only with a body. A \`DELETE\` or a
-  \`POST /api/v1/signing-keys/rotate\` that declares JSON but sends no body gets
-  \`400 invalid_json\`.
+  \`POST /api/v1/signing-keys/rotate\` takes no body: one that sends a body gets
+  \`400 validation_failed\` (\`/body\`) and changes nothing; one that declares JSON but sends no
+  body gets \`400 invalid_json\`.
+- Bodies are UTF-8 JSON. Bytes that are not UTF-8, even inside a string, get \`400 invalid_json\`:
+  they are never stored as replacement characters.
 - Every create, change and delete is recorded as an \`admin.change\` audit event, with the names of
   the fields that changed (never their values).
 `;

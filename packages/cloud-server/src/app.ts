@@ -5,6 +5,7 @@ import type { ProviderRegistry } from '@tessera/providers';
 import { DEFAULT_TIMEOUTS, type ServerTimeouts } from './config.js';
 import { installErrorHandler, ErrorResponse } from './api/error-handler.js';
 import { installJsonBodyParser } from './api/json-body.js';
+import { ApiError } from './api/errors.js';
 import { registerObjectRoutes } from './api/admin-routes.js';
 import { registerAuditRoutes } from './api/audit-routes.js';
 import { registerRequestMetricsRoutes } from './api/request-metrics-routes.js';
@@ -150,6 +151,13 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
     return payload;
   });
   installErrorHandler(app);
+  // A route that declares no body takes none: one sent anyway is refused rather than ignored, so
+  // a client that thinks it is passing options learns that it is not.
+  app.addHook('preValidation', async (request) => {
+    if (!request.is404 && request.body !== undefined && request.routeOptions.schema?.body === undefined) {
+      throw new ApiError('validation_failed', 'Invalid request — /body: this route takes no request body', [{ path: '/body', message: 'this route takes no request body' }]);
+    }
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -36,17 +36,29 @@ export function nestsDeeperThan(text: string, max: number): boolean {
   return false;
 }
 
+/** Refuses bytes that are not UTF-8 instead of replacing them with U+FFFD. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * JSON bodies go through Fastify's own parser (its prototype-poisoning checks included), after a
  * scan that refuses nesting deeper than MAX_JSON_DEPTH with 400 `json_too_deep`. JSON.parse takes
  * a 200,000-deep array in its stride; whatever walks the result next (schema validation, the
  * well-formedness check, a provider's config) would overflow the stack and answer 500.
+ *
+ * The bytes are decoded strictly: a body that is not UTF-8 (RFC 8259) is `invalid_json`, rather
+ * than a string stored with replacement characters where the sender's bytes were.
  */
 export function installJsonBodyParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, raw, done) => {
-    const body = raw as string; // parseAs: 'string'
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
+    let body: string;
+    try {
+      body = utf8.decode(raw as Buffer); // parseAs: 'buffer'
+    } catch {
+      done(new ApiError('invalid_json', 'The request body is not valid UTF-8'), undefined);
+      return;
+    }
     if (nestsDeeperThan(body, MAX_JSON_DEPTH)) {
       done(new ApiError('json_too_deep', `The request body nests arrays and objects more than ${MAX_JSON_DEPTH} levels deep`), undefined);
       return;

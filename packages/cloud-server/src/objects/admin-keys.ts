@@ -51,3 +51,21 @@ export async function guardLastAdminKey(
   }
   throw new ApiError('last_admin_key', 'This is the last active admin key with access to all resource sets');
 }
+
+/** The resource sets of a key as one comparable value: [A, B] and [B, A] are one scope. */
+function scopeOf(key: StoredObject): string {
+  return JSON.stringify([...((key.spec.resourceSetIds as string[] | undefined) ?? [])].sort());
+}
+
+/**
+ * An admin key's name is unique among the keys of the same resource sets, not among all keys:
+ * whoever may write a key of that scope may also read every key it could clash with, so
+ * `name_taken` tells a scoped admin nothing about keys outside its scope. (Checked here, not by
+ * a unique index, because the scope is a list in the spec.)
+ */
+export async function checkAdminKeyName(reader: Pick<StoreReader, 'listObjects'>, key: StoredObject): Promise<void> {
+  const namesakes = await reader.listObjects({ kind: 'admin-key', name: key.name, limit: 10_000 });
+  if (namesakes.some((other) => other.id !== key.id && scopeOf(other) === scopeOf(key))) {
+    throw new ApiError('name_taken', 'An admin key with this name already exists for the same resource sets');
+  }
+}

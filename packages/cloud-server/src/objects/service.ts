@@ -10,7 +10,7 @@ import type { KindDefinition } from './kinds.js';
 import { decodeCursor, encodeCursor, presentObject } from './present.js';
 import { mergeSecrets, openSecrets, sealSecrets } from './secrets.js';
 import { recordAdminChange } from './audit-change.js';
-import { createAdminKeySecret, guardLastAdminKey } from './admin-keys.js';
+import { checkAdminKeyName, createAdminKeySecret, guardLastAdminKey } from './admin-keys.js';
 import { checkSecretsFollowDestination } from './secret-destinations.js';
 import { credentialProvidersOf, guardSecretDelivery } from './secret-delivery.js';
 
@@ -141,6 +141,7 @@ export class ObjectService {
       let adminKey: string | undefined;
       if (def.kind === 'admin-key') ({ key: adminKey, lookupKey: object.lookupKey } = createAdminKeySecret(presetAdminKey));
       if (guardsSecretDelivery(principal)) await guardSecretDelivery(tx, undefined, object);
+      if (def.kind === 'admin-key') await checkAdminKeyName(tx, object);
       await tx.insertObject(object);
       stored = object;
       const fields = createdFields(body);
@@ -192,7 +193,10 @@ export class ObjectService {
         refs: await checkReferences(tx, principal, def, spec, current.resourceSetId),
         updatedAt: this.#now().toISOString(),
       };
-      if (def.kind === 'admin-key') await guardLastAdminKey(tx, current, next, this.#now());
+      if (def.kind === 'admin-key') {
+        await guardLastAdminKey(tx, current, next, this.#now());
+        await checkAdminKeyName(tx, next);
+      }
       if (guardsSecretDelivery(principal)) await guardSecretDelivery(tx, current, next);
       const changed = changedFields(current, next, def, secretChanges);
       await tx.updateObject(next);

@@ -136,6 +136,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX request_metric_reports_received_at ON request_metric_reports (received_at)`,
     ],
   },
+  {
+    version: 4,
+    name: 'admin_key_names_per_scope',
+    statements: [
+      // An admin key's name is unique among the keys of the same resource sets (objects/admin-keys.ts),
+      // so that a clash never tells a scoped admin about a key outside its scope.
+      `DROP INDEX objects_kind_set_name`,
+      `CREATE UNIQUE INDEX objects_kind_set_name ON objects (kind, COALESCE(resource_set_id, ''), name) WHERE kind <> 'admin-key'`,
+    ],
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((migration) => migration.version));

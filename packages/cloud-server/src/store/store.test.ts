@@ -51,6 +51,22 @@ describe.each(BACKENDS)('store ($name)', (backend) => {
       expect(await store.getObject(set.id)).toEqual(set);
     });
 
+    it("moves a version 3 database to admin-key names unique per scope (version 4), keeping its data and the other names' index", async () => {
+      // Back to version 3's index, with data in it.
+      await harness.rawQuery('DROP INDEX objects_kind_set_name');
+      await harness.rawQuery("CREATE UNIQUE INDEX objects_kind_set_name ON objects (kind, COALESCE(resource_set_id, ''), name)");
+      await harness.rawQuery('DELETE FROM schema_migrations WHERE version = 4');
+      const set = makeResourceSet('kept');
+      const key = makeObject({ kind: 'admin-key', name: 'ops' });
+      await insert(set, key);
+      await expectStoreError(insert(makeObject({ kind: 'admin-key', name: 'ops' })), 'unique_violation');
+      await harness.createStore().migrate();
+      expect(await store.getObject(set.id)).toEqual(set);
+      expect(await store.getObject(key.id)).toEqual(key);
+      await insert(makeObject({ kind: 'admin-key', name: 'ops' }));
+      await expectStoreError(insert(makeResourceSet('kept')), 'unique_violation');
+    });
+
     it('lets several instances migrate a fresh database at once', async () => {
       const fresh = await backend.createHarness();
       try {
@@ -102,7 +118,7 @@ describe.each(BACKENDS)('store ($name)', (backend) => {
       expect(await store.getObjectByLookupKey('sha256:other')).toBeUndefined();
     });
 
-    it('keeps names unique within (kind, resource set), and for global kinds', async () => {
+    it('keeps names unique within (kind, resource set), and for resource sets', async () => {
       const [setA, setB] = [makeResourceSet('a'), makeResourceSet('b')];
       const first = makeObject({ resourceSetId: setA.id, name: 'web' });
       await insert(setA, setB, first);
@@ -110,8 +126,8 @@ describe.each(BACKENDS)('store ($name)', (backend) => {
       await insert(makeObject({ resourceSetId: setB.id, name: 'web' })); // another set
       await insert(makeObject({ resourceSetId: setA.id, name: 'web', kind: 'server-workload' })); // another kind
       await expectStoreError(insert(makeResourceSet('a')), 'unique_violation');
-      await insert(makeObject({ kind: 'admin-key', name: 'ops' }));
-      await expectStoreError(insert(makeObject({ kind: 'admin-key', name: 'ops' })), 'unique_violation');
+      // Admin keys' names are unique per scope, which the object service checks (objects/admin-keys.ts).
+      await insert(makeObject({ kind: 'admin-key', name: 'ops' }), makeObject({ kind: 'admin-key', name: 'ops' }));
       await expectStoreError(insert({ ...first, name: 'other' }), 'unique_violation'); // same id
     });
 

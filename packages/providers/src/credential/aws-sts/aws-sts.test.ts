@@ -181,6 +181,15 @@ describe('aws-sts credential provider', () => {
     expect(assumeCalls()).toHaveLength(5);
   });
 
+  it("never serves one resource set's credentials to a twin in another set (same config, same workload name)", async () => {
+    await issue();
+    // Another set's editor copies the config; the role trusts only set rs-1's workload, so STS
+    // must be asked, and refuses: the cached credentials of rs-1 are not an answer.
+    const twin = { ...request, resourceSet: { id: 'rs-2', name: 'tenant-b' }, clientWorkload: { id: 'twin-workload', name: 'billing', claims: {} } };
+    await expect(issue({}, twin)).rejects.toThrow('AccessDenied');
+    expect(assumeCalls().map((r) => r.claims?.sub)).toEqual([SUBJECT, 'resource-set:rs-2:client-workload:twin-workload']);
+  });
+
   it('fetches new credentials once 75% of the lifetime has passed', async () => {
     const first = await issue({ durationSeconds: 1000 });
     clockOffsetMs = 740_000;

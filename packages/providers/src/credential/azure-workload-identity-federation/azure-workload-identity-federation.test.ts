@@ -262,6 +262,21 @@ describe('azure-workload-identity-federation: caching', () => {
     await expect(provider.issue(named, config({ subjectFormat: 'workload-name' }), {}, context)).resolves.toMatchObject({ kind: 'token' });
     expect(entra.verified[0]?.assertion.payload.sub).toBe('resource-set:payments:client-workload:billing-by-name');
   });
+
+  it('never serves the token of one resource set to another that took its name (workload-name subjects)', async () => {
+    const provider = createAzureWorkloadIdentityFederationProvider();
+    const named: CredentialRequest = { ...billing, clientWorkload: { ...billing.clientWorkload, name: 'billing-by-name' } };
+    // Set rs-1 was renamed and a new set took the name "payments", with a workload of the same name.
+    const heir: CredentialRequest = {
+      ...named,
+      resourceSet: { id: 'rs-2', name: 'payments' },
+      clientWorkload: { id: '6f1c0e5e-4444-4c1e-9e55-000000000004', name: 'billing-by-name', claims: {} },
+    };
+    const first = await provider.issue(named, config({ subjectFormat: 'workload-name' }), {}, context);
+    const second = await provider.issue(heir, config({ subjectFormat: 'workload-name' }), {}, context);
+    expect(second).not.toEqual(first);
+    expect(entra.count(TOKEN_PATH)).toBe(2);
+  });
 });
 
 describe('azure-workload-identity-federation: errors', () => {

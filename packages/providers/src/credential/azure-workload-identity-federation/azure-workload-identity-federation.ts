@@ -9,7 +9,7 @@
  * `scope` (client credentials grant with a jwt-bearer client assertion).
  *
  * Caching has two layers. One `ClientAssertionCredential` is kept per (config, control plane
- * issuer, client workload) in a bounded LRU, so MSAL's per-instance token cache and authority
+ * issuer, resource set, client workload) in a bounded LRU, so MSAL's per-instance token cache and authority
  * metadata survive between calls; in front of it, the shared `TokenCache` hands the same token
  * to every caller until 75% of its lifetime has passed and lets concurrent misses share one
  * token request. Past that point MSAL is asked again; it renews 5 minutes before expiry.
@@ -188,7 +188,18 @@ export function createAzureWorkloadIdentityFederationProvider(
       }
 
       // Tokens are per workload: another workload's federated credential may not exist in Entra.
-      const credentialKey = JSON.stringify([ctx.issuer, config.authorityHost, config.tenantId, config.clientId, config.assertionAudience, subject]);
+      // Keyed by ids too: a `workload-name` subject outlives a rename, and the set that takes the
+      // old name must not be served the token minted for the set that had it.
+      const credentialKey = JSON.stringify([
+        ctx.issuer,
+        config.authorityHost,
+        config.tenantId,
+        config.clientId,
+        config.assertionAudience,
+        subject,
+        request.resourceSet.id,
+        request.clientWorkload.id,
+      ]);
       const entry = touch(
         credentials,
         credentialKey,

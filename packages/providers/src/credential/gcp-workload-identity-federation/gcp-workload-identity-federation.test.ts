@@ -151,6 +151,15 @@ describe('gcp-workload-identity-federation: token exchange', () => {
     await expect(provider.issue(billing, config(), {}, context)).resolves.toMatchObject({ token: 'ya29.fake-sts-4' });
   });
 
+  it("never serves one resource set's token to a twin in another set (same config, same workload name)", async () => {
+    const provider = createGcpWorkloadIdentityFederationProvider();
+    const first = await provider.issue(billing, config(), {}, context);
+    const twin: CredentialRequest = { ...billing, resourceSet: { id: 'rs-2', name: 'tenant-b' }, clientWorkload: { ...billing.clientWorkload, id: 'twin-workload' } };
+    const second = await provider.issue(twin, config(), {}, context);
+    expect(second).not.toEqual(first);
+    expect(google.stsRequests.map((r) => r.claims.sub)).toEqual([`resource-set:rs-1:client-workload:${billing.clientWorkload.id}`, 'resource-set:rs-2:client-workload:twin-workload']);
+  });
+
   it('refreshes once most of the lifetime has passed', async () => {
     const provider = createGcpWorkloadIdentityFederationProvider();
     const start = context.now().getTime();

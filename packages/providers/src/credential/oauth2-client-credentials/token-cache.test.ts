@@ -79,6 +79,18 @@ describe('oauth2-client-credentials: token cache', () => {
     expect(server.requests).toHaveLength(5);
   });
 
+  it("never serves one resource set's token to another set's provider with the same public fields and a wrong secret", async () => {
+    const otherSet: CredentialRequest = { ...request, resourceSet: { id: 'rs-2', name: 'tenant-b' }, clientWorkload: { id: 'c2', name: 'billing', claims: {} } };
+    const guess = { clientSecret: 'a-guess' };
+    // While A's request is in flight, and once A's token is cached.
+    server.delayMs = 50;
+    const [ownToken, whileInFlight] = await Promise.allSettled([issue(), provider.issue(otherSet, config(), guess, context)]);
+    expect(ownToken).toMatchObject({ status: 'fulfilled', value: { token: 'access-token-1' } });
+    expect(whileInFlight).toMatchObject({ status: 'rejected', reason: { message: expect.stringContaining('invalid_client') } });
+    await expect(provider.issue(otherSet, config(), guess, context)).rejects.toThrow(/invalid_client/);
+    expect(server.requests).toHaveLength(1); // the guesses were refused at client authentication
+  });
+
   it('does not cache a failed request', async () => {
     server.responder = () => ({ status: 400, body: { error: 'invalid_request' } });
     await expect(issue()).rejects.toThrow('the token endpoint refused the request: invalid_request');
