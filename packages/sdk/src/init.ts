@@ -1,7 +1,7 @@
 import { TesseraConfigurationError, assertSupportedNode } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
 import { installHttp2Interception } from './intercept/http2.js';
-import { installNodeHttpInterception } from './intercept/node-http.js';
+import { installNodeHttpInterception } from './intercept/node-http/index.js';
 import { TIMED_OUT, waitAtMost } from './runtime/bounded-wait.js';
 import { consoleLogger } from './runtime/logger.js';
 import { lastCloudFailure, Tessera, type CredentialGrant, type CredentialTargetInput, type TesseraOptions } from './runtime/tessera.js';

@@ -7,7 +7,7 @@ import { startFakeAwsService, type FakeAwsService } from '../testing/fake-aws-se
 import { asFetchSends, s3Targets, serviceTargets } from '../testing/sigv4-corpus.js';
 import { StaticGate } from '../testing/static-gate.js';
 import { installGlobalDispatcher } from './global.js';
-import { installNodeHttpInterception } from './node-http.js';
+import { installNodeHttpInterception } from './node-http/index.js';
 
 /**
  * SigV4 through every client the SDK intercepts, for a corpus of awkward paths and queries, to

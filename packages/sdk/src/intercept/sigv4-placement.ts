@@ -1,0 +1,36 @@
+import { signAwsSigv4, type SigV4Request } from '../inject/sigv4.js';
+import type { Grant, OutgoingRequest } from '../runtime/gate.js';
+
+/** The request as an interceptor holds it when it signs: method, path and headers as they will be sent. */
+export interface SignableRequest {
+  method: string;
+  /** Origin-form path plus query, exactly as on the request line. */
+  path: string;
+  /** Lower-case names, repeated values joined (toHeaderRecord). */
+  headers: Record<string, string>;
+  body: SigV4Request['body'];
+}
+
+/**
+ * SigV4 placement, one implementation for every interceptor (undici, node:http, node:http2): the
+ * grant's AWS credential signs the request for the target it was granted for. Returns the
+ * complete header set to send (lower-case names, `host` included); throws for a grant that is
+ * not SigV4 and for what the signer refuses (`body_not_signable` ...).
+ */
+export async function signForGrant(grant: Grant, target: OutgoingRequest, request: SignableRequest): Promise<Record<string, string>> {
+  const { credential, injection } = grant.issued;
+  if (injection.kind !== 'aws-sigv4') throw new TypeError('not a SigV4 grant');
+  return signAwsSigv4(
+    {
+      method: request.method,
+      scheme: target.scheme === 'https' ? 'https' : 'http',
+      host: target.host,
+      port: target.port,
+      path: request.path,
+      headers: request.headers,
+      body: request.body,
+    },
+    credential,
+    injection,
+  );
+}
