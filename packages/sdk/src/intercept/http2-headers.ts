@@ -1,9 +1,10 @@
 import http2, { type OutgoingHttpHeaders } from 'node:http2';
 import { applyInjection } from '../inject/inject.js';
-import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
+import { STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeaderObject } from '../inject/types.js';
 import type { Grant, OutgoingRequest } from '../runtime/gate.js';
 import { toHeaderRecord } from './header-record.js';
+import { signForGrant } from './sigv4-placement.js';
 
 /** Request headers as `session.request()` takes them: an object, or a flat `[name, value, ...]` array. */
 export type Http2Headers = OutgoingHttpHeaders | readonly string[];
@@ -53,8 +54,6 @@ export function withCredential(headers: Http2Headers | undefined, grant: Grant, 
  * (`body_not_signable`) and the request is not sent.
  */
 export async function signedHeaders(headers: Http2Headers | undefined, grant: Grant, target: OutgoingRequest, ended: boolean): Promise<OutgoingHttpHeaders> {
-  const { credential, injection } = grant.issued;
-  if (injection.kind !== 'aws-sigv4') throw new TypeError('not a SigV4 grant');
   const pseudo: OutgoingHttpHeaders = {};
   const regular: unknown[] = [];
   const pairs: Array<[string, unknown]> = Array.isArray(headers)
@@ -64,19 +63,12 @@ export async function signedHeaders(headers: Http2Headers | undefined, grant: Gr
     if (name.startsWith(':')) pseudo[name.toLowerCase()] = value as string;
     else regular.push(name, value);
   }
-  const signed = await signAwsSigv4(
-    {
-      method: target.method,
-      scheme: target.scheme === 'https' ? 'https' : 'http',
-      host: target.host,
-      port: target.port,
-      path: target.path,
-      headers: toHeaderRecord(regular as string[]),
-      body: ended ? undefined : STREAMED_BODY,
-    },
-    credential,
-    injection,
-  );
+  const signed = await signForGrant(grant, target, {
+    method: target.method,
+    path: target.path,
+    headers: toHeaderRecord(regular as string[]),
+    body: ended ? undefined : STREAMED_BODY,
+  });
   const out: OutgoingHttpHeaders = { ...pseudo, ':method': target.method, ':path': target.path, ':authority': signed.host };
   for (const name of Object.keys(signed)) if (name !== 'host') out[name] = signed[name];
   return sensitive(out, ['authorization', 'x-amz-security-token']);
