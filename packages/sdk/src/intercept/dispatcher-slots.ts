@@ -1,6 +1,7 @@
 import { types } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { loadUndici } from '../load-undici.js';
+import { patchSet, type PatchSet } from './patches.js';
 
 /** Where npm undici ≥ 7.30 keeps the global dispatcher. */
 export const SLOT = Symbol.for('undici.globalDispatcher.2');
@@ -43,7 +44,7 @@ export class DispatcherSlots {
   /** What the application placed in each slot last. */
   readonly #placed = new Map<symbol, unknown>();
   readonly #define: DefineProperty = Object.defineProperty;
-  #patch: DefineProperty | undefined;
+  #patches: PatchSet | undefined;
   #active = true;
 
   constructor(interceptor: Dispatcher.DispatcherComposeInterceptor) {
@@ -55,10 +56,11 @@ export class DispatcherSlots {
     // npm undici (which the SDK loads) has filled both slots; if something emptied one, start
     // from a plain agent as undici would.
     const { Agent, Dispatcher1Wrapper } = loadUndici();
+    // Before any dispatcher is touched: refused (intercepted already in this process), nothing changed.
+    this.#patchDefine();
     const current = slots[SLOT] ?? new Agent();
     this.#place(SLOT, current);
     this.#place(LEGACY_SLOT, slots[LEGACY_SLOT] ?? new Dispatcher1Wrapper(current as Dispatcher));
-    this.#patchDefine();
   }
 
   /** Takes in a dispatcher assigned to a slot without `Object.defineProperty` (seen by the safety net). */
@@ -75,7 +77,7 @@ export class DispatcherSlots {
   restore(): void {
     if (!this.#active) return;
     this.#active = false;
-    if (Object.defineProperty === this.#patch) Object.defineProperty = this.#define;
+    this.#patches?.restore();
     for (const reference of this.#given) {
       const dispatcher = reference.deref() as Record<string, unknown> | undefined;
       if (dispatcher !== undefined && Object.hasOwn(dispatcher, 'dispatch') && dispatcher.dispatch === this.#carrying.get(dispatcher)) delete dispatcher.dispatch;
@@ -153,8 +155,7 @@ export class DispatcherSlots {
       }
       return Reflect.apply(define, Object, [target, key, attributes]) as T;
     } as DefineProperty;
-    this.#patch = patch;
-    Object.defineProperty = patch;
+    this.#patches = patchSet((add) => add(Object, 'defineProperty', () => patch, 'undici interception'));
   }
 }
 

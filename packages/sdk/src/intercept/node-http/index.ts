@@ -1,8 +1,7 @@
 import http, { type ClientRequest } from 'node:http';
 import https from 'node:https';
-import { syncBuiltinESMExports } from 'node:module';
-import { TesseraConfigurationError } from '../../errors.js';
 import { MUST_WAIT, type Grant, type RequestGate } from '../../runtime/gate.js';
+import { patchSet } from '../patches.js';
 import type { InterceptorLogger } from '../warn.js';
 import { describeCall, type Call } from './arguments.js';
 import { warn, type Context, type HttpModule, type Patched } from './context.js';
@@ -36,50 +35,33 @@ export interface NodeHttpInterceptionOptions {
   logger?: InterceptorLogger;
 }
 
-/** One per process, also across duplicate copies of the SDK: two patches would inject twice. */
-const kInstalled = Symbol.for('tessera.intercept.node-http.installed');
-
 /**
- * Patches `http.request/get` and `https.request/get` (and syncs the ESM named exports, so
- * `import { request } from 'node:http'` sees the patch). Returns the uninstall function, which
- * puts the originals back (unless something patched over ours since: ours then passes every
- * request through untouched). Installing twice without uninstalling throws.
+ * Patches `http.request/get` and `https.request/get` through the patch registry (which also
+ * syncs the ESM named exports, so `import { request } from 'node:http'` sees the patch). Returns
+ * the uninstall function, which puts the originals back (unless something patched over ours
+ * since: ours then passes every request through untouched). Installing twice without
+ * uninstalling throws (`already_patched`).
  */
 export function installNodeHttpInterception(gate: RequestGate, options: NodeHttpInterceptionOptions = {}): () => void {
-  const registry = globalThis as unknown as Record<symbol, unknown>;
-  if (registry[kInstalled] === true) {
-    throw new TesseraConfigurationError('invalid_options', 'node:http interception is already installed in this process; uninstall it first');
-  }
   const ctx: Context = { gate, logger: options.logger, active: true };
-  const restores = [patch(ctx, http as unknown as HttpModule), patch(ctx, https as unknown as HttpModule)];
-  registry[kInstalled] = true;
-  syncBuiltinESMExports();
-  let removed = false;
+  const patches = patchSet((add) => {
+    for (const module of [http, https] as unknown as HttpModule[]) {
+      const patched: Patched = { module, originalRequest: module.request, originalGet: module.get };
+      add(module, 'request', () => function request(this: unknown, ...args: unknown[]): ClientRequest {
+        return intercept(ctx, patched, false, this, args);
+      }, BY);
+      add(module, 'get', () => function get(this: unknown, ...args: unknown[]): ClientRequest {
+        return intercept(ctx, patched, true, this, args);
+      }, BY);
+    }
+  });
   return () => {
-    if (removed) return;
-    removed = true;
     ctx.active = false;
-    for (const restore of restores) restore();
-    delete registry[kInstalled];
-    syncBuiltinESMExports();
+    patches.restore();
   };
 }
 
-function patch(ctx: Context, module: HttpModule): () => void {
-  const patched: Patched = { module, originalRequest: module.request, originalGet: module.get };
-  const request = function request(this: unknown, ...args: unknown[]): ClientRequest {
-    return intercept(ctx, patched, false, this, args);
-  };
-  const get = function get(this: unknown, ...args: unknown[]): ClientRequest {
-    return intercept(ctx, patched, true, this, args);
-  };
-  module.request = request;
-  module.get = get;
-  return () => {
-    if (module.request === request) module.request = patched.originalRequest;
-    if (module.get === get) module.get = patched.originalGet;
-  };
-}
+const BY = 'node:http interception';
 
 function intercept(ctx: Context, patched: Patched, isGet: boolean, thisArg: unknown, args: unknown[]): ClientRequest {
   const untouched = isGet ? patched.originalGet : patched.originalRequest;
