@@ -1,10 +1,8 @@
 import http2, { type OutgoingHttpHeaders } from 'node:http2';
-import { applyInjection } from '../inject/inject.js';
 import { STREAMED_BODY } from '../inject/sigv4.js';
-import type { HeaderObject } from '../inject/types.js';
 import type { Grant, OutgoingRequest } from '../runtime/gate.js';
 import { toHeaderRecord } from './header-record.js';
-import { signForGrant } from './sigv4-placement.js';
+import { credentialPlacement, signForGrant } from './credential-placement.js';
 
 /** Request headers as `session.request()` takes them: an object, or a flat `[name, value, ...]` array. */
 export type Http2Headers = OutgoingHttpHeaders | readonly string[];
@@ -16,10 +14,9 @@ export type Http2Headers = OutgoingHttpHeaders | readonly string[];
  * keeps it in a compression table; a query credential rewrites `:path`.
  */
 export function withCredential(headers: Http2Headers | undefined, grant: Grant, path: string): Http2Headers {
-  const { credential, injection } = grant.issued;
-  const injected = applyInjection<HeaderObject>({ path, headers: {} }, credential, injection);
-  const placed = Object.entries(injected.headers).map(([name, value]): [string, string] => [name.toLowerCase(), String(value)]);
-  const newPath = injection.kind === 'query' ? injected.path : undefined;
+  const placement = credentialPlacement(grant, path);
+  const placed: Array<[string, string]> = placement.header === undefined ? [] : [[placement.header[0].toLowerCase(), placement.header[1]]];
+  const newPath = placement.path;
 
   if (Array.isArray(headers)) {
     const names = new Set(placed.map(([name]) => name));

@@ -6,7 +6,7 @@ import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '.
 import { loadUndici } from '../load-undici.js';
 import { toHeaderRecord } from './header-record.js';
 import { requestTarget } from './origin.js';
-import { signForGrant } from './sigv4-placement.js';
+import { signForGrant } from './credential-placement.js';
 import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
 
 type DispatchFn = Dispatcher['dispatch'];

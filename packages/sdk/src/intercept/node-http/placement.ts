@@ -1,15 +1,8 @@
 import http, { type ClientRequest } from 'node:http';
-import { applyInjection } from '../../inject/inject.js';
-import type { HeaderObject } from '../../inject/types.js';
 import type { Grant } from '../../runtime/gate.js';
+import { credentialPlacement, type CredentialPlacement } from '../credential-placement.js';
 import type { Call } from './arguments.js';
 import { methodOf, own } from './context.js';
-
-/** Where a header, basic or query credential goes: a header to set, or the path to send. */
-export interface Placement {
-  header?: [name: string, value: string];
-  path?: string;
-}
 
 /**
  * A cached header/basic/query credential can be set on the created request, unless Node renders
@@ -33,20 +26,17 @@ export function expectHeader(headers: Record<string, unknown>): [string, unknown
 }
 
 /** The header (header/basic) or the path (query) to set; throws InjectionError and the like. */
-export function placementFor(grant: Grant, path: string): Placement {
-  const { credential, injection } = grant.issued;
-  const injected = applyInjection<HeaderObject>({ path, headers: {} }, credential, injection);
-  if (injection.kind === 'query') return { path: injected.path };
-  const name = Object.keys(injected.headers)[0];
-  if (name === undefined) throw new TypeError(`inject(${injection.kind}) produced no header`);
-  const value = String(injected.headers[name]);
-  // Checked before the request exists; the messages name the header, never the value.
-  http.validateHeaderName(name);
-  http.validateHeaderValue(name, value);
-  return { header: [name, value] };
+export function placementFor(grant: Grant, path: string): CredentialPlacement {
+  const placement = credentialPlacement(grant, path);
+  if (placement.header !== undefined) {
+    // Checked before the request exists; the messages name the header, never the value.
+    http.validateHeaderName(placement.header[0]);
+    http.validateHeaderValue(placement.header[0], placement.header[1]);
+  }
+  return placement;
 }
 
-export function place(req: ClientRequest, grant: Grant, placement: Placement, placedFor: string): void {
+export function place(req: ClientRequest, grant: Grant, placement: CredentialPlacement, placedFor: string): void {
   // Headers render on the first write/end; rendered now, the credential could not be placed.
   if (req.headersSent) throw new Error('tessera: the request headers were rendered before the credential could be placed');
   if (placement.header !== undefined) ownHeader(req, placement.header[0], placement.header[1]);

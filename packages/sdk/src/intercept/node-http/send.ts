@@ -1,11 +1,12 @@
 import type { ClientRequest } from 'node:http';
 import { MUST_WAIT, type Grant } from '../../runtime/gate.js';
+import type { CredentialPlacement } from '../credential-placement.js';
 import { argsWith, defaultAgentOf, type Call } from './arguments.js';
 import { BodyCopy } from './body-copy.js';
 import { report, warn, type AgentLike, type Context, type HttpModule, type Patched } from './context.js';
 import { Flight, type Replay } from './flight.js';
 import { HeldRequest, type Start } from './held-request.js';
-import { expectHeader, place, placeableAtOnce, placementFor, type Placement } from './placement.js';
+import { expectHeader, place, placeableAtOnce, placementFor } from './placement.js';
 
 /**
  * Sends a managed call: at once with a cached credential where it can be placed on the created
@@ -30,7 +31,7 @@ function replayOf(ctx: Context, patched: Patched, thisArg: unknown, call: Call):
 
 /** The hot managed path: a cached header/basic/query credential, placed synchronously. */
 function sendWithGrant(ctx: Context, patched: Patched, thisArg: unknown, call: Call, grant: Grant, retryable: boolean): ClientRequest | undefined {
-  let placement: Placement;
+  let placement: CredentialPlacement;
   try {
     placement = placementFor(grant, call.target.path);
   } catch (error) {

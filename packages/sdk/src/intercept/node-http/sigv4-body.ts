@@ -4,7 +4,7 @@ import type { HeaderObject } from '../../inject/types.js';
 import type { Grant, OutgoingRequest } from '../../runtime/gate.js';
 import { holdsForSigning } from '../body-limits.js';
 import { toHeaderRecord } from '../header-record.js';
-import { signForGrant } from '../sigv4-placement.js';
+import { signForGrant } from '../credential-placement.js';
 import { encodingOf, isChunk } from './body-copy.js';
 
 /** What a held SigV4 request knows of its body so far. */
