@@ -1,7 +1,7 @@
 import type { ClientRequest } from 'node:http';
 import { types } from 'node:util';
 import { holdsForReplay } from '../body-limits.js';
-import { methodOf, own } from './context.js';
+import { own } from './context.js';
 
 /**
  * A copy of the body the caller writes on a managed request, up to the replay limit (body-limits.ts); beyond
@@ -15,8 +15,8 @@ export class BodyCopy {
   /** Wraps the request's `write`/`end` (own properties, above whatever is there now). */
   attach(req: ClientRequest): void {
     const props = own(req);
-    const nextWrite = methodOf(req, 'write');
-    const nextEnd = methodOf(req, 'end');
+    const nextWrite = own(req).write;
+    const nextEnd = own(req).end;
     const self = this;
     props.write = function write(this: ClientRequest, ...args: unknown[]): unknown {
       const result = Reflect.apply(nextWrite, this, args); // throws for what Node refuses: not copied

@@ -36,18 +36,26 @@ export interface Context {
 
 export type Method = (...args: unknown[]) => unknown;
 
-/**
- * The request's own properties. The interceptor puts wrappers over some of its methods (and, during
- * a retry, over `destroyed`) as own properties and takes them off again: the one place that
- * looks at a `ClientRequest` as a plain object.
- */
-export function own(req: ClientRequest): Record<string, unknown> {
-  return req as unknown as Record<string, unknown>;
+/** The request's methods the interceptor wraps, as plain functions; anything else as unknown. */
+export interface RequestProperties {
+  write: Method;
+  end: Method;
+  flushHeaders: Method;
+  destroy: Method;
+  emit: Method;
+  setHeader: Method;
+  removeHeader: Method;
+  [property: string]: unknown;
 }
 
-/** A method of the request as it resolves now (an own wrapper, or the prototype's). */
-export function methodOf(req: ClientRequest, name: 'write' | 'end' | 'flushHeaders' | 'destroy' | 'emit' | 'setHeader' | 'removeHeader'): Method {
-  return req[name] as unknown as Method;
+/**
+ * The request as a plain object. The interceptor puts wrappers over some of its methods (and,
+ * during a retry, over `destroyed`) as own properties and takes them off again: the one place
+ * that looks at a `ClientRequest` this way. Named reads (`own(req).write`), not a keyed helper:
+ * this runs per managed request.
+ */
+export function own(req: ClientRequest): RequestProperties {
+  return req as unknown as RequestProperties;
 }
 
 export function report(ctx: Context, grant: Grant, target: OutgoingRequest, statusCode: number | undefined, error?: unknown): void {

@@ -2,7 +2,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Grant, OutgoingRequest } from '../../runtime/gate.js';
 import type { Call } from './arguments.js';
 import type { BodyCopy } from './body-copy.js';
-import { closedError, methodOf, own, report, warn, type Context, type Method } from './context.js';
+import { closedError, own, report, warn, type Context, type Method } from './context.js';
 import { Retry } from './retry.js';
 
 /** What sending a request again takes: the caller's call, its body, and how to send it. */
@@ -38,7 +38,7 @@ export class Flight {
   }
 
   hook(): void {
-    const emit = methodOf(this.#req, 'emit');
+    const emit = own(this.#req).emit;
     this.#emit = emit;
     const self = this;
     own(this.#req).emit = function (this: ClientRequest, ...args: unknown[]): unknown {

@@ -2,7 +2,7 @@ import http, { type ClientRequest } from 'node:http';
 import { STREAMED_BODY } from '../../inject/sigv4.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest } from '../../runtime/gate.js';
 import { byteLength, isChunk } from './body-copy.js';
-import { closedError, endUnconnected, methodOf, own, report, warn, type Context, type Method } from './context.js';
+import { closedError, endUnconnected, own, report, warn, type Context, type Method } from './context.js';
 import { Flight, type Replay } from './flight.js';
 import { place, placementFor } from './placement.js';
 import { queuedBody, signHeldRequest, signingPoint } from './sigv4-body.js';
@@ -67,7 +67,7 @@ export class HeldRequest {
     this.#flight = new Flight(this.#ctx, req, this.#target, this.#replay);
     this.#flight.hook();
     const props = own(req);
-    this.#originals = { write: methodOf(req, 'write'), end: methodOf(req, 'end'), flushHeaders: methodOf(req, 'flushHeaders'), destroy: methodOf(req, 'destroy') };
+    this.#originals = { write: own(req).write, end: own(req).end, flushHeaders: own(req).flushHeaders, destroy: own(req).destroy };
     this.#wrappers = {
       write: (...args: unknown[]) => this.#write(args),
       end: (...args: unknown[]) => this.#end(args),
@@ -321,6 +321,6 @@ export class HeldRequest {
   #restore(): void {
     const props = own(this.#req);
     if (this.#wrappers === undefined) return;
-    for (const name of HELD) if (props[name] === this.#wrappers[name]) delete props[name];
+    for (const name of HELD) if (props[name] === this.#wrappers[name]) Reflect.deleteProperty(props, name);
   }
 }

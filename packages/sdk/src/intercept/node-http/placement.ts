@@ -2,7 +2,7 @@ import http, { type ClientRequest } from 'node:http';
 import type { Grant } from '../../runtime/gate.js';
 import { credentialPlacement, type CredentialPlacement } from '../credential-placement.js';
 import type { Call } from './arguments.js';
-import { methodOf, own } from './context.js';
+import { own } from './context.js';
 
 /**
  * A cached header/basic/query credential can be set on the created request, unless Node renders
@@ -53,8 +53,8 @@ export function place(req: ClientRequest, grant: Grant, placement: CredentialPla
  */
 function ownHeader(req: ClientRequest, name: string, value: string): void {
   const lower = name.toLowerCase();
-  const setHeader = methodOf(req, 'setHeader');
-  const removeHeader = methodOf(req, 'removeHeader');
+  const setHeader = own(req).setHeader;
+  const removeHeader = own(req).removeHeader;
   Reflect.apply(setHeader, req, [name, value]);
   const props = own(req);
   props.setHeader = function (this: ClientRequest, ...args: unknown[]): unknown {

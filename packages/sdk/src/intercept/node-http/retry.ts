@@ -2,7 +2,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { credentialHeaderNames } from '../../inject/inject.js';
 import type { Grant, OutgoingRequest } from '../../runtime/gate.js';
 import { argsWith, type Call } from './arguments.js';
-import { closedError, methodOf, own, report, warn, type Context, type Method } from './context.js';
+import { closedError, own, report, warn, type Context, type Method } from './context.js';
 import type { Replay } from './flight.js';
 
 type RetryState = 'draining' | 'admitting' | 'sending' | 'done';
@@ -49,7 +49,7 @@ export class Retry {
     this.#destroyedGetter = () => self.#destroyed;
     Object.defineProperty(req, 'destroyed', { configurable: true, enumerable: true, get: this.#destroyedGetter, set: () => {} });
     this.#ownDestroy = Object.getOwnPropertyDescriptor(req, 'destroy');
-    const destroy = methodOf(req, 'destroy');
+    const destroy = own(req).destroy;
     this.#destroyWrapper = function destroyWhileRetrying(this: ClientRequest, ...args: unknown[]): unknown {
       if (self.#state === 'done') return Reflect.apply(destroy, this, args);
       self.#abort(args[0]);
@@ -173,7 +173,7 @@ export class Retry {
       props.destroyed = destroyed;
     }
     if (this.#destroyWrapper !== undefined && props.destroy === this.#destroyWrapper) {
-      if (this.#ownDestroy === undefined) delete props.destroy;
+      if (this.#ownDestroy === undefined) Reflect.deleteProperty(props, 'destroy');
       else Object.defineProperty(req, 'destroy', this.#ownDestroy);
     }
   }
