@@ -28,7 +28,7 @@ export type AccessDeniedCode =
   /** A refusal whose reason this SDK version does not know yet. */
   | 'access_denied';
 
-export type ConfigurationErrorCode = 'invalid_options' | 'no_evidence_collector' | 'unsupported_node' | 'missing_dependency';
+export type ConfigurationErrorCode = 'invalid_options' | 'no_evidence_collector' | 'unsupported_node' | 'missing_dependency' | 'already_patched';
 
 export type SdkErrorCode = AccessDeniedCode | ConfigurationErrorCode | 'cloud_unavailable' | 'cloud_error';
 

@@ -1,7 +1,7 @@
 import { TesseraConfigurationError, assertSupportedNode } from './errors.js';
 import { installGlobalDispatcher } from './intercept/global.js';
 import { installHttp2Interception } from './intercept/http2.js';
-import { installNodeHttpInterception } from './intercept/node-http.js';
+import { installNodeHttpInterception } from './intercept/node-http/index.js';
 import { TIMED_OUT, waitAtMost } from './runtime/bounded-wait.js';
 import { consoleLogger } from './runtime/logger.js';
 import { lastCloudFailure, Tessera, type CredentialGrant, type CredentialTargetInput, type TesseraOptions } from './runtime/tessera.js';
@@ -41,8 +41,18 @@ export async function init(options: InitOptions): Promise<Tessera> {
   const tessera = new Tessera({ ...options, logger });
   const intercept = options.intercept ?? {};
   const uninstall: Array<() => void> = [];
-  if (intercept.fetch !== false) uninstall.push(installGlobalDispatcher(tessera));
-  if (intercept.http !== false) uninstall.push(installNodeHttpInterception(tessera, { logger }), installHttp2Interception(tessera));
+  try {
+    if (intercept.fetch !== false) uninstall.push(installGlobalDispatcher(tessera));
+    if (intercept.http !== false) {
+      uninstall.push(installNodeHttpInterception(tessera, { logger }));
+      uninstall.push(installHttp2Interception(tessera));
+    }
+  } catch (error) {
+    // Refused (another copy of the SDK intercepts already: `already_patched`): nothing stays.
+    for (const undo of uninstall.reverse()) undo();
+    await tessera.close();
+    throw error;
+  }
   current = { tessera, uninstall };
   if ((options.attest ?? 'eager') === 'eager') {
     // The attestation the constructor started: no second cloud call. Failures are logged where
@@ -68,7 +78,7 @@ export async function init(options: InitOptions): Promise<Tessera> {
   return tessera;
 }
 
-/** Removes the interceptors, sends the last request metrics and closes the connection to the cloud. */
+/** Removes the interceptors (every patched global back, last patched first), sends the last request metrics and closes the connection to the cloud. */
 export async function shutdown(): Promise<void> {
   const running = current;
   if (running === undefined) return;

@@ -94,14 +94,13 @@ export async function signAwsSigv4(
       throw new InjectionError('body_not_signable', 'aws-sigv4', 'a body with signed chunks (STREAMING-AWS4-...) cannot be re-signed');
     }
   } else if (request.body === STREAMED_BODY) {
-    if (!isS3) {
-      throw new InjectionError('body_not_signable', 'aws-sigv4', `a streamed body (or one over the signing limit) cannot be signed for service "${service}": only S3 accepts UNSIGNED-PAYLOAD`);
-    }
-    if (request.scheme !== 'https') {
+    if (!acceptsUnsignedPayload(service, request.scheme)) {
       throw new InjectionError(
         'body_not_signable',
         'aws-sigv4',
-        'a streamed body (or one over the signing limit) goes out UNSIGNED-PAYLOAD only over https: over plain http anyone on the path could replace it under a valid signature',
+        isS3
+          ? 'a streamed body (or one over the signing limit) goes out UNSIGNED-PAYLOAD only over https: over plain http anyone on the path could replace it under a valid signature'
+          : `a streamed body (or one over the signing limit) cannot be signed for service "${service}": only S3 accepts UNSIGNED-PAYLOAD`,
       );
     }
     headers[PAYLOAD_HASH] = UNSIGNED_PAYLOAD;
@@ -141,6 +140,15 @@ export async function signAwsSigv4(
   );
   // The signer drops `date` (x-amz-date replaces it) but the application's other headers stay.
   return { ...headers, ...signed.headers };
+}
+
+/**
+ * Where a body whose hash is not known before the headers leave may go out `UNSIGNED-PAYLOAD`:
+ * to S3 (the only service that accepts it) over https (over plain http anyone on the path could
+ * replace the body under a valid signature). The one rule the signer and the interceptors apply.
+ */
+export function acceptsUnsignedPayload(service: string, scheme: string): boolean {
+  return service === 's3' && scheme === 'https';
 }
 
 /** `host`, or `host:port` off the scheme's default port; IPv6 literals in brackets. */

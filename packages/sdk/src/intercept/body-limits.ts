@@ -12,3 +12,13 @@ export const MAX_REPLAYED_BODY = 1024 * 1024;
  * refused (`body_not_signable`) anywhere else: a plain-http S3 or another AWS service.
  */
 export const MAX_SIGNED_BODY = 8 * 1024 * 1024;
+
+/** A body of this many bytes is held so that a 401 can be answered by sending it again. */
+export function holdsForReplay(bytes: number): boolean {
+  return bytes <= MAX_REPLAYED_BODY;
+}
+
+/** SigV4: a body of this many bytes is held to be hashed into the signature. */
+export function holdsForSigning(bytes: number): boolean {
+  return bytes <= MAX_SIGNED_BODY;
+}

@@ -1,5 +1,6 @@
 import { types } from 'node:util';
 import type { Dispatcher } from 'undici';
+import { patchSet, type PatchSet } from './patches.js';
 
 /** Where npm undici ≥ 7.30 keeps the global dispatcher. */
 export const SLOT = Symbol.for('undici.globalDispatcher.2');
@@ -42,7 +43,7 @@ export class DispatcherSlots {
   /** What the application placed in each slot last. */
   readonly #placed = new Map<symbol, unknown>();
   readonly #define: DefineProperty = Object.defineProperty;
-  #patch: DefineProperty | undefined;
+  #patches: PatchSet | undefined;
   #active = true;
 
   constructor(interceptor: Dispatcher.DispatcherComposeInterceptor) {
@@ -51,12 +52,13 @@ export class DispatcherSlots {
 
   install(): void {
     const slots = globalThis as unknown as Slots;
+    // Before any dispatcher is touched: refused (intercepted already in this process), nothing changed.
+    this.#patchDefine();
     // Whatever is there now carries the interceptor. npm undici is not loaded for it: Node's
     // built-in undici fills both slots with its own agent when the first fetch loads it, and npm
-    // undici when the application loads it, both through Object.defineProperty, seen below.
+    // undici when the application loads it, both through Object.defineProperty, seen by the patch.
     // The built-in fetch then goes straight through Node's own dispatcher.
     for (const slot of SLOTS) if (slots[slot] !== undefined) this.#place(slot, slots[slot]);
-    this.#patchDefine();
   }
 
   /** Takes in a dispatcher assigned to a slot without `Object.defineProperty` (seen by the safety net). */
@@ -73,7 +75,7 @@ export class DispatcherSlots {
   restore(): void {
     if (!this.#active) return;
     this.#active = false;
-    if (Object.defineProperty === this.#patch) Object.defineProperty = this.#define;
+    this.#patches?.restore();
     for (const reference of this.#given) {
       const dispatcher = reference.deref() as Record<string, unknown> | undefined;
       if (dispatcher !== undefined && Object.hasOwn(dispatcher, 'dispatch') && dispatcher.dispatch === this.#carrying.get(dispatcher)) delete dispatcher.dispatch;
@@ -151,8 +153,7 @@ export class DispatcherSlots {
       }
       return Reflect.apply(define, Object, [target, key, attributes]) as T;
     } as DefineProperty;
-    this.#patch = patch;
-    Object.defineProperty = patch;
+    this.#patches = patchSet((add) => add(Object, 'defineProperty', () => patch, 'undici interception'));
   }
 }
 

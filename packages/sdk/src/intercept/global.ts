@@ -1,11 +1,7 @@
-import { TesseraConfigurationError } from '../errors.js';
 import type { RequestGate } from '../runtime/gate.js';
 import { DispatcherSlots } from './dispatcher-slots.js';
 import { subscribeEscapedRequests } from './escaped-requests.js';
 import { createTesseraInterceptor } from './undici.js';
-
-/** One per process, also across duplicate copies of the SDK: two would wrap every dispatcher twice. */
-const kInstalled = Symbol.for('tessera.intercept.global-dispatcher.installed');
 
 /**
  * Puts Tessera on top of Node's global undici dispatcher — the one installed now, and any the
@@ -14,12 +10,10 @@ const kInstalled = Symbol.for('tessera.intercept.global-dispatcher.installed');
  * subscribes the safety net for requests sent through dispatchers of the application's own.
  * Returns the uninstall function: the application's latest dispatchers go back in place, and
  * any Tessera-composed one the application kept passes requests untouched from then on.
+ * Installing twice in one process (also from a duplicate copy of the SDK: every dispatcher would
+ * be wrapped twice) is refused by the patch registry (`already_patched`).
  */
 export function installGlobalDispatcher(gate: RequestGate): () => void {
-  const registry = globalThis as unknown as Record<symbol, unknown>;
-  if (registry[kInstalled] === true) {
-    throw new TesseraConfigurationError('invalid_options', 'the global undici dispatcher is already intercepted in this process; uninstall it first');
-  }
   let installed = true;
   const whileInstalled: RequestGate = {
     tryAdmit: (request) => (installed ? gate.tryAdmit(request) : undefined),
@@ -30,13 +24,11 @@ export function installGlobalDispatcher(gate: RequestGate): () => void {
   };
   const slots = new DispatcherSlots(createTesseraInterceptor(whileInstalled));
   slots.install();
-  registry[kInstalled] = true;
   const unsubscribe = subscribeEscapedRequests(whileInstalled, () => slots.adopt());
   return () => {
     if (!installed) return;
     installed = false;
     unsubscribe();
     slots.restore();
-    delete registry[kInstalled];
   };
 }

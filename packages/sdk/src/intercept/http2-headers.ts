@@ -1,9 +1,8 @@
 import http2, { type OutgoingHttpHeaders } from 'node:http2';
-import { applyInjection } from '../inject/inject.js';
-import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
-import type { HeaderObject } from '../inject/types.js';
+import { STREAMED_BODY } from '../inject/sigv4.js';
 import type { Grant, OutgoingRequest } from '../runtime/gate.js';
 import { toHeaderRecord } from './header-record.js';
+import { credentialPlacement, signForGrant } from './credential-placement.js';
 
 /** Request headers as `session.request()` takes them: an object, or a flat `[name, value, ...]` array. */
 export type Http2Headers = OutgoingHttpHeaders | readonly string[];
@@ -15,10 +14,9 @@ export type Http2Headers = OutgoingHttpHeaders | readonly string[];
  * keeps it in a compression table; a query credential rewrites `:path`.
  */
 export function withCredential(headers: Http2Headers | undefined, grant: Grant, path: string): Http2Headers {
-  const { credential, injection } = grant.issued;
-  const injected = applyInjection<HeaderObject>({ path, headers: {} }, credential, injection);
-  const placed = Object.entries(injected.headers).map(([name, value]): [string, string] => [name.toLowerCase(), String(value)]);
-  const newPath = injection.kind === 'query' ? injected.path : undefined;
+  const placement = credentialPlacement(grant, path);
+  const placed: Array<[string, string]> = placement.header === undefined ? [] : [[placement.header[0].toLowerCase(), placement.header[1]]];
+  const newPath = placement.path;
 
   if (Array.isArray(headers)) {
     const names = new Set(placed.map(([name]) => name));
@@ -53,8 +51,6 @@ export function withCredential(headers: Http2Headers | undefined, grant: Grant, 
  * (`body_not_signable`) and the request is not sent.
  */
 export async function signedHeaders(headers: Http2Headers | undefined, grant: Grant, target: OutgoingRequest, ended: boolean): Promise<OutgoingHttpHeaders> {
-  const { credential, injection } = grant.issued;
-  if (injection.kind !== 'aws-sigv4') throw new TypeError('not a SigV4 grant');
   const pseudo: OutgoingHttpHeaders = {};
   const regular: unknown[] = [];
   const pairs: Array<[string, unknown]> = Array.isArray(headers)
@@ -64,19 +60,12 @@ export async function signedHeaders(headers: Http2Headers | undefined, grant: Gr
     if (name.startsWith(':')) pseudo[name.toLowerCase()] = value as string;
     else regular.push(name, value);
   }
-  const signed = await signAwsSigv4(
-    {
-      method: target.method,
-      scheme: target.scheme === 'https' ? 'https' : 'http',
-      host: target.host,
-      port: target.port,
-      path: target.path,
-      headers: toHeaderRecord(regular as string[]),
-      body: ended ? undefined : STREAMED_BODY,
-    },
-    credential,
-    injection,
-  );
+  const signed = await signForGrant(grant, target, {
+    method: target.method,
+    path: target.path,
+    headers: toHeaderRecord(regular as string[]),
+    body: ended ? undefined : STREAMED_BODY,
+  });
   const out: OutgoingHttpHeaders = { ...pseudo, ':method': target.method, ':path': target.path, ':authority': signed.host };
   for (const name of Object.keys(signed)) if (name !== 'host') out[name] = signed[name];
   return sensitive(out, ['authorization', 'x-amz-security-token']);

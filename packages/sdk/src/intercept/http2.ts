@@ -1,11 +1,10 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type OutgoingHttpHeaders } from 'node:http2';
-import { syncBuiltinESMExports } from 'node:module';
-import { TesseraConfigurationError } from '../errors.js';
 import { InjectionError } from '../inject/injection-error.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
 import { signedHeaders, withCredential, type Http2Headers } from './http2-headers.js';
 import { describe, sessionOrigin, type Described, type Origin } from './http2-origin.js';
 import { HeldStream } from './http2-held-stream.js';
+import { patchSet } from './patches.js';
 import { warnSafely, type InterceptorLogger } from './warn.js';
 
 /**
@@ -29,9 +28,6 @@ export interface Http2InterceptionOptions {
   logger?: InterceptorLogger;
 }
 
-/** One per process, also across duplicate copies of the SDK: two patches would inject twice. */
-const kInstalled = Symbol.for('tessera.intercept.http2.installed');
-
 interface Context {
   gate: RequestGate;
   logger: Http2InterceptionOptions['logger'];
@@ -41,35 +37,33 @@ interface Context {
 type RequestFn = (headers?: Http2Headers, options?: ClientSessionRequestOptions) => ClientHttp2Stream;
 
 /**
- * Patches `http2.connect` (and syncs the ESM named export). Returns the uninstall function: the
- * original goes back, and sessions opened meanwhile pass every request untouched from then on.
+ * Patches `http2.connect` through the patch registry (which syncs the ESM named export).
+ * Returns the uninstall function: the original goes back, and sessions opened meanwhile pass
+ * every request untouched from then on. Installing twice without uninstalling throws
+ * (`already_patched`).
  */
 export function installHttp2Interception(gate: RequestGate, options: Http2InterceptionOptions = {}): () => void {
-  const registry = globalThis as unknown as Record<symbol, unknown>;
-  if (registry[kInstalled] === true) {
-    throw new TesseraConfigurationError('invalid_options', 'node:http2 interception is already installed in this process; uninstall it first');
-  }
   const ctx: Context = { gate, logger: options.logger, active: true };
-  const module = http2 as { connect: typeof http2.connect };
-  const original = module.connect;
-  const connect = function connect(this: unknown, ...args: unknown[]): ClientHttp2Session {
-    const session = Reflect.apply(original, this, args) as ClientHttp2Session;
-    try {
-      watch(ctx, session, args[0], args[1]);
-    } catch (error) {
-      warn(ctx, 'tessera: node:http2 interception could not read a session', error);
-    }
-    return session;
-  } as typeof http2.connect;
-  module.connect = connect;
-  registry[kInstalled] = true;
-  syncBuiltinESMExports();
+  const patches = patchSet((add) =>
+    add(
+      http2,
+      'connect',
+      (original) =>
+        function connect(this: unknown, ...args: unknown[]): ClientHttp2Session {
+          const session = Reflect.apply(original, this, args) as ClientHttp2Session;
+          try {
+            watch(ctx, session, args[0], args[1]);
+          } catch (error) {
+            warn(ctx, 'tessera: node:http2 interception could not read a session', error);
+          }
+          return session;
+        } as typeof http2.connect,
+      'node:http2 interception',
+    ),
+  );
   return () => {
-    if (!ctx.active) return;
     ctx.active = false;
-    if (module.connect === connect) module.connect = original;
-    delete registry[kInstalled];
-    syncBuiltinESMExports();
+    patches.restore();
   };
 }
 

@@ -16,7 +16,7 @@ import { signAwsSigv4 } from '../inject/sigv4.js';
 import type { EdgeCredential, Injection } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
 import { TEST_CERT, TEST_KEY } from '../../test/support/tls.js';
-import { installNodeHttpInterception } from './node-http.js';
+import { installNodeHttpInterception } from './node-http/index.js';
 
 const SECRET = 'sk_test_s3cr3t';
 const token: EdgeCredential = { kind: 'token', token: SECRET };

@@ -11,7 +11,7 @@ import { TEST_CERT as CERT, TEST_KEY as KEY } from '../../test/support/tls.js';
 import { headerValues, startTarget, type TargetServer } from '../../test/support/world.js';
 import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
 import { installGlobalDispatcher } from './global.js';
-import { installNodeHttpInterception } from './node-http.js';
+import { installNodeHttpInterception } from './node-http/index.js';
 
 /**
  * What happens to a request body, per client, as docs/sdk.md states it: which bodies a SigV4

@@ -7,7 +7,7 @@ import { startFakeAwsService, type FakeAwsService } from '../../test/support/fak
 import { asFetchSends, s3Targets, serviceTargets } from '../../test/support/sigv4-corpus.js';
 import { StaticGate } from '../../test/support/static-gate.js';
 import { installGlobalDispatcher } from './global.js';
-import { installNodeHttpInterception } from './node-http.js';
+import { installNodeHttpInterception } from './node-http/index.js';
 
 /**
  * SigV4 through every client the SDK intercepts, for a corpus of awkward paths and queries, to

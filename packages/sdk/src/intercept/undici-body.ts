@@ -2,7 +2,8 @@ import type { Dispatcher } from 'undici';
 import { InjectionError } from '../inject/injection-error.js';
 import type { HeadersInput } from '../inject/types.js';
 import type { Grant } from '../runtime/gate.js';
-import { MAX_REPLAYED_BODY, MAX_SIGNED_BODY } from './body-limits.js';
+import { acceptsUnsignedPayload } from '../inject/sigv4.js';
+import { holdsForReplay, holdsForSigning, MAX_SIGNED_BODY } from './body-limits.js';
 import { toHeaderRecord } from './header-record.js';
 
 type DispatchOptions = Dispatcher.DispatchOptions;
@@ -34,11 +35,11 @@ export async function prepareBody(opts: DispatchOptions, grant: Grant, scheme: s
 
   let limit: number;
   if (injection.kind !== 'aws-sigv4' || headers['x-amz-content-sha256'] !== undefined) {
-    if (declared === undefined || declared > MAX_REPLAYED_BODY) return { opts, replayable: false };
+    if (declared === undefined || !holdsForReplay(declared)) return { opts, replayable: false };
     limit = declared;
-  } else if (declared !== undefined && declared <= MAX_SIGNED_BODY) {
+  } else if (declared !== undefined && holdsForSigning(declared)) {
     limit = declared;
-  } else if (injection.service === 's3' && scheme === 'https') {
+  } else if (acceptsUnsignedPayload(injection.service, scheme)) {
     return { opts, replayable: false }; // signed UNSIGNED-PAYLOAD
   } else if (declared !== undefined) {
     throw refusal(body, injection.service);
@@ -47,7 +48,7 @@ export async function prepareBody(opts: DispatchOptions, grant: Grant, scheme: s
   }
 
   const read = await readWithin(body, limit);
-  if (read.bytes !== undefined) return { opts: { ...opts, body: read.bytes }, replayable: read.bytes.byteLength <= MAX_REPLAYED_BODY };
+  if (read.bytes !== undefined) return { opts: { ...opts, body: read.bytes }, replayable: holdsForReplay(read.bytes.byteLength) };
   // Of unknown length and over the limit: it cannot be hashed, and is not sent.
   if (declared === undefined) throw refusal(body, injection.kind === 'aws-sigv4' ? injection.service : '');
   // More than its content-length, or not readable as bytes: sent as it is (undici refuses a length mismatch).
@@ -77,7 +78,7 @@ export function isHeld(body: DispatchOptions['body']): boolean {
 export function isReadFirst(opts: DispatchOptions): boolean {
   if (isHeld(opts.body)) return false;
   const declared = declaredLength(toHeaderRecord(opts.headers as HeadersInput | null | undefined)['content-length']);
-  return declared !== undefined && declared <= MAX_REPLAYED_BODY;
+  return declared !== undefined && holdsForReplay(declared);
 }
 
 function declaredLength(value: string | undefined): number | undefined {

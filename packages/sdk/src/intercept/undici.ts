@@ -1,10 +1,11 @@
 import type { Dispatcher } from 'undici';
 import { applyInjection, credentialHeaderNames } from '../inject/inject.js';
-import { signAwsSigv4, STREAMED_BODY } from '../inject/sigv4.js';
+import { STREAMED_BODY } from '../inject/sigv4.js';
 import type { HeadersInput } from '../inject/types.js';
 import { MUST_WAIT, type Grant, type OutgoingRequest, type RequestGate } from '../runtime/gate.js';
 import { toHeaderRecord } from './header-record.js';
 import { requestTarget } from './origin.js';
+import { signForGrant } from './credential-placement.js';
 import { isHeld, isReadFirst, prepareBody } from './undici-body.js';
 
 type DispatchFn = Dispatcher['dispatch'];
@@ -118,22 +119,13 @@ function withoutCredentialOnRedirect(opts: DispatchOptions, grant: Grant, path: 
 }
 
 async function placeSigV4(opts: DispatchOptions, grant: Grant, request: OutgoingRequest): Promise<DispatchOptions> {
-  const { issued } = grant;
-  if (issued.injection.kind !== 'aws-sigv4') throw new TypeError('not a SigV4 grant');
   const body = opts.body;
-  const signed = await signAwsSigv4(
-    {
-      method: request.method,
-      scheme: request.scheme === 'https' ? 'https' : 'http',
-      host: request.host,
-      port: request.port,
-      path: opts.path,
-      headers: toHeaderRecord(opts.headers as HeadersInput | null | undefined),
-      body: body === undefined || body === null ? undefined : isHeld(body) ? (body as string | Uint8Array) : STREAMED_BODY,
-    },
-    issued.credential,
-    issued.injection,
-  );
+  const signed = await signForGrant(grant, request, {
+    method: request.method,
+    path: opts.path,
+    headers: toHeaderRecord(opts.headers as HeadersInput | null | undefined),
+    body: body === undefined || body === null ? undefined : isHeld(body) ? (body as string | Uint8Array) : STREAMED_BODY,
+  });
   const headers: string[] = [];
   for (const name of Object.keys(signed)) headers.push(name, signed[name]!);
   return withoutCredentialOnRedirect(opts, grant, opts.path, headers);
