@@ -162,83 +162,93 @@ function grantHandler(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOpt
 }
 
 /**
- * Wraps the caller's handler for a granted request: reports the outcome to the gate, and on a
- * 401 drops the credential and — once, when the body can be sent again — retries with a fresh
- * one instead of handing the 401 to the caller.
+ * What a granted request does whichever handler contract the caller uses: reports its outcome to
+ * the gate once, and on a 401 drops the credential and — once, when the body can be sent again —
+ * retries with a fresh one instead of handing the 401 to the caller.
  */
-class GrantHandler implements Handler {
+abstract class GrantedRequest<H> {
   readonly #gate: RequestGate;
   readonly #dispatch: DispatchFn;
   readonly #opts: DispatchOptions;
-  readonly #inner: Handler;
   readonly #grant: Grant;
   readonly #request: OutgoingRequest;
   readonly #retried: boolean;
   /** The body can be sent again (prepareBody). */
   readonly #replayable: boolean;
-  #retrying = false;
   #reported = false;
+  protected readonly inner: H;
+  /** The 401 is being swallowed: its body is dropped and the request sent again at its end. */
+  protected retrying = false;
 
-  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: Handler, grant: Grant, request: OutgoingRequest, retried: boolean, replayable: boolean) {
+  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: H, grant: Grant, request: OutgoingRequest, retried: boolean, replayable: boolean) {
     this.#gate = gate;
     this.#dispatch = dispatch;
     this.#opts = opts;
-    this.#inner = inner;
+    this.inner = inner;
     this.#grant = grant;
     this.#request = request;
     this.#retried = retried;
     this.#replayable = replayable;
   }
 
-  onRequestStart(controller: Controller, context: unknown): void {
-    this.#inner.onRequestStart?.(controller, context);
-  }
-
-  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[]>, socket: import('node:stream').Duplex): void {
-    this.#report(statusCode);
-    this.#inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
-  }
-
-  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
-    if (statusCode >= 200) {
-      if (statusCode === 401) {
-        this.#gate.rejected(this.#grant);
-        if (!this.#retried && this.#replayable) {
-          this.#retrying = true; // swallow this answer; onResponseEnd sends the request again
-          this.#report(statusCode);
-          return;
-        }
-      }
-      this.#report(statusCode);
+  /** The status line arrived; true when this answer is swallowed for a retry. */
+  protected statusArrived(statusCode: number): boolean {
+    if (statusCode < 200) return false;
+    if (statusCode === 401) {
+      this.#gate.rejected(this.#grant);
+      if (!this.#retried && this.#replayable) this.retrying = true;
     }
-    this.#inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
+    this.report(statusCode);
+    return this.retrying;
   }
 
-  onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.#retrying) return;
-    this.#inner.onResponseData?.(controller, chunk);
-  }
-
-  onResponseEnd(controller: Controller, trailers: Record<string, string | string[]>): void {
-    if (this.#retrying) {
-      void dispatchLater(this.#gate, this.#dispatch, this.#opts, this.#inner, this.#request, undefined, true);
-      return;
-    }
-    this.#inner.onResponseEnd?.(controller, trailers);
-  }
-
-  onResponseError(controller: Controller, error: Error): void {
-    if (!this.#reported) {
-      this.#reported = true;
-      this.#gate.finished(this.#grant, this.#request, undefined, error);
-    }
-    this.#inner.onResponseError?.(controller, error);
-  }
-
-  #report(statusCode: number): void {
+  protected report(statusCode: number): void {
     if (this.#reported) return;
     this.#reported = true;
     this.#gate.finished(this.#grant, this.#request, statusCode);
+  }
+
+  protected failed(error: Error): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#gate.finished(this.#grant, this.#request, undefined, error);
+  }
+
+  /** The swallowed 401 has ended: send the request again, with a fresh credential. */
+  protected resend(): void {
+    void dispatchLater(this.#gate, this.#dispatch, this.#opts, this.inner as Handler, this.#request, undefined, true);
+  }
+}
+
+/** A granted request whose caller uses undici's current handler contract. */
+class GrantHandler extends GrantedRequest<Handler> implements Handler {
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.inner.onRequestStart?.(controller, context);
+  }
+
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: Record<string, string | string[]>, socket: import('node:stream').Duplex): void {
+    this.report(statusCode);
+    this.inner.onRequestUpgrade?.(controller, statusCode, headers, socket);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
+    if (this.statusArrived(statusCode)) return;
+    this.inner.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.retrying) return;
+    this.inner.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Controller, trailers: Record<string, string | string[]>): void {
+    if (this.retrying) return this.resend();
+    this.inner.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: Controller, error: Error): void {
+    this.failed(error);
+    this.inner.onResponseError?.(controller, error);
   }
 }
 
@@ -255,82 +265,38 @@ interface LegacyHandler {
   onError?(error: Error): void;
 }
 
-/** GrantHandler in the older contract: the same reporting and the same single retry on a 401. */
-class LegacyGrantHandler implements LegacyHandler {
-  readonly #gate: RequestGate;
-  readonly #dispatch: DispatchFn;
-  readonly #opts: DispatchOptions;
-  readonly #inner: LegacyHandler;
-  readonly #grant: Grant;
-  readonly #request: OutgoingRequest;
-  readonly #retried: boolean;
-  readonly #replayable: boolean;
-  #retrying = false;
-  #reported = false;
-
-  constructor(gate: RequestGate, dispatch: DispatchFn, opts: DispatchOptions, inner: LegacyHandler, grant: Grant, request: OutgoingRequest, retried: boolean, replayable: boolean) {
-    this.#gate = gate;
-    this.#dispatch = dispatch;
-    this.#opts = opts;
-    this.#inner = inner;
-    this.#grant = grant;
-    this.#request = request;
-    this.#retried = retried;
-    this.#replayable = replayable;
-  }
-
+/** A granted request whose caller uses undici's older handler contract. */
+class LegacyGrantHandler extends GrantedRequest<LegacyHandler> implements LegacyHandler {
   onConnect(abort: (reason?: Error) => void, context?: unknown): void {
-    this.#inner.onConnect?.(abort, context);
+    this.inner.onConnect?.(abort, context);
   }
 
   onResponseStarted(): void {
-    this.#inner.onResponseStarted?.();
+    this.inner.onResponseStarted?.();
   }
 
   onUpgrade(statusCode: number, headers: RawHeaders, socket: unknown): void {
-    this.#report(statusCode);
-    this.#inner.onUpgrade?.(statusCode, headers, socket);
+    this.report(statusCode);
+    this.inner.onUpgrade?.(statusCode, headers, socket);
   }
 
   onHeaders(statusCode: number, headers: RawHeaders, resume: () => void, statusText?: string): boolean | void {
-    if (statusCode >= 200) {
-      if (statusCode === 401) {
-        this.#gate.rejected(this.#grant);
-        if (!this.#retried && this.#replayable) {
-          this.#retrying = true; // swallow this answer; onComplete sends the request again
-          this.#report(statusCode);
-          return true;
-        }
-      }
-      this.#report(statusCode);
-    }
-    return this.#inner.onHeaders?.(statusCode, headers, resume, statusText);
+    if (this.statusArrived(statusCode)) return true;
+    return this.inner.onHeaders?.(statusCode, headers, resume, statusText);
   }
 
   onData(chunk: Buffer): boolean | void {
-    if (this.#retrying) return true;
-    return this.#inner.onData?.(chunk);
+    if (this.retrying) return true;
+    return this.inner.onData?.(chunk);
   }
 
   onComplete(trailers: RawHeaders | null): void {
-    if (this.#retrying) {
-      void dispatchLater(this.#gate, this.#dispatch, this.#opts, this.#inner as Handler, this.#request, undefined, true);
-      return;
-    }
-    this.#inner.onComplete?.(trailers);
+    if (this.retrying) return this.resend();
+    this.inner.onComplete?.(trailers);
   }
 
   onError(error: Error): void {
-    if (!this.#reported) {
-      this.#reported = true;
-      this.#gate.finished(this.#grant, this.#request, undefined, error);
-    }
-    this.#inner.onError?.(error);
-  }
-
-  #report(statusCode: number): void {
-    if (this.#reported) return;
-    this.#reported = true;
-    this.#gate.finished(this.#grant, this.#request, statusCode);
+    this.failed(error);
+    this.inner.onError?.(error);
   }
 }
