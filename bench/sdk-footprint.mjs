@@ -15,12 +15,17 @@
 //             interceptors costs. The process's CPU time to that line is given too: on a busy
 //             machine it varies less than the wall clock.
 //
+//   graph     the modules a fresh process loads for `import('@tessera/sdk')` and for the register
+//             hook (recorded through Node's module hooks), by package: what the SDK pulls in at
+//             start, and whether any of it is the control plane's half (a verifier, TypeBox, jose,
+//             a cloud SDK — test/import-graph.test.ts fails the suite on that)
+//
 //   npm run build && node bench/sdk-footprint.mjs [--runs 20] [--baseline <checkout>] [--json out.json]
 //
-// bench/sdk-overhead.mjs (npm run bench:sdk) imports measureBundle and measureRegisterStart for its
-// goal table.
+// bench/sdk-overhead.mjs (npm run bench:sdk) imports measureBundle, measureImportGraph and
+// measureRegisterStart for its goal table.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -37,6 +42,56 @@ export async function measureBundle(root = CURRENT) {
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** Packages only the control plane's half uses: the SDK must load none of them. */
+const SERVER_SIDE_PACKAGES = /^(typebox|jose|openid-client|oauth4webapi|pkijs|asn1js|google-auth-library|gaxios|@aws-sdk\/.+|@smithy\/.+|@azure\/.+|@tessera\/cloud-server)$/;
+const RECORDER = join(CURRENT, 'packages/sdk/test/support/record-modules.mjs');
+
+/**
+ * The modules a fresh process of checkout `root` loads for `import('@tessera/sdk')` and for
+ * `--import @tessera/sdk/register` (lazy attestation, no control plane), counted by package
+ * (`node:` for built-in modules), and the server-side packages among them.
+ */
+export function measureImportGraph(root = CURRENT) {
+  const scratch = mkdtempSync(join(tmpdir(), 'tessera-footprint-'));
+  try {
+    const token = join(scratch, 'kubernetes-token');
+    writeFileSync(token, 'header.payload.signature\n');
+    const sdkUrl = pathToFileURL(join(root, 'packages/sdk/dist/index.js')).href;
+    const registerUrl = pathToFileURL(join(root, 'packages/sdk/dist/register.js')).href;
+    const env = { TESSERA_CLOUD_URL: 'http://127.0.0.1:9', TESSERA_ATTEST: 'lazy', TESSERA_KUBERNETES_TOKEN_FILE: token };
+    return {
+      import: modulesLoaded(scratch, ['-e', `await import(${JSON.stringify(sdkUrl)})`, '--input-type=module'], {}),
+      register: modulesLoaded(scratch, ['--import', registerUrl, '-e', '0'], env),
+    };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function modulesLoaded(scratch, args, env) {
+  const record = join(scratch, `modules-${Math.random().toString(36).slice(2)}.txt`);
+  const result = spawnSync(process.execPath, ['--import', pathToFileURL(RECORDER).href, ...args], {
+    cwd: scratch,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, HOME: process.env.HOME ?? '/tmp', TESSERA_RECORD_MODULES: record, ...env },
+  });
+  if (result.status !== 0) throw new Error(`node ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
+  const byPackage = new Map();
+  for (const url of readFileSync(record, 'utf8').split('\n')) {
+    if (url === '' || url === pathToFileURL(RECORDER).href) continue;
+    const name = url.startsWith('node:')
+      ? 'node:'
+      : (/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? /\/packages\/([^/]+)\//.exec(url)?.[1]?.replace(/^/, '@tessera/') ?? 'other');
+    byPackage.set(name, (byPackage.get(name) ?? 0) + 1);
+  }
+  const packages = [...byPackage].sort((a, b) => b[1] - a[1]).map(([name, modules]) => ({ name, modules }));
+  return {
+    modules: packages.reduce((sum, p) => sum + p.modules, 0),
+    packages,
+    serverSide: packages.filter((p) => SERVER_SIDE_PACKAGES.test(p.name)).map((p) => p.name),
+  };
 }
 
 /** Start to the application's first line, plain and with the register hook of each checkout (default: this one). */
@@ -73,6 +128,14 @@ function firstLine(scratch, args, env) {
   });
   if (result.status !== 0) throw new Error(`node ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
   return JSON.parse(result.stdout);
+}
+
+/** One line: how many modules `import` or `register` loaded, by package, and any of the control plane's. */
+export function describeGraph(what, graph) {
+  const label = what === 'import' ? "import('@tessera/sdk')" : '--import @tessera/sdk/register';
+  const packages = graph.packages.map((p) => `${p.name} ${p.modules}`).join(', ');
+  const server = graph.serverSide.length === 0 ? 'none of the control plane' : `CONTROL PLANE'S: ${graph.serverSide.join(', ')}`;
+  return `${label} loads ${graph.modules} modules (${packages}); ${server}`;
 }
 
 const median = (list) => {
@@ -122,6 +185,11 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
     console.log(`${name} (${root}): bundle of import { init } from '@tessera/sdk' (esbuild, minified, node, esm): ${kb(sizes[name].bytes)}`);
     for (const { name: pkg, bytes } of sizes[name].largest) console.log(`  ${kb(bytes).padStart(10)}  ${pkg}`);
   }
+  const graphs = {};
+  for (const [name, root] of Object.entries(checkouts)) {
+    graphs[name] = measureImportGraph(root);
+    for (const [what, graph] of Object.entries(graphs[name])) console.log(`${name}: ${describeGraph(what, graph)}`);
+  }
   const times = measureRegisterStart({ runs, checkouts });
   console.log(`start to the application's first line, median of ${runs} fresh processes each (interleaved); wall-clock, and the process's CPU time:`);
   const ms = (value) => `${value.toFixed(1).padStart(7)} ms`;
@@ -130,5 +198,5 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
     const addedCpu = name === 'plain' ? '' : ` (added ${t.addedCpuMs.toFixed(1)})`;
     console.log(`  ${name.padEnd(40)} wall ${ms(t.medianMs)}${added.padEnd(16)} CPU ${ms(t.medianCpuMs)}${addedCpu}`);
   }
-  if (values.json) writeFileSync(values.json, `${JSON.stringify({ checkouts, bundle: sizes, register: times }, null, 2)}\n`);
+  if (values.json) writeFileSync(values.json, `${JSON.stringify({ checkouts, bundle: sizes, graph: graphs, register: times }, null, 2)}\n`);
 }
