@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import type { SecretBox } from '../crypto/secret-box.js';
 import type { Store, StoredObject } from '../store/types.js';
 import { describeFailure, type AuditSink } from './sink.js';
@@ -7,6 +5,7 @@ import { createSink, exportStreamOf, fileNameConflicts, legacyFileOwners, type E
 import { invalidStatus, type ExporterLogger, type LogStreamExportStatus } from './export-status.js';
 import { StreamRunner } from './stream-runner.js';
 import { DestinationGuard } from './destination-guard.js';
+import { leaseHolderId } from '../store/periodic-pass.js';
 
 export type { ExporterLogger, LogStreamExportStatus } from './export-status.js';
 
@@ -62,7 +61,7 @@ export class AuditExporter {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
     this.#guard = options.guard ?? new DestinationGuard();
-    this.#holder = options.holderId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.#holder = options.holderId ?? leaseHolderId();
   }
 
   start(): void {

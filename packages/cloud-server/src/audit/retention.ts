@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Store } from '../store/types.js';
 import type { ExporterLogger } from './export-status.js';
 import { describeFailure } from './sink.js';
 import { idFloor } from './stream-runner.js';
-import { PeriodicPass } from '../store/periodic-pass.js';
+import { leaseHolderId, PeriodicPass, runLeasedSteps } from '../store/periodic-pass.js';
 
 export interface AuditRetentionOptions {
   store: Store;
@@ -52,7 +49,7 @@ export class AuditRetention {
 
   constructor(options: AuditRetentionOptions) {
     this.#options = options;
-    this.#holder = options.holderId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.#holder = options.holderId ?? leaseHolderId();
     this.#now = options.now ?? (() => new Date());
     this.#logger = options.logger ?? silentLogger;
     this.#intervalMs = options.intervalMs ?? 3_600_000;
@@ -80,21 +77,18 @@ export class AuditRetention {
     const result: RetentionPass = { deleted: 0, kept: 0, steps: 0 };
     let afterId: string | null = null;
     try {
-      while (!this.#periodic.stopping) {
-        const at = this.#now();
-        const step = await store.transaction(async (tx) =>
-          (await tx.tryAcquireLease(LEASE, this.#holder, this.#intervalMs, at))
-            ? tx.pruneAuditEvents({ afterId, beforeId, limit: stepSize })
-            : undefined,
-        );
-        if (step === undefined) return result.steps === 0 ? undefined : result; // another replica runs it
-        result.steps += 1;
-        result.deleted += step.deleted;
-        result.kept += step.examined - step.deleted;
-        if (step.examined < stepSize) break;
-        afterId = step.lastId;
-        await sleep(this.#options.pauseMs ?? 20);
-      }
+      const { steps, leaseLost } = await runLeasedSteps(
+        { store, lease: LEASE, holder: this.#holder, leaseMs: this.#intervalMs, now: this.#now, pauseMs: this.#options.pauseMs ?? 20, stopping: () => this.#periodic.stopping },
+        async (tx) => {
+          const step = await tx.pruneAuditEvents({ afterId, beforeId, limit: stepSize });
+          result.deleted += step.deleted;
+          result.kept += step.examined - step.deleted;
+          afterId = step.lastId;
+          return step.examined < stepSize ? 'done' : 'more';
+        },
+      );
+      result.steps = steps;
+      if (leaseLost) return steps === 0 ? undefined : result; // another replica runs it
     } catch (error) {
       this.#logger.warn({ error: describeFailure(error) }, 'audit retention: pass failed; the next one continues');
       return undefined;

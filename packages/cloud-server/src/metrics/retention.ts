@@ -1,9 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExporterLogger } from '../audit/export-status.js';
 import { describeFailure } from '../audit/sink.js';
-import { PeriodicPass } from '../store/periodic-pass.js';
+import { leaseHolderId, PeriodicPass, runLeasedSteps } from '../store/periodic-pass.js';
 import type { Store, StoreWriter } from '../store/types.js';
 
 /**
@@ -47,7 +44,7 @@ export class MetricsRetention {
 
   constructor(options: MetricsRetentionOptions) {
     this.#options = options;
-    this.#holder = options.holderId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.#holder = options.holderId ?? leaseHolderId();
     this.#now = options.now ?? (() => new Date());
     this.#intervalMs = options.intervalMs ?? 600_000;
     this.#periodic = new PeriodicPass(() => this.#pass(), { intervalMs: this.#intervalMs, firstDelayMs: options.firstPassDelayMs ?? 15_000 });
@@ -87,16 +84,14 @@ export class MetricsRetention {
   async #prune(step: (tx: StoreWriter, limit: number) => Promise<number>): Promise<number | undefined> {
     const stepSize = this.#options.stepSize ?? 500;
     let deleted = 0;
-    while (!this.#periodic.stopping) {
-      const at = this.#now();
-      const count = await this.#options.store.transaction(async (tx) =>
-        (await tx.tryAcquireLease(LEASE, this.#holder, this.#intervalMs, at)) ? step(tx, stepSize) : undefined,
-      );
-      if (count === undefined) return undefined;
-      deleted += count;
-      if (count < stepSize) break;
-      await sleep(this.#options.pauseMs ?? 20);
-    }
-    return deleted;
+    const { leaseLost } = await runLeasedSteps(
+      { store: this.#options.store, lease: LEASE, holder: this.#holder, leaseMs: this.#intervalMs, now: this.#now, pauseMs: this.#options.pauseMs ?? 20, stopping: () => this.#periodic.stopping },
+      async (tx) => {
+        const count = await step(tx, stepSize);
+        deleted += count;
+        return count < stepSize ? 'done' : 'more';
+      },
+    );
+    return leaseLost ? undefined : deleted;
   }
 }

@@ -1,3 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Store, StoreWriter } from './types.js';
+
 /**
  * A background pass of maintenance (audit and metrics retention): the first one `firstDelayMs`
  * after start(), then one `intervalMs` after each ends; one at a time, on timers that never keep
@@ -45,4 +50,45 @@ export class PeriodicPass<T> {
     });
     return this.#running;
   }
+}
+
+/** This process's name in the `leases` table: host, pid and a random suffix. */
+export function leaseHolderId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+export interface LeasedStepsOptions {
+  store: Store;
+  lease: string;
+  holder: string;
+  /** How long each step's renewal holds the lease. */
+  leaseMs: number;
+  now: () => Date;
+  /** Pause between steps, so that requests and writes take turns with the pass. */
+  pauseMs: number;
+  /** Read between steps: a stopping pass ends after its current step. */
+  stopping: () => boolean;
+}
+
+/**
+ * Runs `step` once per short transaction that also renews the pass's lease, with a pause between
+ * steps (node:sqlite is synchronous: one long transaction would stall every request), until a step
+ * answers that it is done or the pass is stopping. `leaseLost` says that another replica held the
+ * lease at a step, which ran nothing then.
+ */
+export async function runLeasedSteps(
+  options: LeasedStepsOptions,
+  step: (tx: StoreWriter) => Promise<'done' | 'more'>,
+): Promise<{ steps: number; leaseLost: boolean }> {
+  const { store, lease, holder, leaseMs, now, pauseMs, stopping } = options;
+  let steps = 0;
+  while (!stopping()) {
+    const at = now();
+    const outcome = await store.transaction(async (tx) => ((await tx.tryAcquireLease(lease, holder, leaseMs, at)) ? step(tx) : undefined));
+    if (outcome === undefined) return { steps, leaseLost: true };
+    steps += 1;
+    if (outcome === 'done') break;
+    await sleep(pauseMs);
+  }
+  return { steps, leaseLost: false };
 }
