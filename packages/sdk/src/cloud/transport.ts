@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { loadUndici } from '../load-undici.js';
 
@@ -127,31 +128,24 @@ function viaNodeHttp(base: URL, maxBytes: number): Send {
   const hostname = base.hostname.replace(/^\[|\]$/g, ''); // an IPv6 literal without its brackets
   const port = base.port === '' ? (secure ? 443 : 80) : Number(base.port);
   return {
-    post(path, headers, payload, signal) {
-      return new Promise<CloudResponse>((resolve, reject) => {
+    async post(path, headers, payload, signal) {
+      const response = await new Promise<IncomingMessage>((resolve, reject) => {
         const request = client.request(
           { hostname, port, path, method: 'POST', agent, signal, maxHeaderSize: MAX_HEADER_BYTES, headers: { ...headers, 'content-length': String(payload.length) } },
-          (response) => {
-            const chunks: Buffer[] = [];
-            let size = 0;
-            response.on('data', (chunk: Buffer) => {
-              size += chunk.length;
-              if (size > maxBytes) {
-                reject(new TransportError(`the answer exceeds ${maxBytes} bytes`, false)); // first: destroying emits errors of its own
-                request.destroy();
-              } else chunks.push(chunk);
-            });
-            response.on('error', reject);
-            response.on('aborted', () => reject(new TransportError('the connection closed before the answer ended', true)));
-            response.on('end', () => {
-              const retryAfter = response.headers['retry-after'];
-              resolve({ status: response.statusCode ?? 0, body: parseJson(Buffer.concat(chunks).toString('utf8')), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) });
-            });
-          },
+          resolve,
         );
         request.on('error', reject);
         request.end(payload);
       });
+      let text: string;
+      try {
+        text = await readCapped(response, maxBytes);
+      } catch (error) {
+        if (error instanceof TransportError || signal.aborted) throw error;
+        throw new TransportError('the connection closed before the answer ended', true, { cause: error });
+      }
+      const retryAfter = response.headers['retry-after'];
+      return { status: response.statusCode ?? 0, body: parseJson(text), ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
     },
     close() {
       agent.destroy();
@@ -159,7 +153,8 @@ function viaNodeHttp(base: URL, maxBytes: number): Send {
   };
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+/** The answer's body as text, refused past `maxBytes` (the stream is destroyed then). */
+async function readCapped(body: AsyncIterable<unknown> & { destroy(): unknown }, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
