@@ -23,8 +23,9 @@ export interface BootstrapResult {
 
 /**
  * On an empty store: the `default` resource set and a first admin key with access to every
- * resource set. Idempotent, and safe when several replicas start at once (names are unique, so
- * the loser of a race finds the winner's objects).
+ * resource set. Idempotent, and safe when several replicas start at once (names are unique: a
+ * unique index for the resource set, checkAdminKeyName one check at a time for the key, so the
+ * loser of a race finds the winner's objects).
  */
 export async function bootstrap(store: Store, service: ObjectService, presetKey: string | undefined): Promise<BootstrapResult> {
   const resourceSets = KIND_BY_NAME.get('resource-set')!;

@@ -244,6 +244,14 @@ describe.each(BACKENDS)('admin API ($name)', (backend) => {
     expect(since.body.items.map((e: { id: string }) => e.id)).toEqual(atOrAfterUpdate);
   });
 
+  it('creates one admin key of a name and scope when several creates race (the name check and the insert are one step)', async () => {
+    const body = { name: 'raced', role: 'editor', resourceSetIds: ['*'] };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => t.call('POST', '/api/v1/admin-keys', { body })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([201, 409, 409, 409, 409, 409]);
+    expect(answers.filter((answer) => answer.status === 409).every((answer) => answer.body.code === 'name_taken')).toBe(true);
+    expect((await t.call('GET', '/api/v1/admin-keys?name=raced')).body.items).toHaveLength(1);
+  });
+
   it('creates admin keys shown once and usable at once', async () => {
     const created = await create(t, 'admin-keys', { name: 'ci', role: 'editor', resourceSetIds: ['*'] });
     expect(created.key).toMatch(/^tsk_[A-Za-z0-9_-]{43}$/);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ApiError } from '../api/errors.js';
 import { ALL_RESOURCE_SETS } from '../auth/roles.js';
-import type { StoreReader, StoredObject } from '../store/types.js';
+import type { StoreReader, StoreWriter, StoredObject } from '../store/types.js';
 
 /** Admin keys are 256 random bits behind a recognisable prefix, so secret scanners can find leaked ones. */
 export const ADMIN_KEY_PREFIX = 'tsk_';
@@ -61,10 +61,12 @@ function scopeOf(key: StoredObject): string {
  * An admin key's name is unique among the keys of the same resource sets, not among all keys:
  * whoever may write a key of that scope may also read every key it could clash with, so
  * `name_taken` tells a scoped admin nothing about keys outside its scope. (Checked here, not by
- * a unique index, because the scope is a list in the spec.)
+ * a unique index, because the scope is a list in the spec; serialized with every other such
+ * check, so that keys created at once, by one replica or several, cannot both pass it.)
  */
-export async function checkAdminKeyName(reader: Pick<StoreReader, 'listObjects'>, key: StoredObject): Promise<void> {
-  const namesakes = await reader.listObjects({ kind: 'admin-key', name: key.name, limit: 10_000 });
+export async function checkAdminKeyName(tx: Pick<StoreWriter, 'listObjects' | 'serialize'>, key: StoredObject): Promise<void> {
+  await tx.serialize('admin-key-names');
+  const namesakes = await tx.listObjects({ kind: 'admin-key', name: key.name, limit: 10_000 });
   if (namesakes.some((other) => other.id !== key.id && scopeOf(other) === scopeOf(key))) {
     throw new ApiError('name_taken', 'An admin key with this name already exists for the same resource sets');
   }

@@ -180,6 +180,13 @@ export class SqlOperations implements StoreWriter {
     return (await this.db.run(SQL.releaseLease, [name, holder])) > 0;
   }
 
+  async serialize(topic: string): Promise<void> {
+    // Writing one row takes its lock until COMMIT or ROLLBACK (PostgreSQL makes a second writer
+    // wait, and its later statements then see the first's rows); SQLite runs one write
+    // transaction at a time anyway.
+    await this.db.run(SQL.upsertMeta, [`serialize:${topic}`, '']);
+  }
+
   private async writeRefs(id: string, refs: readonly string[], replace: boolean): Promise<void> {
     if (replace) await this.db.run(SQL.deleteRefs, [id]);
     const unique = [...new Set(refs)].sort();

@@ -247,6 +247,12 @@ export interface StoreWriter extends StoreReader {
   tryAcquireLease(name: string, holder: string, ttlMs: number, now: Date): Promise<boolean>;
   /** Gives the lease up if `holder` holds it; returns whether it did. */
   releaseLease(name: string, holder: string): Promise<boolean>;
+  /**
+   * Holds `topic` until the transaction ends: transactions that hold the same topic run from
+   * here on one at a time, and each sees what the ones before it committed. For a check that no
+   * unique index can make (read, then write), on every replica.
+   */
+  serialize(topic: string): Promise<void>;
 }
 
 /** Objects changed elsewhere: reload these ids (missing = deleted), or everything. */
