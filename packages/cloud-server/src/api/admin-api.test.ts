@@ -252,6 +252,24 @@ describe.each(BACKENDS)('admin API ($name)', (backend) => {
     expect((await t.call('GET', '/api/v1/admin-keys?name=raced')).body.items).toHaveLength(1);
   });
 
+  it('keeps an admin key with access to every set when two are disabled at once', async () => {
+    const first = await create(t, 'admin-keys', { name: 'raced-admin-1', role: 'admin', resourceSetIds: ['*'] });
+    const second = await create(t, 'admin-keys', { name: 'raced-admin-2', role: 'admin', resourceSetIds: ['*'] });
+    const others = (await t.call('GET', '/api/v1/admin-keys')).body.items.filter(
+      (key: { id: string; role: string; enabled: boolean }) => key.role === 'admin' && key.enabled && key.id !== first.id && key.id !== second.id,
+    );
+    for (const other of others) expect((await t.call('PATCH', `/api/v1/admin-keys/${other.id}`, { body: { enabled: false }, key: first.key })).status).toBe(200);
+    const answers = await Promise.all(
+      [first, second].map((key) => t.call('PATCH', `/api/v1/admin-keys/${key.id}`, { body: { enabled: false }, key: key.key })),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409]);
+    expect(answers.find((answer) => answer.status === 409)!.body.code).toBe('last_admin_key');
+    // Put the keys this test turned off back, for the tests after it.
+    const survivor = answers[0]!.status === 409 ? first : second;
+    for (const other of others) expect((await t.call('PATCH', `/api/v1/admin-keys/${other.id}`, { body: { enabled: true }, key: survivor.key })).status).toBe(200);
+    expect((await t.call('PATCH', `/api/v1/admin-keys/${survivor.id}`, { body: { enabled: false } })).status).toBe(200);
+  });
+
   it('creates admin keys shown once and usable at once', async () => {
     const created = await create(t, 'admin-keys', { name: 'ci', role: 'editor', resourceSetIds: ['*'] });
     expect(created.key).toMatch(/^tsk_[A-Za-z0-9_-]{43}$/);

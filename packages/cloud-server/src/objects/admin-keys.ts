@@ -34,17 +34,24 @@ export function isActiveGlobalAdmin(object: StoredObject, now: Date): boolean {
   );
 }
 
-/** Refuses a change that would leave nobody able to administer the control plane. */
+/** What the admin-key checks hold while they read the keys and then write one. */
+const ADMIN_KEYS = 'admin-keys';
+
+/**
+ * Refuses a change that would leave nobody able to administer the control plane. One such check
+ * at a time (two keys disabled at once would each see the other still active).
+ */
 export async function guardLastAdminKey(
-  reader: Pick<StoreReader, 'listObjects'>,
+  tx: Pick<StoreWriter, 'listObjects' | 'serialize'>,
   current: StoredObject,
   next: StoredObject | undefined,
   now: Date,
 ): Promise<void> {
   if (!isActiveGlobalAdmin(current, now) || (next && isActiveGlobalAdmin(next, now))) return;
+  await tx.serialize(ADMIN_KEYS);
   let afterId: string | undefined;
   for (;;) {
-    const page = await reader.listObjects({ kind: 'admin-key', limit: 200, ...(afterId ? { afterId } : {}) });
+    const page = await tx.listObjects({ kind: 'admin-key', limit: 200, ...(afterId ? { afterId } : {}) });
     if (page.some((key) => key.id !== current.id && isActiveGlobalAdmin(key, now))) return;
     if (page.length < 200) break;
     afterId = page[page.length - 1]!.id;
@@ -65,7 +72,7 @@ function scopeOf(key: StoredObject): string {
  * check, so that keys created at once, by one replica or several, cannot both pass it.)
  */
 export async function checkAdminKeyName(tx: Pick<StoreWriter, 'listObjects' | 'serialize'>, key: StoredObject): Promise<void> {
-  await tx.serialize('admin-key-names');
+  await tx.serialize(ADMIN_KEYS);
   const namesakes = await tx.listObjects({ kind: 'admin-key', name: key.name, limit: 10_000 });
   if (namesakes.some((other) => other.id !== key.id && scopeOf(other) === scopeOf(key))) {
     throw new ApiError('name_taken', 'An admin key with this name already exists for the same resource sets');
