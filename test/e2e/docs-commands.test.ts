@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseEnv, MACHINE_PATH, missingTools, ROOT } from './support/examples.js';
+import { baseEnv, MACHINE_PATH, missingTools, NPM_INSTALL_FLAGS, ROOT } from './support/examples.js';
 import { blocksOf, checkTranscripts, docFiles, escapeRegExp, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
 
 /**
@@ -709,8 +709,8 @@ const WALKS: Array<Walk & { expect: RegExp[] }> = [
     name: 'install.md: the tarballs, installed into a service outside the repository',
     cwd: 'repo',
     replace: [
-      // The registry's packages from npm's cache when it has them, as the install test does.
-      ['npm install /path/to/tessera', 'npm install --prefer-offline --no-audit --no-fund /path/to/tessera'],
+      // The same npm flags as the install test.
+      ['npm install /path/to/tessera', `npm install ${NPM_INSTALL_FLAGS.join(' ')} /path/to/tessera`],
       ['/path/to/tessera', '$REPO_ROOT'],
     ],
     steps: [

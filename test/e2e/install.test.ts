@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api } from './support/cloud-process.js';
-import { MACHINE_PATH, ROOT } from './support/examples.js';
+import { MACHINE_PATH, NPM_INSTALL_FLAGS, ROOT } from './support/examples.js';
 import { startFakeIssuer } from './support/fake-services.js';
 
 /**
@@ -35,7 +35,7 @@ function run(command: string, args: string[], cwd: string, env: Record<string, s
 
 /** `npm install`, without blocking the test process (two run side by side). */
 function npmInstall(dir: string, files: string[]): Promise<void> {
-  const child = spawn('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...files], { cwd: dir, env: { PATH: MACHINE_PATH, HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['install', ...NPM_INSTALL_FLAGS, ...files], { cwd: dir, env: { PATH: MACHINE_PATH, HOME: process.env.HOME ?? '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

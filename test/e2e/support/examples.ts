@@ -20,6 +20,12 @@ export function baseEnv(extra: Record<string, string> = {}): Record<string, stri
   };
 }
 
+/**
+ * Flags for the tests' `npm install` runs: the registry's packages from npm's cache when it has
+ * them, and a stalled registry request retried after 20 s instead of npm's default 5 minutes.
+ */
+export const NPM_INSTALL_FLAGS = ['--prefer-offline', '--no-audit', '--no-fund', '--fetch-timeout=20000', '--fetch-retries=5', '--fetch-retry-mintimeout=1000', '--fetch-retry-maxtimeout=5000'];
+
 /** The machine's PATH without the project's Node that npm and npx put first: what a reader's terminal has. */
 export const MACHINE_PATH = (process.env.PATH ?? '').split(delimiter).filter((dir) => !dir.includes('node_modules')).join(delimiter);
 
