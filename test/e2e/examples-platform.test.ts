@@ -587,6 +587,14 @@ describe('examples/kubernetes: the manifests against the CLI, the SDK and a runn
         });
       };
       const [allowed, otherAccount] = await Promise.all([runPod(await podToken('shop', 'orders')), runPod(await podToken('shop', 'batch'))]);
+      if (allowed.stdout.trim() !== '200') {
+        // What the control plane held and said when the pod was refused, to tell a stale snapshot from a wrong request.
+        const held = (await api(cloud!.url, adminKey, 'GET', '/api/v1/trust-providers')).body.items.map((t: any) => ({ name: t.name, enabled: t.enabled, issuer: t.config.issuer, resourceSetId: t.resourceSetId }));
+        const sets = (await api(cloud!.url, adminKey, 'GET', '/api/v1/resource-sets')).body.items.map((s: any) => ({ id: s.id, name: s.name, enabled: s.enabled }));
+        const again = await runPod(await podToken('shop', 'orders')); // transient (a stale snapshot) or lasting?
+        const diagnosis = JSON.stringify({ issuer: issuer.issuer, held, sets, issuerRequests: issuer.requests, secondTry: again.stdout.trim() }, null, 1);
+        expect.fail(`pod refused: ${allowed.stdout}\n${allowed.stderr}\n${diagnosis}\ncontrol plane output:\n${cloud!.output().slice(-6000)}`);
+      }
       expect(allowed.stdout.trim(), allowed.stderr).toBe('200');
       expect(otherAccount.stdout.trim(), otherAccount.stderr).toBe('no_client_workload undefined');
       expect(payments.received).toEqual([{ path: '/v1/charges', ok: true }]);
