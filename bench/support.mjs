@@ -8,7 +8,8 @@ const CLI = fileURLToPath(new URL('../packages/cloud-server/dist/cli.js', import
 
 export async function startCloudProcess(args) {
   // BENCH_SERVER_NODE_OPTIONS (e.g. --cpu-prof) applies to the control plane only, not the load generator.
-  const env = { ...process.env, NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '' };
+  // The benchmarks' issuers and token servers are stand-ins on loopback.
+  const env = { ...process.env, NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '', TESSERA_PROVIDER_EGRESS_ALLOW: '127.0.0.0/8,::1' };
   const child = spawn(process.execPath, [CLI, 'start', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOOPBACK_EGRESS } from './support/cloud-process.js';
 import { baseEnv, MACHINE_PATH, missingTools, NPM_INSTALL_FLAGS, ROOT } from './support/examples.js';
 import { blocksOf, checkTranscripts, docFiles, escapeRegExp, findBlock, isRunnable, runWalk, type BlockRef, type DocBlock, type NotRun, type Walk } from './support/doc-walks.js';
 
@@ -892,7 +893,9 @@ describe('commands and code samples in README.md and docs/', () => {
     ctx.skip(missing.length > 0, `needs ${missing.join(', ')}, which this machine does not have`);
     const dir = mkdtempSync(join(scratch, 'walk-'));
     symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-    const result = await runWalk(walk, allBlocks, { dir, env: baseEnv({ WALK_DIR: dir, REPO_ROOT: ROOT }) });
+    // The walks stand loopback fakes in for the identity providers, token servers and clouds the
+    // pages name, so the control planes they start may call loopback.
+    const result = await runWalk(walk, allBlocks, { dir, env: baseEnv({ WALK_DIR: dir, REPO_ROOT: ROOT, TESSERA_PROVIDER_EGRESS_ALLOW: LOOPBACK_EGRESS }) });
     const transcript = `${result.stdout}\n--- stderr\n${result.stderr}`;
     expect(result.code, transcript).toBe(0);
     for (const pattern of walk.expect) expect(`${result.stdout}\n${result.stderr}`, transcript).toMatch(pattern);

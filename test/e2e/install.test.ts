@@ -142,7 +142,8 @@ describe('installed from the tarballs into projects outside the repository', () 
     const adminKey = `tsk_${randomBytes(32).toString('base64url')}`;
     const [, cloudUrl] = await startUntil(
       join(controlPlane, 'node_modules/.bin/tessera-cloud'),
-      ['start', '--port', '0', '--data', join(controlPlane, 'data')],
+      // The stand-in issuer below listens on loopback, which providers reach only when allowed.
+      ['start', '--port', '0', '--data', join(controlPlane, 'data'), '--provider-egress-allow', '127.0.0.1'],
       { cwd: controlPlane, env: { PATH: NODE_24_PATH, HOME: process.env.HOME ?? '/tmp', TESSERA_BOOTSTRAP_ADMIN_KEY: adminKey } },
       /listening on (http:\/\/127\.0\.0\.1:\d+)/,
     );

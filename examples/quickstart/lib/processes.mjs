@@ -32,10 +32,12 @@ export function startService(name, script, { env = {}, execArgv = [], cwd } = {}
 /**
  * Starts the control plane's CLI; resolves with its URL and the bootstrap admin key it printed.
  * The SDKs may report request metrics every second (the default is every 10 s), so that the
- * demo shows them at once.
+ * demo shows them at once. The demo's cluster issuer runs on loopback, which providers may reach
+ * only when the operator allows it.
  */
 export function startControlPlane(cli, dataDir) {
-  const child = spawn(process.execPath, [cli, 'start', '--port', '0', '--data', dataDir, '--log-level', 'warn', '--metrics-interval', '1'], {
+  const args = ['start', '--port', '0', '--data', dataDir, '--log-level', 'warn', '--metrics-interval', '1', '--provider-egress-allow', '127.0.0.1'];
+  const child = spawn(process.execPath, [cli, ...args], {
     env: { PATH: process.env.PATH },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -17,7 +17,7 @@ import type { SecretBox } from './crypto/secret-box.js';
 import type { KeyRing } from './keys/key-ring.js';
 import { ObjectService } from './objects/service.js';
 import { typedSchemaLookup } from './objects/registry-schemas.js';
-import type { DestinationGuard } from './audit/destination-guard.js';
+import { providerDestinationGuard, type DestinationGuard } from './egress/destination-guard.js';
 import type { Store } from './store/types.js';
 import { AuditWriter } from './edge/audit-writer.js';
 import { DpopVerifier } from './edge/dpop.js';
@@ -25,7 +25,7 @@ import { EdgeTokens } from './edge/edge-token.js';
 import { Challenges } from './edge/challenge.js';
 import { PolicyIndexHolder } from './edge/index-holder.js';
 import { RefusalAggregator } from './edge/refusal-aggregator.js';
-import { createOutboundFetch } from './edge/outbound-fetch.js';
+import { createOutboundFetch } from './egress/outbound-fetch.js';
 import { ProviderConfigs } from './edge/provider-configs.js';
 import { registerEdgeRoutes } from './edge/routes.js';
 import { RequestMetricsIngest, type RequestMetricsOptions } from './metrics/ingest.js';
@@ -85,6 +85,8 @@ export interface AppOptions {
   onAuditEvents?: () => void;
   /** Which destinations log streams may be written with (default: public addresses only). */
   streamGuard?: DestinationGuard;
+  /** Where providers may connect (default: public and private addresses, see providerDestinationGuard). */
+  providerGuard?: DestinationGuard;
   /** How long the HTTP server waits on slow clients; defaults in config.ts. */
   timeouts?: Partial<ServerTimeouts>;
   /** Most ids each replay cache remembers (DPoP proof ids, used nonces); default 200,000 each. */
@@ -235,7 +237,8 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       refusals,
       metrics,
       sources: new SourceAddressResolver(options.trustedProxies),
-      outboundFetch: options.outboundFetch ?? createOutboundFetch(),
+      outboundFetch:
+        options.outboundFetch ?? createOutboundFetch({ guard: options.providerGuard ?? providerDestinationGuard(), onRefused: refusedEgressLogger(app.log) }),
       verifyTimeoutMs: options.trustProviderTimeoutMs ?? DEFAULT_TRUST_PROVIDER_TIMEOUT_MS,
       issuer,
       now,
@@ -252,5 +255,20 @@ export async function buildApp(options: AppOptions): Promise<TesseraApp> {
       shuttingDown = true;
     },
     reloadPolicies: () => index.refresh(),
+  };
+}
+
+/**
+ * Tells the operator, at most once a minute per host, that a provider's call was refused by the
+ * egress guard and how to allow it; the provider itself only sees a failed connection.
+ */
+function refusedEgressLogger(log: FastifyInstance['log']): (host: string, error: Error) => void {
+  const lastLogged = new Map<string, number>();
+  return (host, error) => {
+    const now = Date.now();
+    if (now - (lastLogged.get(host) ?? -Infinity) < 60_000) return;
+    if (lastLogged.size >= 1000) lastLogged.clear(); // bounded: an editor chooses the hosts
+    lastLogged.set(host, now);
+    log.warn({ host, reason: error.message }, 'a provider call was refused by the egress rule; the operator can allow the address with --provider-egress-allow');
   };
 }

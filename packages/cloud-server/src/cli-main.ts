@@ -36,6 +36,9 @@ Options (start, keys, admin-keys create):
   --plugin MODULE           A module that registers custom providers (repeatable; TESSERA_PLUGINS)
   --log-stream-allow CIDR   An address or range log streams may send to although it is loopback,
                             private or link-local (repeatable; TESSERA_LOG_STREAM_ALLOW, comma-separated)
+  --provider-egress-allow CIDR  An address or range providers (JWKS, token endpoints, STS) may reach
+                            although it is loopback or link-local; private ranges need no entry
+                            (repeatable; TESSERA_PROVIDER_EGRESS_ALLOW, comma-separated)
   --audit-retention AGE     Delete audit events older than AGE, e.g. 30d, 12h, 90m (TESSERA_AUDIT_RETENTION,
                             default: keep them all); events a log stream has not exported yet are kept
   --metrics-retention AGE   Delete request metrics older than AGE (TESSERA_METRICS_RETENTION, default: as
@@ -72,6 +75,7 @@ const SERVER_OPTIONS = {
   'trusted-proxy': { type: 'string', multiple: true },
   plugin: { type: 'string', multiple: true },
   'log-stream-allow': { type: 'string', multiple: true },
+  'provider-egress-allow': { type: 'string', multiple: true },
   'audit-retention': { type: 'string' },
   'metrics-retention': { type: 'string' },
   'metrics-interval': { type: 'string' },

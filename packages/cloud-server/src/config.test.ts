@@ -15,6 +15,17 @@ describe('resolveServerConfig: --log-stream-allow', () => {
   });
 });
 
+describe('resolveServerConfig: --provider-egress-allow', () => {
+  it('takes addresses and ranges from the flag (repeatable) or TESSERA_PROVIDER_EGRESS_ALLOW, the flag first', () => {
+    expect(resolveServerConfig({}, {}).providerEgressAllow).toEqual([]);
+    expect(resolveServerConfig({}, { TESSERA_PROVIDER_EGRESS_ALLOW: '127.0.0.0/8, ::1' }).providerEgressAllow).toEqual(['127.0.0.0/8', '::1']);
+    expect(resolveServerConfig({ 'provider-egress-allow': ['127.0.0.1'] }, { TESSERA_PROVIDER_EGRESS_ALLOW: '::1' }).providerEgressAllow).toEqual(['127.0.0.1']);
+  });
+
+  it('stops the start on a value that is not an address or a range', () => {
+    expect(() => resolveServerConfig({ 'provider-egress-allow': ['localhost'] }, {})).toThrow('--provider-egress-allow[0]: "localhost" is not an IP address or CIDR range');
+  });
+});
 
 describe('resolveServerConfig', () => {
   it('takes the HTTP timeouts and the replay cache size from flags, then TESSERA_* variables, then defaults', () => {

@@ -19,6 +19,8 @@ export interface ServerConfig {
   plugins: string[];
   /** Addresses or CIDR ranges that log streams may reach although loopback, private or link-local. */
   logStreamAllow: string[];
+  /** Addresses or CIDR ranges that providers may reach although loopback, link-local or reserved. */
+  providerEgressAllow: string[];
   /** Audit events older than this are deleted (once exported by their log streams); undefined keeps them all. */
   auditRetentionMs?: number;
   /** Request metrics older than this are deleted; undefined keeps them all. Default: the audit retention. */
@@ -57,6 +59,7 @@ export interface ServerFlags {
   'trusted-proxy'?: string[];
   plugin?: string[];
   'log-stream-allow'?: string[];
+  'provider-egress-allow'?: string[];
   'audit-retention'?: string;
   'metrics-retention'?: string;
   'metrics-interval'?: string;
@@ -113,7 +116,8 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
   }
   if (env.TESSERA_BOOTSTRAP_ADMIN_KEY) validatePresetKey(env.TESSERA_BOOTSTRAP_ADMIN_KEY);
   const logStreamAllow = flags['log-stream-allow']?.length ? flags['log-stream-allow'] : list(env.TESSERA_LOG_STREAM_ALLOW);
-  const badAllow = parseRuleList('--log-stream-allow', logStreamAllow).issues;
+  const providerEgressAllow = flags['provider-egress-allow']?.length ? flags['provider-egress-allow'] : list(env.TESSERA_PROVIDER_EGRESS_ALLOW);
+  const badAllow = [...parseRuleList('--log-stream-allow', logStreamAllow).issues, ...parseRuleList('--provider-egress-allow', providerEgressAllow).issues];
   if (badAllow.length > 0) throw new Error(badAllow.join('; '));
   const retention = flags['audit-retention'] ?? env.TESSERA_AUDIT_RETENTION;
   const auditRetentionMs = retention === undefined ? undefined : parseRetention('audit-retention', retention);
@@ -131,6 +135,7 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     trustedProxies: flags['trusted-proxy']?.length ? flags['trusted-proxy'] : list(env.TESSERA_TRUSTED_PROXIES),
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
     logStreamAllow,
+    providerEgressAllow,
     ...(auditRetentionMs !== undefined ? { auditRetentionMs } : {}),
     ...(metricsRetentionMs !== undefined ? { metricsRetentionMs } : {}),
     metricsIntervalSeconds: wholeNumber('metrics-interval', flags['metrics-interval'] ?? env.TESSERA_METRICS_INTERVAL, 10, 1, 86_400),

@@ -2,7 +2,7 @@ import { createProviderRegistry, type ProviderRegistry } from '@tessera/provider
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app.js';
 import { AuditExporter } from './audit/exporter.js';
-import { DestinationGuard } from './audit/destination-guard.js';
+import { DestinationGuard, providerDestinationGuard } from './egress/destination-guard.js';
 import { AuditRetention } from './audit/retention.js';
 import { MetricsRetention } from './metrics/retention.js';
 import { bootstrap } from './bootstrap.js';
@@ -69,6 +69,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       publicUrl: () => config.publicUrl ?? listeningUrl,
       onAuditEvents: () => exporter?.notify(),
       streamGuard,
+      providerGuard: providerDestinationGuard(config.providerEgressAllow),
       trustedProxies: config.trustedProxies,
       timeouts: config.timeouts,
       replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },

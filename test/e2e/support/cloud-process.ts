@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+/** Loopback, where the tests' fake identity providers and token servers listen, for TESSERA_PROVIDER_EGRESS_ALLOW. */
+export const LOOPBACK_EGRESS = '127.0.0.0/8,::1';
+
 /** The built CLI, as `npm start` runs it. */
 export const CLI = fileURLToPath(new URL('../../../packages/cloud-server/dist/cli.js', import.meta.url));
 
@@ -21,7 +24,8 @@ export interface CloudProcess {
  */
 export async function startCloud(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CloudProcess> {
   const child = spawn(process.execPath, [CLI, 'start', '--port', '0', ...args], {
-    env: { PATH: process.env.PATH, ...env },
+    // The tests' identity providers and token servers are fakes on loopback; a test of the egress rule sets its own.
+    env: { PATH: process.env.PATH, TESSERA_PROVIDER_EGRESS_ALLOW: LOOPBACK_EGRESS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DestinationGuard } from '../audit/destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 import { loggerOptions } from '../logger-options.js';
 import { KINDS } from '../objects/kinds.js';
 import { BACKENDS } from '../../test/support/store-backends.js';

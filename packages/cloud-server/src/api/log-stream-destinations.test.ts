@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DestinationGuard } from '../audit/destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 import { BACKENDS } from '../../test/support/store-backends.js';
 import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { builtinCredentialProviders, createProviderRegistry, destinationPaths, type CredentialProvider } from '@tessera/providers';
-import { DestinationGuard } from '../audit/destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 import { logStreamTypes } from '../audit/log-stream-types.js';
 import { BACKENDS } from '../../test/support/store-backends.js';
 import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';

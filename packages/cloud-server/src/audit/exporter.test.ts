@@ -12,7 +12,7 @@ import { BACKENDS, makeAuditEvent, makeObject, makeResourceSet } from '../../tes
 import type { BackendHarness } from '../../test/support/store-backends.js';
 import type { AuditEvent, Store, StoredObject } from '../store/types.js';
 import { AuditExporter, type AuditExporterOptions } from './exporter.js';
-import { DestinationGuard } from './destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 import { MemorySink, idAt, waitFor } from '../../test/support/audit-helpers.js';
 
 describe.each(BACKENDS)('AuditExporter ($name)', (backend) => {

@@ -4,7 +4,7 @@ import { describeFailure, type AuditSink } from './sink.js';
 import { createSink, exportStreamOf, fileNameConflicts, legacyFileOwners, type ExportStream, type SinkContext } from './stream-config.js';
 import { invalidStatus, type ExporterLogger, type LogStreamExportStatus } from './export-status.js';
 import { StreamRunner } from './stream-runner.js';
-import { DestinationGuard } from './destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 import { leaseHolderId } from '../store/periodic-pass.js';
 
 export type { ExporterLogger, LogStreamExportStatus } from './export-status.js';

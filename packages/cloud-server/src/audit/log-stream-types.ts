@@ -1,7 +1,7 @@
 import { destination } from '@tessera/providers';
 import { Type } from 'typebox';
 import type { TypedSchemas } from '../objects/kinds.js';
-import type { DestinationGuard } from './destination-guard.js';
+import type { DestinationGuard } from '../egress/destination-guard.js';
 
 const FromBeginning = Type.Optional(
   Type.Boolean({

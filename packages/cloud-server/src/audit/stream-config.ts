@@ -3,7 +3,7 @@ import { openSecrets } from '../objects/secrets.js';
 import type { StoredObject } from '../store/types.js';
 import { FileSink } from './file-sink.js';
 import { DeliveryError, type AuditSink, type DeliveryFailure } from './sink.js';
-import type { DestinationGuard } from './destination-guard.js';
+import type { DestinationGuard } from '../egress/destination-guard.js';
 import { WebhookSink } from './webhook-sink.js';
 
 /**

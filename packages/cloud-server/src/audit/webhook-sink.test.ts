@@ -5,7 +5,7 @@ import { makeAuditEvent } from '../../test/support/store-backends.js';
 import type { AuditEvent } from '../store/types.js';
 import { BACKOFF_CAP_MS, backoffDelay, type DeliveryFailure } from './sink.js';
 import { WebhookSink, type WebhookSinkOptions } from './webhook-sink.js';
-import { DestinationGuard } from './destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 
 interface Received {
   headers: http.IncomingHttpHeaders;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { AuditEvent } from '../store/types.js';
-import type { DestinationGuard } from './destination-guard.js';
+import type { DestinationGuard } from '../egress/destination-guard.js';
 import { DeliveryError, backoffDelay, describeFailure, sleep, type AuditSink, type DeliveryFailure } from './sink.js';
 
 export interface WebhookSinkOptions {

@@ -1,5 +1,5 @@
 import type { ProviderRegistry } from '@tessera/providers';
-import { DestinationGuard } from '../audit/destination-guard.js';
+import { DestinationGuard } from '../egress/destination-guard.js';
 import { logStreamTypes } from '../audit/log-stream-types.js';
 import type { TypedSchemas } from './kinds.js';
 import type { TypedSchemaLookup } from './validate.js';

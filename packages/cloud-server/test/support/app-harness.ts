@@ -18,7 +18,10 @@ import { typedSchemaLookup } from '../../src/objects/registry-schemas.js';
 import type { Backend, BackendHarness } from './store-backends.js';
 import type { Store } from '../../src/store/types.js';
 import type { FastifyInstance } from 'fastify';
-import type { DestinationGuard } from '../../src/audit/destination-guard.js';
+import { providerDestinationGuard, type DestinationGuard } from '../../src/egress/destination-guard.js';
+
+/** Loopback, which the tests' fake identity providers and token servers listen on. */
+export const LOOPBACK = ['127.0.0.0/8', '::1'];
 
 /**
  * Test support (not shipped): a control plane over a fresh store of the given backend, called
@@ -137,6 +140,8 @@ export async function createTestApp(
     keyRing,
     registry,
     publicUrl: 'https://tessera.test',
+    // The tests' identity providers and token servers are fakes on loopback.
+    providerGuard: providerDestinationGuard(LOOPBACK),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
     ...(options.streamGuard ? { streamGuard: options.streamGuard } : {}),
     ...options.app,

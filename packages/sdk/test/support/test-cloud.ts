@@ -146,7 +146,8 @@ export interface TestCloud {
  */
 export async function startTestCloud(publicUrl: string, plugins: string[] = [], options: { databaseUrl?: string } = {}): Promise<TestCloud> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-sdk-test-'));
-  const flags = { port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl, plugin: plugins, ...(options.databaseUrl ? { 'database-url': options.databaseUrl } : {}) };
+  // The tests' identity providers and token servers are fakes on loopback.
+  const flags = { port: '0', data: dataDir, 'log-level': 'silent', 'public-url': publicUrl, plugin: plugins, 'provider-egress-allow': ['127.0.0.0/8', '::1'], ...(options.databaseUrl ? { 'database-url': options.databaseUrl } : {}) };
   const config = resolveServerConfig(flags, {});
   // PostgreSQL keeps no key file: the master key comes from the environment.
   const server = await startServer({ config, env: options.databaseUrl ? { TESSERA_MASTER_KEY: randomBytes(32).toString('base64') } : {} });

@@ -1,9 +1,21 @@
+import { DestinationRefusedError, type DestinationGuard } from './destination-guard.js';
+
 /**
  * The only fetch the control plane hands to providers for outbound calls (JWKS, discovery, token
- * endpoints, STS): every call has a deadline, follows no redirect (a redirect could lead away
- * from the configured URL), and its response body is cut off past a size limit.
+ * endpoints, STS): every call goes only where the egress guard lets it, has a deadline, follows
+ * no redirect (a redirect could lead away from the configured URL), and its response body is cut
+ * off past a size limit.
+ *
+ * The guard checks the addresses the host resolves to just before the call. A name that resolves
+ * again differently for the connection (DNS rebinding) gains nothing: plain http is allowed only
+ * to loopback hosts, which the guard checks as such, and over https the TLS handshake fails
+ * before a request is sent unless the address answers for the name's certificate.
  */
 export interface OutboundFetchOptions {
+  /** Where providers may connect (see DestinationGuard); without one, anywhere. */
+  guard?: DestinationGuard;
+  /** A call refused by the guard (said to the operator; the provider sees a network failure). */
+  onRefused?: (host: string, error: DestinationRefusedError) => void;
   timeoutMs?: number;
   maxResponseBytes?: number;
 }
@@ -16,6 +28,7 @@ export function createOutboundFetch(options: OutboundFetchOptions = {}): typeof 
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxBytes = options.maxResponseBytes ?? 1024 * 1024;
   return async (input, init = {}) => {
+    if (options.guard) await checkDestination(options.guard, input, options.onRefused);
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
     const response = await fetch(input, { ...init, signal, redirect: 'error' });
     const declared = Number(response.headers.get('content-length') ?? '0');
@@ -39,4 +52,15 @@ export function createOutboundFetch(options: OutboundFetchOptions = {}): typeof 
     Object.defineProperty(wrapped, 'url', { value: response.url });
     return wrapped;
   };
+}
+
+async function checkDestination(guard: DestinationGuard, input: Parameters<typeof fetch>[0], onRefused: OutboundFetchOptions['onRefused']): Promise<void> {
+  const url = new URL(input instanceof Request ? input.url : input instanceof URL ? input.href : input);
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  try {
+    await guard.addressesOf(host);
+  } catch (error) {
+    if (error instanceof DestinationRefusedError) onRefused?.(host, error);
+    throw error;
+  }
 }

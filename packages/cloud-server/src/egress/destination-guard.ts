@@ -1,19 +1,22 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { parseRuleList } from '@tessera/providers';
-import { DeliveryError } from './sink.js';
+import { DeliveryError } from '../audit/sink.js';
 
 /**
- * Where a log stream may send audit events (and its secret). An editor chooses the URL, so by
- * default only public addresses are reachable: not the control plane's own loopback admin API,
- * not the cloud metadata service (169.254.169.254), not private networks. The operator may
- * allow-list addresses or ranges (`--log-stream-allow`). The rule is applied twice: on writes,
- * to what the URL itself says, and on every connection, to the addresses DNS returned for it,
- * so a name that later resolves elsewhere (DNS rebinding) is refused when it matters.
+ * Where the control plane may connect to on an editor's word. An editor chooses the URLs of log
+ * streams and of providers (JWKS, discovery, token endpoints, STS), so by default they may not
+ * reach the control plane's own loopback (its admin API, a sidecar's admin port), the cloud
+ * metadata service (169.254.169.254), or anything else that is not a public address — except
+ * the kinds a guard permits (providers: private networks, where identity providers live). The
+ * operator may allow-list addresses or ranges (`--log-stream-allow`, `--provider-egress-allow`).
+ * The rule is applied on writes, to what a URL itself says, and on every connection, to the
+ * addresses DNS returned for it, so a name that later resolves elsewhere (DNS rebinding) is
+ * refused when it matters.
  */
 
 /** Address ranges refused unless allow-listed, by what they are (IANA special-purpose registries). */
-const REFUSED_RANGES: ReadonlyArray<[string, readonly string[]]> = [
+const REFUSED_RANGES: ReadonlyArray<[AddressKind, readonly string[]]> = [
   ['unspecified', ['0.0.0.0/8', '::/128']],
   ['loopback', ['127.0.0.0/8', '::1/128']],
   ['private', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fec0::/10']],
@@ -22,7 +25,9 @@ const REFUSED_RANGES: ReadonlyArray<[string, readonly string[]]> = [
   ['reserved', ['240.0.0.0/4', '192.0.0.0/24', '198.18.0.0/15', '100::/64', '64:ff9b:1::/48']],
 ];
 
-const REFUSED: ReadonlyArray<[string, BlockList]> = REFUSED_RANGES.map(([label, ranges]) => [label, parseRuleList(label, ranges).blockList]);
+export type AddressKind = 'unspecified' | 'loopback' | 'private' | 'link-local' | 'multicast' | 'reserved';
+
+const REFUSED: ReadonlyArray<[AddressKind, BlockList]> = REFUSED_RANGES.map(([label, ranges]) => [label, parseRuleList(label, ranges).blockList]);
 
 /** Names that always mean this host (RFC 6761), whatever DNS says. */
 function isLocalhostName(hostname: string): boolean {
@@ -35,6 +40,12 @@ export type Resolve = (hostname: string) => Promise<LookupAddress[]>;
 export interface DestinationGuardOptions {
   /** Addresses or CIDR ranges that may be reached although they are loopback, private, ... */
   allow?: readonly string[];
+  /** Kinds of address reachable without being allow-listed (default: none, public addresses only). */
+  permit?: readonly AddressKind[];
+  /** Whose destinations these are, for messages (default "log streams"). */
+  subject?: string;
+  /** The operator's option that allow-lists addresses, for messages (default "--log-stream-allow"). */
+  allowOption?: string;
   /** Test seam: resolves a host name (default: the system resolver, as connections would). */
   resolve?: Resolve;
 }
@@ -46,12 +57,18 @@ export class DestinationRefusedError extends DeliveryError {
 
 export class DestinationGuard {
   readonly #allow: BlockList;
+  readonly #permit: ReadonlySet<AddressKind>;
+  readonly #subject: string;
+  readonly #allowOption: string;
   readonly #resolve: Resolve;
 
   constructor(options: DestinationGuardOptions = {}) {
-    const { blockList, issues } = parseRuleList('log stream allow-list', options.allow ?? []);
+    this.#subject = options.subject ?? 'log streams';
+    this.#allowOption = options.allowOption ?? '--log-stream-allow';
+    const { blockList, issues } = parseRuleList(this.#allowOption, options.allow ?? []);
     if (issues.length > 0) throw new Error(issues.join('; '));
     this.#allow = blockList;
+    this.#permit = new Set(options.permit ?? []);
     this.#resolve = options.resolve ?? ((hostname) => dns.lookup(hostname, { all: true, verbatim: true }));
   }
 
@@ -62,9 +79,9 @@ export class DestinationGuard {
     if (family === 0) return 'not an IP address';
     const embedded = family === 6 ? embeddedIpv4(ip) : undefined;
     if (this.#allowed(ip, family) || (embedded !== undefined && this.#allowed(embedded, 4))) return undefined;
-    const own = classify(ip, family);
+    const own = this.#classify(ip, family);
     if (own) return own;
-    const inner = embedded === undefined ? undefined : classify(embedded, 4);
+    const inner = embedded === undefined ? undefined : this.#classify(embedded, 4);
     return inner === undefined ? undefined : `${inner} (IPv4 ${embedded} inside an IPv6 address)`;
   }
 
@@ -75,10 +92,10 @@ export class DestinationGuard {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) return 'url must use https (http only on a loopback host)';
     if (isIP(host) !== 0) {
       const refused = this.refusal(host);
-      return refused ? `url points to a ${refused} address; the server's operator can allow it with --log-stream-allow` : undefined;
+      return refused ? `url points to a ${refused} address; the server's operator can allow it with ${this.#allowOption}` : undefined;
     }
     if (isLocalhostName(host) && this.refusal('127.0.0.1') && this.refusal('::1')) {
-      return "url points to a loopback address; the server's operator can allow it with --log-stream-allow";
+      return `url points to a loopback address; the server's operator can allow it with ${this.#allowOption}`;
     }
     return undefined;
   }
@@ -93,7 +110,7 @@ export class DestinationGuard {
     if (addresses.length === 0) throw new DestinationRefusedError(`${host} has no address`);
     for (const { address } of addresses) {
       const refused = this.refusal(address);
-      if (refused) throw new DestinationRefusedError(`${host} resolves to a ${refused} address, which log streams may not reach`);
+      if (refused) throw new DestinationRefusedError(`${host} resolves to a ${refused} address, which ${this.#subject} may not reach`);
     }
     return addresses;
   }
@@ -114,9 +131,15 @@ export class DestinationGuard {
   #allowed(address: string, family: number): boolean {
     return this.#allow.check(address, family === 4 ? 'ipv4' : 'ipv6');
   }
+
+  /** The refused kind `address` is of, unless this guard permits that kind. */
+  #classify(address: string, family: number): AddressKind | undefined {
+    const kind = classify(address, family);
+    return kind === undefined || this.#permit.has(kind) ? undefined : kind;
+  }
 }
 
-function classify(address: string, family: number): string | undefined {
+function classify(address: string, family: number): AddressKind | undefined {
   const type = family === 4 ? 'ipv4' : 'ipv6';
   return REFUSED.find(([, ranges]) => ranges.check(address, type))?.[0];
 }
@@ -149,4 +172,9 @@ function ipv6Groups(address: string): number[] {
   const after = tail === undefined || tail === '' ? [] : tail.split(':');
   const fill = tail === undefined ? [] : Array<string>(8 - before.length - after.length).fill('0');
   return [...before, ...fill, ...after].map((group) => parseInt(group, 16));
+}
+
+/** Where provider calls may go: public and private addresses; loopback, link-local and the rest only when allow-listed. */
+export function providerDestinationGuard(allow: readonly string[] = [], resolve?: Resolve): DestinationGuard {
+  return new DestinationGuard({ allow, permit: ['private'], subject: 'providers', allowOption: '--provider-egress-allow', ...(resolve ? { resolve } : {}) });
 }

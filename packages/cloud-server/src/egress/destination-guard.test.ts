@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DestinationGuard, DestinationRefusedError } from './destination-guard.js';
+import { DestinationGuard, DestinationRefusedError, providerDestinationGuard } from './destination-guard.js';
 
 const guard = new DestinationGuard();
 
@@ -123,5 +123,43 @@ describe('DestinationGuard', () => {
       const refused = (await lookup(resolving('127.0.0.1'), { all: true })) as { error: Error };
       expect(refused.error).toBeInstanceOf(DestinationRefusedError);
     });
+  });
+});
+
+describe('providerDestinationGuard', () => {
+  const providers = providerDestinationGuard();
+
+  it('permits public and private addresses, where identity providers and token servers live', () => {
+    for (const address of ['93.184.216.34', '10.1.2.3', '172.16.0.9', '192.168.1.1', '100.64.0.1', 'fd12::1', '2606:4700::1']) {
+      expect(providers.refusal(address), address).toBeUndefined();
+    }
+  });
+
+  it('refuses loopback, link-local (the metadata service) and the other special kinds, in every spelling', () => {
+    const refused: Array<[string, RegExp]> = [
+      ['127.0.0.1', /^loopback$/],
+      ['127.8.9.10', /^loopback$/],
+      ['::1', /^loopback$/],
+      ['::ffff:127.0.0.1', /loopback/],
+      ['169.254.169.254', /^link-local$/],
+      ['fe80::1', /^link-local$/],
+      ['::ffff:169.254.169.254', /link-local/],
+      ['0.0.0.0', /^unspecified$/],
+      ['224.0.0.1', /^multicast$/],
+      ['240.0.0.1', /^reserved$/],
+      // A private IPv6 wrapper does not launder a refused IPv4 inside it.
+      ['64:ff9b::7f00:1', /loopback/],
+    ];
+    for (const [address, kind] of refused) expect(providers.refusal(address), address).toMatch(kind);
+  });
+
+  it('opens what the operator allow-lists, and says which option does it', async () => {
+    expect(providerDestinationGuard(['127.0.0.1']).refusal('127.0.0.1')).toBeUndefined();
+    expect(providerDestinationGuard(['127.0.0.1']).refusal('127.0.0.2')).toBe('loopback');
+    expect(providerDestinationGuard(['169.254.169.254']).refusal('169.254.169.254')).toBeUndefined();
+    expect(() => providerDestinationGuard(['idp.internal'])).toThrow(/--provider-egress-allow\[0\]: "idp.internal" is not an IP address/);
+    const rebinding = providerDestinationGuard([], async () => [{ address: '127.0.0.1', family: 4 }]);
+    await expect(rebinding.addressesOf('idp.example.com')).rejects.toThrow('idp.example.com resolves to a loopback address, which providers may not reach');
+    expect(providers.checkUrl(new URL('http://127.0.0.1:8500/v1/agent'))).toMatch(/--provider-egress-allow/);
   });
 });
