@@ -1,4 +1,5 @@
 import type { AuditEvent } from '../store/types.js';
+import { DestinationRefusedError } from '../egress/destination-guard.js';
 
 /**
  * What every log stream destination implements. The exporter advances a stream's cursor only
@@ -56,7 +57,7 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** A short, secret-free description of a failure: error codes and class names, never URLs or bodies. */
 export function describeFailure(error: unknown): string {
-  if (error instanceof DeliveryError) return error.message;
+  if (error instanceof DeliveryError || error instanceof DestinationRefusedError) return error.message;
   const cause = (error as { cause?: { code?: unknown } } | null)?.cause;
   const code = (error as { code?: unknown } | null)?.code ?? cause?.code;
   if (typeof code === 'string') return code;

@@ -1,7 +1,6 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { parseRuleList } from '@tessera/providers';
-import { DeliveryError } from '../audit/sink.js';
 
 /**
  * Where the control plane may connect to on an editor's word. An editor chooses the URLs of log
@@ -51,7 +50,8 @@ export interface DestinationGuardOptions {
 }
 
 /** A destination the guard refuses. Its message names the host and the kind of address, nothing else. */
-export class DestinationRefusedError extends DeliveryError {
+export class DestinationRefusedError extends Error {
+  override name = 'DestinationRefusedError';
   readonly code = 'destination_refused';
 }
 
