@@ -39,6 +39,8 @@ Options (start, keys, admin-keys create):
   --provider-egress-allow CIDR  An address or range providers (JWKS, token endpoints, STS) may reach
                             although it is loopback or link-local; private ranges need no entry
                             (repeatable; TESSERA_PROVIDER_EGRESS_ALLOW, comma-separated)
+  --provider-egress-private allow|refuse  Whether providers may reach private addresses without
+                            --provider-egress-allow (TESSERA_PROVIDER_EGRESS_PRIVATE, default allow)
   --audit-retention AGE     Delete audit events older than AGE, e.g. 30d, 12h, 90m (TESSERA_AUDIT_RETENTION,
                             default: keep them all); events a log stream has not exported yet are kept
   --metrics-retention AGE   Delete request metrics older than AGE (TESSERA_METRICS_RETENTION, default: as
@@ -76,6 +78,7 @@ const SERVER_OPTIONS = {
   plugin: { type: 'string', multiple: true },
   'log-stream-allow': { type: 'string', multiple: true },
   'provider-egress-allow': { type: 'string', multiple: true },
+  'provider-egress-private': { type: 'string' },
   'audit-retention': { type: 'string' },
   'metrics-retention': { type: 'string' },
   'metrics-interval': { type: 'string' },

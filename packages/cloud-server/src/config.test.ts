@@ -25,6 +25,13 @@ describe('resolveServerConfig: --provider-egress-allow', () => {
   it('stops the start on a value that is not an address or a range', () => {
     expect(() => resolveServerConfig({ 'provider-egress-allow': ['localhost'] }, {})).toThrow('--provider-egress-allow[0]: "localhost" is not an IP address or CIDR range');
   });
+
+  it('--provider-egress-private: allow (the default) or refuse, from the flag or TESSERA_PROVIDER_EGRESS_PRIVATE', () => {
+    expect(resolveServerConfig({}, {}).providerEgressPrivate).toBe('allow');
+    expect(resolveServerConfig({}, { TESSERA_PROVIDER_EGRESS_PRIVATE: 'refuse' }).providerEgressPrivate).toBe('refuse');
+    expect(resolveServerConfig({ 'provider-egress-private': 'allow' }, { TESSERA_PROVIDER_EGRESS_PRIVATE: 'refuse' }).providerEgressPrivate).toBe('allow');
+    expect(() => resolveServerConfig({ 'provider-egress-private': 'deny' }, {})).toThrow('--provider-egress-private must be allow or refuse');
+  });
 });
 
 describe('resolveServerConfig', () => {

@@ -21,6 +21,8 @@ export interface ServerConfig {
   logStreamAllow: string[];
   /** Addresses or CIDR ranges that providers may reach although loopback, link-local or reserved. */
   providerEgressAllow: string[];
+  /** Whether providers may reach private addresses without an allow-list entry (default: yes). */
+  providerEgressPrivate: 'allow' | 'refuse';
   /** Audit events older than this are deleted (once exported by their log streams); undefined keeps them all. */
   auditRetentionMs?: number;
   /** Request metrics older than this are deleted; undefined keeps them all. Default: the audit retention. */
@@ -60,6 +62,7 @@ export interface ServerFlags {
   plugin?: string[];
   'log-stream-allow'?: string[];
   'provider-egress-allow'?: string[];
+  'provider-egress-private'?: string;
   'audit-retention'?: string;
   'metrics-retention'?: string;
   'metrics-interval'?: string;
@@ -119,6 +122,8 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
   const providerEgressAllow = flags['provider-egress-allow']?.length ? flags['provider-egress-allow'] : list(env.TESSERA_PROVIDER_EGRESS_ALLOW);
   const badAllow = [...parseRuleList('--log-stream-allow', logStreamAllow).issues, ...parseRuleList('--provider-egress-allow', providerEgressAllow).issues];
   if (badAllow.length > 0) throw new Error(badAllow.join('; '));
+  const providerEgressPrivate = flags['provider-egress-private'] ?? env.TESSERA_PROVIDER_EGRESS_PRIVATE ?? 'allow';
+  if (providerEgressPrivate !== 'allow' && providerEgressPrivate !== 'refuse') throw new Error('--provider-egress-private must be allow or refuse');
   const retention = flags['audit-retention'] ?? env.TESSERA_AUDIT_RETENTION;
   const auditRetentionMs = retention === undefined ? undefined : parseRetention('audit-retention', retention);
   const metricsRetention = flags['metrics-retention'] ?? env.TESSERA_METRICS_RETENTION;
@@ -136,6 +141,7 @@ export function resolveServerConfig(flags: ServerFlags, env: NodeJS.ProcessEnv):
     plugins: flags.plugin?.length ? flags.plugin : list(env.TESSERA_PLUGINS),
     logStreamAllow,
     providerEgressAllow,
+    providerEgressPrivate,
     ...(auditRetentionMs !== undefined ? { auditRetentionMs } : {}),
     ...(metricsRetentionMs !== undefined ? { metricsRetentionMs } : {}),
     metricsIntervalSeconds: wholeNumber('metrics-interval', flags['metrics-interval'] ?? env.TESSERA_METRICS_INTERVAL, 10, 1, 86_400),

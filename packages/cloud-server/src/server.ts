@@ -69,7 +69,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       publicUrl: () => config.publicUrl ?? listeningUrl,
       onAuditEvents: () => exporter?.notify(),
       streamGuard,
-      providerGuard: providerDestinationGuard(config.providerEgressAllow),
+      providerGuard: providerDestinationGuard(config.providerEgressAllow, { privateNetworks: config.providerEgressPrivate }),
       trustedProxies: config.trustedProxies,
       timeouts: config.timeouts,
       replayCacheSizes: { proofs: config.replayCacheSize, nonces: config.replayCacheSize },

@@ -158,8 +158,18 @@ describe('providerDestinationGuard', () => {
     expect(providerDestinationGuard(['127.0.0.1']).refusal('127.0.0.2')).toBe('loopback');
     expect(providerDestinationGuard(['169.254.169.254']).refusal('169.254.169.254')).toBeUndefined();
     expect(() => providerDestinationGuard(['idp.internal'])).toThrow(/--provider-egress-allow\[0\]: "idp.internal" is not an IP address/);
-    const rebinding = providerDestinationGuard([], async () => [{ address: '127.0.0.1', family: 4 }]);
+    const rebinding = providerDestinationGuard([], { resolve: async () => [{ address: '127.0.0.1', family: 4 }] });
     await expect(rebinding.addressesOf('idp.example.com')).rejects.toThrow('idp.example.com resolves to a loopback address, which providers may not reach');
     expect(providers.checkUrl(new URL('http://127.0.0.1:8500/v1/agent'))).toMatch(/--provider-egress-allow/);
+  });
+
+  it('refuses private addresses too when the operator says so, except those allow-listed', () => {
+    const publicOnly = providerDestinationGuard(['10.20.0.0/16'], { privateNetworks: 'refuse' });
+    expect(publicOnly.refusal('10.1.2.3')).toBe('private');
+    expect(publicOnly.refusal('fd12::1')).toBe('private');
+    expect(publicOnly.refusal('::ffff:192.168.1.1')).toMatch(/private/);
+    expect(publicOnly.refusal('10.20.3.4')).toBeUndefined();
+    expect(publicOnly.refusal('93.184.216.34')).toBeUndefined();
+    expect(publicOnly.refusal('127.0.0.1')).toBe('loopback');
   });
 });

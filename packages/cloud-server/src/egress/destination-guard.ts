@@ -174,7 +174,16 @@ function ipv6Groups(address: string): number[] {
   return [...before, ...fill, ...after].map((group) => parseInt(group, 16));
 }
 
-/** Where provider calls may go: public and private addresses; loopback, link-local and the rest only when allow-listed. */
-export function providerDestinationGuard(allow: readonly string[] = [], resolve?: Resolve): DestinationGuard {
-  return new DestinationGuard({ allow, permit: ['private'], subject: 'providers', allowOption: '--provider-egress-allow', ...(resolve ? { resolve } : {}) });
+/**
+ * Where provider calls may go: public addresses, private ones too unless `privateNetworks` is
+ * 'refuse', and loopback, link-local and the rest only when allow-listed.
+ */
+export function providerDestinationGuard(allow: readonly string[] = [], options: { privateNetworks?: 'allow' | 'refuse'; resolve?: Resolve } = {}): DestinationGuard {
+  return new DestinationGuard({
+    allow,
+    permit: options.privateNetworks === 'refuse' ? [] : ['private'],
+    subject: 'providers',
+    allowOption: '--provider-egress-allow',
+    ...(options.resolve ? { resolve: options.resolve } : {}),
+  });
 }
