@@ -28,8 +28,9 @@ export function createOutboundFetch(options: OutboundFetchOptions = {}): typeof 
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxBytes = options.maxResponseBytes ?? 1024 * 1024;
   return async (input, init = {}) => {
-    if (options.guard) await checkDestination(options.guard, input, options.onRefused);
     const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
+    // The name is resolved within the call's deadline, as the connection's own lookup would be.
+    if (options.guard) await untilAborted(checkDestination(options.guard, input, options.onRefused), signal);
     const response = await fetch(input, { ...init, signal, redirect: 'error' });
     const declared = Number(response.headers.get('content-length') ?? '0');
     if (declared > maxBytes) {
@@ -63,4 +64,14 @@ async function checkDestination(guard: DestinationGuard, input: Parameters<typeo
     if (error instanceof DestinationRefusedError) onRefused?.(host, error);
     throw error;
   }
+}
+
+/** `work`, or the signal's reason once it aborts, whichever comes first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
