@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../../test/support/store-backends.js';
 import { create, createTestApp, type TestApp } from '../../test/support/app-harness.js';
 import { EdgeTestClient, injectSend, type Send } from '../../test/support/edge-client.js';
+import { LEAK_PATTERNS, documentedErrorCodes } from '../../test/support/error-answers.js';
 
 /**
  * Property-based fuzzing of the edge API past its front door: bodies that pass the schemas, with
@@ -16,21 +16,11 @@ import { EdgeTestClient, injectSend, type Send } from '../../test/support/edge-c
  */
 
 const ISSUER = 'https://tessera.test';
-const LEAKS = [/\n\s*at /, /\bat \S+ \(/, /Error:/, /\/(work|home|root|usr|opt|tmp|var)\//, /node_modules/, /\.[cm]?[jt]s:\d+/];
 /** A loopback port nothing listens on: key fetches fail at once. */
 const CLOSED = 'http://127.0.0.1:9/keys';
 const KNOWN_ISSUERS = ['https://idp.example.com', 'https://kubernetes.default.svc', 'https://token.actions.githubusercontent.com', 'https://accounts.google.com'];
 /** 5xx answers the edge API documents, by status. */
 const DOCUMENTED_5XX: Record<number, string> = { 502: 'trust_provider_error', 503: 'replay_cache_full' };
-
-function documentedCodes(): Set<string> {
-  const codes = new Set<string>();
-  for (const page of ['admin-api.md', 'edge-api.md']) {
-    const text = readFileSync(new URL(`../../../../docs/${page}`, import.meta.url), 'utf8');
-    for (const match of text.matchAll(/^\| `([a-z_]+)` \| [0-9]{3} \|/gm)) codes.add(match[1]!);
-  }
-  return codes;
-}
 
 const base64url = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
@@ -98,7 +88,7 @@ describe.each(BACKENDS.slice(0, 1))('fuzzing the edge API with valid proofs ($na
   let t: TestApp;
   let send: Send;
   let sdk: EdgeTestClient;
-  const codes = documentedCodes();
+  const codes = documentedErrorCodes();
 
   beforeAll(async () => {
     t = await createTestApp(backend);
@@ -128,7 +118,7 @@ describe.each(BACKENDS.slice(0, 1))('fuzzing the edge API with valid proofs ($na
 
   function expectSane(response: { status: number; body: unknown }, label: string): void {
     const raw = JSON.stringify(response.body ?? null);
-    for (const leak of LEAKS) expect(raw, label).not.toMatch(leak);
+    for (const leak of LEAK_PATTERNS) expect(raw, label).not.toMatch(leak);
     if (response.status >= 500) expect(DOCUMENTED_5XX[response.status], `${label}: ${response.status} ${raw.slice(0, 300)}`).toBe((response.body as { code?: string }).code);
     if (response.status >= 400) {
       const body = response.body as Record<string, unknown>;
